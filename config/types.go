@@ -1,0 +1,258 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Pos is a position in a config file. Line and Col start at 1; Col counts
+// bytes. The zero Pos means "no position" (a default, or a value that came
+// from a flag).
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+// String formats p as file:line:col, the form every config error starts with.
+func (p Pos) String() string {
+	if p.File == "" && p.Line == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Config is a whole, validated Tether configuration: the global options block
+// and the sites, in file order.
+type Config struct {
+	Global Global
+	Sites  []Site
+}
+
+// Global holds the options of the global block (the first, unnamed block).
+type Global struct {
+	// Admin is the admin listener (JSON API, status page, /metrics, /healthz).
+	// Default "127.0.0.1:9180"; "off" disables it (Admin is then "").
+	Admin string
+	// AdminToken is the bearer token the admin API requires. Required when
+	// Admin is not a loopback address.
+	AdminToken string
+	// HTTPPort and HTTPSPort are the ports for sites whose address names
+	// none. Defaults 80 and 443.
+	HTTPPort  int
+	HTTPSPort int
+	// Email is the ACME account contact.
+	Email string
+	// ACMECA is the ACME directory URL. Default: Let's Encrypt production.
+	ACMECA string
+	// ACMECARoot is a PEM file of extra roots to trust for the ACME CA.
+	ACMECARoot string
+	// Storage is where certificates, the internal CA and locks live.
+	// Default: file storage under the user's data directory.
+	Storage Storage
+	// Cluster is the cluster this proxy joins; nil when it runs alone.
+	Cluster *Cluster
+	// DrainDelay is how long /healthz answers 503 before listeners close on
+	// SIGTERM, so a load balancer stops sending. Default 0.
+	DrainDelay time.Duration
+	// ShutdownTimeout bounds how long in-flight requests may take to finish
+	// after listeners close. Default 30s.
+	ShutdownTimeout time.Duration
+	// Log configures the process log (not access logs).
+	Log Log
+
+	Pos Pos
+}
+
+// Storage selects where shared TLS state lives.
+type Storage struct {
+	// Kind is "file" (default) or "s3".
+	Kind string
+	// Dir is the directory for Kind "file"; "" means the default data dir.
+	Dir string
+	// S3 settings, for Kind "s3".
+	Bucket   string
+	Prefix   string
+	Region   string
+	Endpoint string
+	Pos      Pos
+}
+
+// Log configures the process logger.
+type Log struct {
+	// Level is one of debug, info, warn, error. Default info.
+	Level string
+	// Format is "json", "console" or "" (console on a terminal, else JSON).
+	Format string
+}
+
+// Cluster configures membership.
+type Cluster struct {
+	Name      string
+	Bind      string   // host:port for gossip; default 0.0.0.0:7946
+	Advertise string   // host:port, "auto" for EC2 metadata, "" for the bind address
+	GossipKey []string // base64 keys; the first is used to send
+	Profile   string   // lan (default), wan, local
+	Discover  []Discover
+	// SessionTTL is how long a replicated session entry lives after its last
+	// use. Default 30m.
+	SessionTTL time.Duration
+	Pos        Pos
+}
+
+// Discover is one discovery provider of a cluster block.
+type Discover struct {
+	// Kind is static, dns, ec2 or s3.
+	Kind string
+	// Addrs are host:port seeds for static, names for dns.
+	Addrs []string
+	// Options holds the provider's sub-directives (tag, port, bucket, ...),
+	// each with its arguments. Providers validate their own keys.
+	Options map[string][]string
+	Pos     Pos
+}
+
+// Site is one site block: one or more addresses and what serves them.
+type Site struct {
+	Addresses []Address
+	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
+	TrustedProxies []netip.Prefix
+	// TLS is nil when the site uses the defaults (automatic HTTPS for real
+	// domain names, internal for localhost and IPs, none for http:// sites).
+	TLS *TLS
+	// Balancers are the reverse_proxy blocks, in file order.
+	Balancers []*Balancer
+	// FileServer serves paths no balancer mounts; nil when absent.
+	FileServer *FileServer
+	// AccessLog is nil when access logging is off for the site.
+	AccessLog *AccessLog
+	// ImportJK records an import_jk directive, already expanded into
+	// Balancers by the loader; kept for status and reload messages.
+	ImportJK *ImportJK
+	Pos      Pos
+}
+
+// Address is a site address such as "shop.example.com", "http://:8080" or
+// "localhost:8443".
+type Address struct {
+	Scheme string // "http", "https" or "" (https unless the port is the HTTP port)
+	Host   string // "" means any host
+	Port   int    // 0 means the global default for the scheme
+	Raw    string // as written
+}
+
+// TLS is a site's tls directive.
+type TLS struct {
+	// Mode is "auto" (ACME), "internal", "files" or "off".
+	Mode     string
+	CertFile string
+	KeyFile  string
+	// OnDemandAsk is the URL asked whether a name may get a certificate
+	// on demand; "" disables on-demand issuance.
+	OnDemandAsk string
+	Pos         Pos
+}
+
+// FileServer serves static files from Root.
+type FileServer struct {
+	Root   string
+	Index  []string // default index.html, index.htm
+	Browse bool     // directory listings; default off
+	Pos    Pos
+}
+
+// AccessLog configures a site's access log.
+type AccessLog struct {
+	// Output is "stdout", "stderr" or a file path. Default stderr.
+	Output string
+	// Format is "json" (default), "console" or "combined" (Apache's).
+	Format string
+	Pos    Pos
+}
+
+// ImportJK records the files a site imported from mod_jk.
+type ImportJK struct {
+	Workers    string
+	URIWorkers string
+	DocRoot    string
+	Pos        Pos
+}
+
+// Balancer is one reverse_proxy block: a named group of members behind a
+// path matcher, with its stickiness, balancing and health settings.
+type Balancer struct {
+	// Name identifies the balancer in the admin API. Default
+	// "<first site address>-<1-based position>".
+	Name string
+	// Paths are the path patterns that mount this balancer ("/app/*",
+	// "/exact", "*.jsp"); empty means every path. Excludes are patterns
+	// that do not, checked first (mod_jk's "!/..." and JkUnMount).
+	Paths    []string
+	Excludes []string
+
+	Members []Member
+	// DiscoverService, when set, adds the live backend members that joined
+	// the cluster as this service.
+	DiscoverService string
+
+	Sticky Sticky
+	// LBPolicy is round_robin, least_requests, least_busy, p2c, random or
+	// ip_hash. Default round_robin.
+	LBPolicy string
+
+	// Passive health: a member with MaxFails consecutive failures (connect
+	// errors, timeouts, statuses in FailOnStatus) is out for RecoverTime.
+	MaxFails     int           // default 1 (mod_jk marks ERR at the first failed connect)
+	RecoverTime  time.Duration // default 30s
+	FailOnStatus []int
+
+	// Active health checks; HealthURI "" disables them.
+	HealthURI      string
+	HealthInterval time.Duration // default 5s
+	HealthTimeout  time.Duration // default 2s
+	HealthFails    int           // consecutive failures to mark down; default 2
+	HealthPasses   int           // consecutive passes to mark up; default 1
+
+	// Retries is how many other members a failed request may try. Default 1.
+	Retries int
+
+	// Transport timeouts; zero means the default.
+	DialTimeout           time.Duration // default 3s
+	ResponseHeaderTimeout time.Duration // default 60s (mod_jk reply_timeout analogue)
+	IdleTimeout           time.Duration // idle keep-alive to members; default 90s
+	MaxIdleConns          int           // per member; default 256
+
+	// AJP settings, for ajp:// members.
+	AJPSecret     string
+	AJPPacketSize int // default 8192
+
+	Pos Pos
+}
+
+// Sticky configures session affinity.
+type Sticky struct {
+	// Mode is "jvmroute" (default), "learn", "cookie" or "off".
+	Mode string
+	// Cookie is the session cookie name; default JSESSIONID. For "cookie"
+	// mode it is the name of Tether's own affinity cookie.
+	Cookie string
+	// PathParam is the path parameter carrying the id; default jsessionid.
+	PathParam string
+	// Force answers 503 instead of failing over (mod_jk sticky_session_force).
+	Force bool
+}
+
+// Member is one backend of a balancer.
+type Member struct {
+	// Name is the member's route (jvmRoute) and its name in the admin API.
+	Name string
+	// URL is http://host:port or ajp://host:port.
+	URL      string
+	Weight   int    // mod_jk lbfactor; default 1
+	Domain   string // replication group
+	Redirect string // preferred failover member
+	// State is active (default), disabled or stopped.
+	State string
+	Pos   Pos
+}

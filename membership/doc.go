@@ -1,0 +1,2 @@
+// Package membership is part of Tether; see DESIGN.md for what it owns.
+package membership

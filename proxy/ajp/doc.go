@@ -1,0 +1,2 @@
+// Package ajp is part of Tether; see DESIGN.md for what it owns.
+package ajp

@@ -1,0 +1,2 @@
+// Package proxy is part of Tether; see DESIGN.md for what it owns.
+package proxy

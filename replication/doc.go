@@ -1,0 +1,2 @@
+// Package replication is part of Tether; see DESIGN.md for what it owns.
+package replication

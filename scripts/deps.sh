@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what Tether's tests need on a fresh Debian machine, as root.
+# Only missing packages are installed; the Go modules are downloaded too.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(
+	curl        # scripts and examples
+	wrk         # load in failover tests and bench/
+)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "missing Debian packages (run as root to install): ${missing[*]}" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+go mod download

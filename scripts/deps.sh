@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 pkgs=(
 	curl        # scripts and examples
 	wrk         # load in failover tests and bench/
+	tomcat10    # real AJP13/jvmRoute backends for proxy/ajp integration tests (scripts/tomcat.sh); pulls in a Java runtime
 )
 missing=()
 for p in "${pkgs[@]}"; do

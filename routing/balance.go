@@ -1,0 +1,224 @@
+package routing
+
+import "math/bits"
+
+// Balancing: the choice for requests without a usable session. Candidates
+// are the members usable for new requests (healthy and active) that the
+// request has not tried yet; weights are mod_jk's lbfactor.
+
+// balance picks a member for a request without a usable session.
+func (t *Table) balance(req *Request) (Decision, error) {
+	i := -1
+	switch t.opts.Policy {
+	case RoundRobin:
+		i = t.roundRobin(req)
+	case LeastRequests:
+		i = t.least(req, false)
+	case LeastBusy:
+		i = t.least(req, true)
+	case P2C:
+		i = t.p2c(req)
+	case Random:
+		if w, _, _ := t.newWeight(req); w > 0 {
+			i = t.weightedAt(req, scale(req.Rand, w), -1)
+		}
+	case IPHash:
+		i = t.rendezvous(req, keyHash(req.ClientAddr), -1)
+	}
+	if i < 0 {
+		return Decision{Index: -1}, ErrNoMember
+	}
+	return t.decide(i, ReasonBalanced, ""), nil
+}
+
+// candidate reports whether member i may take this new request.
+func (t *Table) candidate(req *Request, i int) bool {
+	return !excluded(req, i) && t.usableNew(i)
+}
+
+// roundRobin walks the precomputed smooth weighted schedule with the
+// shared cursor, skipping members that cannot take the request (their turns
+// go to the next entries).
+func (t *Table) roundRobin(req *Request) int {
+	n := uint64(len(t.schedule))
+	if n == 0 {
+		return -1
+	}
+	c := t.cursor.Add(1) - 1
+	if i := int(t.schedule[c%n]); t.candidate(req, i) {
+		return i
+	}
+	if w, _, _ := t.newWeight(req); w == 0 {
+		return -1 // nothing to find: do not walk the whole schedule
+	}
+	for k := uint64(1); k < n; k++ {
+		if i := int(t.schedule[(c+k)%n]); t.candidate(req, i) {
+			return i
+		}
+	}
+	return -1 // the last candidate went away meanwhile
+}
+
+// least returns the candidate with the fewest requests (busy false, mod_jk
+// method R) or in-flight requests (busy true, method B) per unit of weight.
+// The scan starts at a rotating offset and keeps the first of equals, so
+// ties are shared out in turn.
+func (t *Table) least(req *Request, busy bool) int {
+	n := len(t.members)
+	if n == 0 {
+		return -1
+	}
+	off := int(t.cursor.Add(1) % uint64(n))
+	best := -1
+	var bv, bw uint64
+	for k := range n {
+		i := off + k
+		if i >= n {
+			i -= n
+		}
+		if !t.candidate(req, i) {
+			continue
+		}
+		v := t.load(i, busy)
+		if best < 0 || lessRatio(v, t.weights[i], bv, bw) {
+			best, bv, bw = i, v, t.weights[i]
+		}
+	}
+	return best
+}
+
+// load returns member i's in-flight (busy) or lifetime request count.
+func (t *Table) load(i int, busy bool) uint64 {
+	l := t.members[i].Load
+	if busy {
+		return uint64(max(l.InFlight.Load(), 0))
+	}
+	return l.Requests.Load()
+}
+
+// p2c draws two distinct candidates at random, each in proportion to its
+// weight, and returns the one with fewer in-flight requests per unit of
+// weight (the first drawn on a tie).
+func (t *Table) p2c(req *Request) int {
+	w, count, only := t.newWeight(req)
+	switch count {
+	case 0:
+		return -1
+	case 1:
+		return only
+	}
+	a := t.weightedAt(req, scale(req.Rand, w), -1)
+	if a < 0 {
+		return -1
+	}
+	if w <= t.weights[a] {
+		return a // the others left meanwhile
+	}
+	b := t.weightedAt(req, scale(mix(req.Rand^0x9e3779b97f4a7c15), w-t.weights[a]), a)
+	if b < 0 {
+		return a
+	}
+	if lessRatio(t.load(b, true), t.weights[b], t.load(a, true), t.weights[a]) {
+		return b
+	}
+	return a
+}
+
+// newWeight returns the total weight and number of the candidates, and the
+// last candidate seen (-1 if none).
+func (t *Table) newWeight(req *Request) (total uint64, count, last int) {
+	last = -1
+	for i := range t.members {
+		if t.candidate(req, i) {
+			total += t.weights[i]
+			count++
+			last = i
+		}
+	}
+	return total, count, last
+}
+
+// weightedAt returns the candidate (other than skip) whose span of weight
+// holds x, counting from the first member. If candidates went away since
+// the total was taken and x falls past the end, it returns the last
+// candidate seen; -1 if there is none.
+func (t *Table) weightedAt(req *Request, x uint64, skip int) int {
+	last := -1
+	for i := range t.members {
+		if i == skip || !t.candidate(req, i) {
+			continue
+		}
+		if x < t.weights[i] {
+			return i
+		}
+		x -= t.weights[i]
+		last = i
+	}
+	return last
+}
+
+// scale maps a uniform 64-bit r to [0, n) (Lemire's multiply-shift).
+func scale(r, n uint64) uint64 {
+	hi, _ := bits.Mul64(r, n)
+	return hi
+}
+
+// lessRatio reports whether a/wa < b/wb, exactly, for weights >= 1.
+func lessRatio(a, wa, b, wb uint64) bool {
+	xhi, xlo := bits.Mul64(a, wb)
+	yhi, ylo := bits.Mul64(b, wa)
+	return xhi < yhi || xhi == yhi && xlo < ylo
+}
+
+// smoothSchedule returns the smooth weighted round-robin order (nginx's
+// algorithm) of members with the given weights: each member appears in
+// proportion to its weight and as evenly spread as possible ({5,1,1} gives
+// a a b a c a a, not a a a a a b c). Weights are divided by their greatest
+// common divisor and, if they still sum to more than maxSchedule, scaled
+// down (every member keeps at least one turn).
+func smoothSchedule(weights []uint64) []int32 {
+	if len(weights) == 0 {
+		return nil
+	}
+	var g uint64
+	for _, w := range weights {
+		g = gcd(g, w)
+	}
+	ws := make([]int64, len(weights))
+	var total uint64
+	for i, w := range weights {
+		ws[i] = int64(w / g)
+		total += w / g
+	}
+	if total > maxSchedule {
+		sum := total
+		total = 0
+		for i := range ws {
+			hi, lo := bits.Mul64(uint64(ws[i]), maxSchedule)
+			q, _ := bits.Div64(hi, lo, sum)
+			ws[i] = int64(max(q, 1))
+			total += uint64(ws[i])
+		}
+	}
+	cur := make([]int64, len(ws))
+	sched := make([]int32, 0, total)
+	for range total {
+		best := 0
+		for i, w := range ws {
+			cur[i] += w
+			if cur[i] > cur[best] {
+				best = i
+			}
+		}
+		cur[best] -= int64(total)
+		sched = append(sched, int32(best))
+	}
+	return sched
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

@@ -1,0 +1,618 @@
+#!/usr/bin/env bash
+# bench/run.sh — Tether side by side with HAProxy, nginx and Caddy on loopback.
+#
+#   bench/run.sh [targets...]        default: direct haproxy nginx caddy tether
+#
+# Every target sits in front of the same two Go backends (routes tomcat1 and
+# tomcat2) with its closest equivalent of jvmRoute stickiness; every request
+# carries Cookie: JSESSIONID=<id>.tomcat1, so whatever tomcat2 answers during a
+# cell is misrouted. Pinning: the proxy alone on PROXY_CORE; the load
+# generator, the backends and this script on LOAD_CORE. All targets stay up;
+# each round runs every scenario and concurrency over the targets in turn
+# (interleaved), and the summary takes medians over rounds. See bench/README.md.
+#
+# Settings (environment):
+#   ROUNDS=3 DURATION=10s WARMUP=2s CONNS="32 256" SCENARIOS="http"
+#   BASE_PORT=18100      ports BASE_PORT.. on 127.0.0.1 (backends +1, +2; targets +10..)
+#   PROXY_CORE=1 LOAD_CORE=0 WRK_THREADS=1
+#   NICE=-20             autogroup nice of the run (its own session); "off" to skip
+#   NOISE_MAX=30         re-measure a cell once if other processes used more than
+#   NOISE_RETRIES=1      this % of a core during it (rejected attempts: rejected.csv)
+#   OUT=bench/results/<date>_<time>
+#
+# Installs nothing: bench/deps.sh installs the peers and load generators (root).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-"32 256"}
+SCENARIOS=${SCENARIOS:-http}
+BASE_PORT=${BASE_PORT:-18100}
+PROXY_CORE=${PROXY_CORE:-1}
+LOAD_CORE=${LOAD_CORE:-0}
+WRK_THREADS=${WRK_THREADS:-1}
+NICE=${NICE:--20}
+NOISE_MAX=${NOISE_MAX:-30}
+NOISE_RETRIES=${NOISE_RETRIES:-1}
+OUT=${OUT:-$HERE/results/$(date +%Y-%m-%d_%H%M%S)}
+if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=(direct haproxy nginx caddy tether); fi
+
+# The session id every benchmark request carries (32 hex digits, route tomcat1).
+COOKIE="JSESSIONID=0123456789ABCDEF0123456789ABCDEF.tomcat1"
+
+log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# secs 10s|2m|5 -> whole seconds.
+secs() {
+	case $1 in
+	*m) echo $((${1%m} * 60)) ;;
+	*s) echo "${1%s}" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# ---------------------------------------------------------------------------
+# Priority. CFS shares CPU between autogroups (sessions), so a per-process nice
+# would not help against other sessions' builds; run in a session of our own and
+# give its autogroup NICE. The outer process only forwards Ctrl-C / TERM.
+if [ "$NICE" != off ] && [ -z "${BENCH_SESSION:-}" ] && [ -w /proc/self/autogroup ] &&
+	[ "$(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null)" = 1 ]; then
+	BENCH_SESSION=1 setsid -w bash "$0" "$@" &
+	child=$!
+	trap 'kill -TERM "$child" 2>/dev/null || true' INT TERM
+	rc=0
+	while kill -0 "$child" 2>/dev/null; do wait "$child" || rc=$?; done
+	exit "$rc"
+fi
+if [ "$NICE" != off ] && [ -n "${BENCH_SESSION:-}" ]; then
+	echo "$NICE" >/proc/self/autogroup 2>/dev/null || log "note: could not set autogroup nice $NICE (needs root)"
+fi
+
+# ---------------------------------------------------------------------------
+# Tools. Say everything that is missing at once.
+need=(taskset wrk curl go ss awk)
+for t in "${TARGETS[@]}"; do
+	case $t in
+	direct | tether) ;;
+	haproxy | nginx | caddy) need+=("$t") ;;
+	*) die "unknown target $t (known: direct haproxy nginx caddy tether)" ;;
+	esac
+done
+missing=()
+for t in "${need[@]}"; do
+	command -v "$t" >/dev/null 2>&1 || [ -x "/usr/sbin/$t" ] || missing+=("$t")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	die "missing tools: ${missing[*]} (run bench/deps.sh as root; Go from https://go.dev/dl)"
+fi
+PATH=$PATH:/usr/sbin
+[ "$(nproc --all)" -gt "$PROXY_CORE" ] && [ "$(nproc --all)" -gt "$LOAD_CORE" ] ||
+	die "need cores $LOAD_CORE and $PROXY_CORE (nproc: $(nproc --all))"
+
+# This script and everything it starts run on LOAD_CORE unless moved.
+taskset -cp "$LOAD_CORE" $$ >/dev/null
+
+# ---------------------------------------------------------------------------
+# Processes. Everything we start is recorded and stopped by PID on exit.
+TMP=$(mktemp -d /tmp/tether-bench.XXXXXX)
+chmod 755 "$TMP" # nginx workers run as nobody
+STARTED=()
+LOAD_PID=
+SAMPLER_PID=
+
+cleanup() {
+	local rc=$? pid i
+	trap - EXIT INT TERM
+	for pid in $LOAD_PID $SAMPLER_PID "${STARTED[@]}"; do
+		# only our own children: a PID that exited may have been reused
+		[ "$(awk '{sub(/^.*\) /, ""); print $2}' "/proc/$pid/stat" 2>/dev/null)" = $$ ] || continue
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in $LOAD_PID $SAMPLER_PID "${STARTED[@]}"; do
+		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null &&
+			[ "$(awk '{sub(/^.*\) /, ""); print $2}' "/proc/$pid/stat" 2>/dev/null)" = $$ ]; then
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	done
+	wait 2>/dev/null || true
+	if [ "$rc" != 0 ] && [ -d "$TMP" ]; then
+		log "logs kept in $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CORE CMD... : start CMD in the background pinned to CORE, logging
+# to $TMP/NAME.log; sets PID.
+start() {
+	local name=$1 core=$2
+	shift 2
+	taskset -c "$core" "$@" >"$TMP/$name.log" 2>&1 &
+	PID=$!
+	STARTED+=("$PID")
+}
+
+port_free() { [ -z "$(ss -Hltn "sport = :$1")" ]; }
+
+# wait_ok URL [PID]: until it answers (any HTTP status), at most 15 s, or
+# until PID exits.
+wait_ok() {
+	local i
+	for i in $(seq 150); do
+		curl -s -o /dev/null --max-time 1 "$1" && return 0
+		[ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# ---------------------------------------------------------------------------
+# Build.
+mkdir -p "$OUT"
+log "building backend and summarizer"
+(cd "$ROOT" && go build -o "$TMP/backend" ./bench/backend && go build -o "$TMP/summarize" ./bench/summarize)
+declare -A STATUS # target -> ok | skipped: reason
+for t in "${TARGETS[@]}"; do STATUS[$t]=ok; done
+if [ -n "${STATUS[tether]:-}" ]; then
+	log "building tether"
+	if ! (cd "$ROOT" && go build -o "$TMP/tether" ./cmd/tether) >"$TMP/tether-build.log" 2>&1; then
+		STATUS[tether]="skipped: go build ./cmd/tether failed"
+		log "tether: build failed, skipped: $(head -3 "$TMP/tether-build.log" | tr '\n' ' ')"
+	fi
+fi
+
+# ---------------------------------------------------------------------------
+# Backends: two instances on LOAD_CORE.
+B1=$((BASE_PORT + 1))
+B2=$((BASE_PORT + 2))
+for p in $B1 $B2; do port_free "$p" || die "port $p is in use (set BASE_PORT)"; done
+start tomcat1 "$LOAD_CORE" "$TMP/backend" -addr "127.0.0.1:$B1" -route tomcat1
+B1PID=$PID
+start tomcat2 "$LOAD_CORE" "$TMP/backend" -addr "127.0.0.1:$B2" -route tomcat2
+B2PID=$PID
+wait_ok "http://127.0.0.1:$B1/_count" && wait_ok "http://127.0.0.1:$B2/_count" ||
+	die "backends did not start: $(cat "$TMP/tomcat1.log" "$TMP/tomcat2.log")"
+
+count() { curl -s --max-time 5 "http://127.0.0.1:$1/_count" || echo 0; }
+
+# ---------------------------------------------------------------------------
+# Targets. Each has conf_<t> (writes its config into $TMP) and start_<t> (starts
+# it on PROXY_CORE, sets PID); HTTP_PORT[t] is its plain-HTTP listener. A new
+# scenario that needs another listener (TLS, h2) adds it to these configs and
+# its own port map (HTTPS_PORT...) next to HTTP_PORT.
+declare -A HTTP_PORT ROOT_PID
+HTTP_PORT[direct]=$B1
+HTTP_PORT[haproxy]=$((BASE_PORT + 10))
+HTTP_PORT[nginx]=$((BASE_PORT + 11))
+HTTP_PORT[caddy]=$((BASE_PORT + 12))
+HTTP_PORT[tether]=$((BASE_PORT + 13))
+
+conf_haproxy() {
+	cat >"$TMP/haproxy.cfg" <<EOF
+global
+	nbthread 1
+	maxconn 8192
+
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+	timeout http-keep-alive 60s
+	option http-keep-alive
+	option forwardfor
+	http-reuse always
+
+frontend fe
+	bind 127.0.0.1:${HTTP_PORT[haproxy]}
+	http-request set-header X-Forwarded-Proto http
+	default_backend app
+
+backend app
+	balance roundrobin
+	use-server tomcat1 if { req.cook(JSESSIONID) -m end .tomcat1 }
+	use-server tomcat2 if { req.cook(JSESSIONID) -m end .tomcat2 }
+	server tomcat1 127.0.0.1:$B1 pool-max-conn 1024
+	server tomcat2 127.0.0.1:$B2 pool-max-conn 1024
+EOF
+}
+start_haproxy() { start haproxy "$PROXY_CORE" haproxy -db -f "$TMP/haproxy.cfg"; }
+
+conf_nginx() {
+	mkdir -p "$TMP/nginx"
+	cat >"$TMP/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log error;
+events { worker_connections 8192; }
+http {
+	access_log off;
+	client_body_temp_path $TMP/nginx/body;
+	proxy_temp_path $TMP/nginx/proxy;
+	fastcgi_temp_path $TMP/nginx/fastcgi;
+	uwsgi_temp_path $TMP/nginx/uwsgi;
+	scgi_temp_path $TMP/nginx/scgi;
+	keepalive_timeout 60s;
+	keepalive_requests 1000000;
+
+	# jvmRoute: the route is the session id's suffix; no session -> round robin.
+	map \$cookie_JSESSIONID \$route_upstream {
+		~\\.tomcat1\$ tomcat1;
+		~\\.tomcat2\$ tomcat2;
+		default any;
+	}
+	upstream tomcat1 { server 127.0.0.1:$B1; keepalive 512; keepalive_requests 1000000; }
+	upstream tomcat2 { server 127.0.0.1:$B2; keepalive 512; keepalive_requests 1000000; }
+	upstream any {
+		server 127.0.0.1:$B1;
+		server 127.0.0.1:$B2;
+		keepalive 512;
+		keepalive_requests 1000000;
+	}
+	server {
+		listen 127.0.0.1:${HTTP_PORT[nginx]};
+		location / {
+			proxy_pass http://\$route_upstream;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host \$host;
+			proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+			proxy_set_header X-Forwarded-Proto \$scheme;
+		}
+	}
+}
+EOF
+}
+start_nginx() {
+	start nginx "$PROXY_CORE" nginx -p "$TMP/nginx/" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/error.log"
+}
+
+conf_caddy() {
+	mkdir -p "$TMP/caddy"
+	cat >"$TMP/caddy/Caddyfile" <<EOF
+{
+	admin off
+	log {
+		level error
+	}
+}
+http://127.0.0.1:${HTTP_PORT[caddy]} {
+	@tomcat1 header_regexp Cookie JSESSIONID=[^;]*\.tomcat1(;|$)
+	@tomcat2 header_regexp Cookie JSESSIONID=[^;]*\.tomcat2(;|$)
+	handle @tomcat1 {
+		reverse_proxy 127.0.0.1:$B1 {
+			transport http {
+				keepalive_idle_conns 512
+				keepalive_idle_conns_per_host 512
+			}
+		}
+	}
+	handle @tomcat2 {
+		reverse_proxy 127.0.0.1:$B2 {
+			transport http {
+				keepalive_idle_conns 512
+				keepalive_idle_conns_per_host 512
+			}
+		}
+	}
+	handle {
+		reverse_proxy 127.0.0.1:$B1 127.0.0.1:$B2 {
+			lb_policy round_robin
+			transport http {
+				keepalive_idle_conns 512
+				keepalive_idle_conns_per_host 512
+			}
+		}
+	}
+}
+EOF
+}
+start_caddy() {
+	start caddy "$PROXY_CORE" env GOMAXPROCS=1 HOME="$TMP/caddy" \
+		XDG_CONFIG_HOME="$TMP/caddy" XDG_DATA_HOME="$TMP/caddy" \
+		caddy run --config "$TMP/caddy/Caddyfile" --adapter caddyfile
+}
+
+# Tether's own config syntax (DESIGN.md).
+conf_tether() {
+	cat >"$TMP/tether.Caddyfile" <<EOF
+{
+	admin off
+	log {
+		level error
+	}
+}
+http://127.0.0.1:${HTTP_PORT[tether]} {
+	reverse_proxy {
+		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
+		sticky jvmroute
+	}
+}
+EOF
+}
+start_tether() {
+	start tether "$PROXY_CORE" env GOMAXPROCS=1 \
+		"$TMP/tether" run -c "$TMP/tether.Caddyfile" --ready-file "$TMP/tether.ready"
+}
+
+# route URL [COOKIE] -> the X-Route of the answer ("" if none); with
+# SETCOOKIE=file, the answer's JSESSIONID=value is written there.
+route() {
+	local hdrs
+	hdrs=$(curl -s --max-time 5 -o /dev/null -D - ${2:+-H "Cookie: $2"} "$1" | tr -d '\r') || true
+	[ -n "${SETCOOKIE:-}" ] && awk -F'[:;] *' 'tolower($1)=="set-cookie" {print $2}' <<<"$hdrs" >"$SETCOOKIE"
+	awk -F': *' 'tolower($1)=="x-route" {print $2}' <<<"$hdrs"
+}
+
+# preflight TARGET: both routes stick, cookieless requests reach both backends,
+# and a new session's cookie sticks to the backend that issued it.
+preflight() {
+	local t=$1 url="http://127.0.0.1:${HTTP_PORT[$1]}/" r i seen="" c
+	for r in tomcat1 tomcat2; do
+		[ "$t" = direct ] && [ $r = tomcat2 ] && continue
+		for i in 1 2 3; do
+			c=$(route "$url" "JSESSIONID=ABCDEF$i.$r")
+			[ "$c" = "$r" ] || { echo "cookie .$r reached '${c:-no answer}'"; return 1; }
+		done
+	done
+	[ "$t" = direct ] && return 0
+	for i in 1 2 3 4 5 6 7 8; do
+		c=$(SETCOOKIE="$TMP/setcookie" route "$url")
+		case " $seen " in *" $c "*) ;; *) seen="$seen $c" ;; esac
+		r=$(route "$url" "$(cat "$TMP/setcookie")")
+		[ -n "$c" ] && [ "$r" = "$c" ] || {
+			echo "new session from '$c' then went to '$r'"
+			return 1
+		}
+	done
+	case $seen in *tomcat1*tomcat2* | *tomcat2*tomcat1*) ;; *)
+		echo "cookieless requests reached only:$seen"
+		return 1
+		;;
+	esac
+}
+
+# ---------------------------------------------------------------------------
+# Measurement. CPU from /proc in clock ticks; memory sampled once a second.
+HZ=$(getconf CLK_TCK)
+
+# tree ROOTPID -> the PID and all its descendants.
+tree() {
+	ps -e -o pid=,ppid= | awk -v r="$1" '
+		{ parent[$1] = $2 }
+		END {
+			in_tree[r] = 1
+			do {
+				grew = 0
+				for (p in parent) if (!(p in in_tree) && (parent[p] in in_tree)) { in_tree[p] = 1; grew = 1 }
+			} while (grew)
+			for (p in in_tree) print p
+		}'
+}
+
+# ticks PID... -> utime+stime of these processes (all their threads).
+ticks() {
+	[ $# -gt 0 ] || { echo 0; return; }
+	local f=()
+	for p in "$@"; do [ -r "/proc/$p/stat" ] && f+=("/proc/$p/stat"); done
+	[ ${#f[@]} -gt 0 ] || { echo 0; return; }
+	awk '{sub(/^.*\) /, ""); t += $12 + $13} END {print t + 0}' "${f[@]}" 2>/dev/null || echo 0
+}
+
+# self_ticks -> this script plus its reaped children (the load generator).
+self_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13 + $14 + $15}' /proc/$$/stat; }
+
+# cpustat -> "busy steal" ticks of all cores.
+cpustat() { awk '$1 == "cpu" {print $2 + $3 + $4 + $7 + $8, $9}' /proc/stat; }
+
+# sampler PID... : append "rss_kib pss_kib" of the processes every second.
+sampler() {
+	local out=$1 files=() p
+	shift
+	for p in "$@"; do files+=("/proc/$p/smaps_rollup"); done
+	while :; do
+		awk '/^Rss:/ {r += $2} /^Pss:/ {s += $2} END {print r + 0, s + 0}' "${files[@]}" >>"$out" 2>/dev/null || true
+		sleep 1
+	done
+}
+
+# ---------------------------------------------------------------------------
+# Scenarios. load_<scenario> TARGET CONNS DURATION runs the load generator in
+# the background as LOAD_PID (so a signal stops it at once), waits, and writes
+# one line to $TMP/load.result:
+#   requests duration_s errors p50_ms p99_ms
+# (nothing if the load generator failed); supports_<scenario> TARGET says whether the target serves it. To add
+# https / h2 / handshake scenarios: add the listeners to the conf_ functions, a
+# preflight if needed, and a load_/supports_ pair here (h2load, ab).
+
+# wrk: every request carries the tomcat1 session; done() prints one line that
+# needs no parsing of wrk's human output. No response() hook: it would make wrk
+# parse every response in Lua and slow the load generator.
+cat >"$TMP/wrk.lua" <<EOF
+wrk.headers["Cookie"] = "$COOKIE"
+
+function done(summary, latency, requests)
+	local e = summary.errors
+	io.write(string.format("WRK %d %.6f %d %.3f %.3f\n",
+		summary.requests, summary.duration / 1e6,
+		e.connect + e.read + e.write + e.status + e.timeout,
+		latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+EOF
+
+# wrk_run URL CONNS DURATION
+wrk_run() {
+	local d
+	d=$(secs "$3")
+	timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" wrk -t"$WRK_THREADS" -c"$2" -d"$3" --timeout 5s \
+		-s "$TMP/wrk.lua" "$1" >"$TMP/wrk.out" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID" || true
+	LOAD_PID=
+	awk '$1 == "WRK" {print $2, $3, $4, $5, $6}' "$TMP/wrk.out" >"$TMP/load.result"
+}
+
+supports_http() { [ -n "${HTTP_PORT[$1]:-}" ]; }
+load_http() { wrk_run "http://127.0.0.1:${HTTP_PORT[$1]}/" "$2" "$3"; }
+
+for s in $SCENARIOS; do
+	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http)"
+done
+
+# ---------------------------------------------------------------------------
+# Start the targets and check them.
+for t in "${TARGETS[@]}"; do
+	[ "${STATUS[$t]}" = ok ] || continue
+	[ "$t" = direct ] && continue
+	port_free "${HTTP_PORT[$t]}" || die "port ${HTTP_PORT[$t]} ($t) is in use (set BASE_PORT)"
+	"conf_$t"
+	"start_$t"
+	ROOT_PID[$t]=$PID
+done
+for t in "${TARGETS[@]}"; do
+	[ "${STATUS[$t]}" = ok ] || continue
+	if ! wait_ok "http://127.0.0.1:${HTTP_PORT[$t]}/" "${ROOT_PID[$t]:-}"; then
+		STATUS[$t]="skipped: did not start"
+		log "$t: did not start, skipped: $(tail -3 "$TMP/$t.log" 2>/dev/null | tr '\n' ' ')"
+		continue
+	fi
+	if ! why=$(preflight "$t"); then
+		STATUS[$t]="skipped: preflight: $why"
+		log "$t: preflight failed, skipped: $why"
+		continue
+	fi
+	log "$t: preflight ok (port ${HTTP_PORT[$t]})"
+done
+
+# ---------------------------------------------------------------------------
+# Record the environment.
+{
+	echo "date: $(date -Is)"
+	echo "command: ${BENCH_CMD:-bench/run.sh} ${TARGETS[*]}"
+	echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" SCENARIOS=\"$SCENARIOS\" WRK_THREADS=$WRK_THREADS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE NICE=$NICE NOISE_MAX=$NOISE_MAX NOISE_RETRIES=$NOISE_RETRIES"
+	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')"
+	echo "machine: $(nproc --all) cpus, $(lscpu | awk -F': *' '/^Model name/ {m=$2} /^CPU family/ {f=$2} /^Model:/ {n=$2} END {print m, "family", f, "model", n}'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM"
+	echo "kernel: $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"
+	echo "go: $(go version)"
+	for t in "${TARGETS[@]}"; do
+		case $t in
+		haproxy) echo "haproxy: $(haproxy -v | head -1)" ;;
+		nginx) echo "nginx: $(nginx -v 2>&1)" ;;
+		caddy) echo "caddy: $(caddy version)" ;;
+		tether) echo "tether: $(git -C "$ROOT" log -1 --format='%h %cd' --date=iso -- cmd proxy config routing 2>/dev/null)" ;;
+		esac
+		echo "status $t: ${STATUS[$t]}"
+	done
+	echo "wrk: $(wrk -v 2>&1 | head -1)"
+} >"$OUT/env.txt"
+for t in "${TARGETS[@]}"; do echo "$t,${STATUS[$t]}"; done >"$OUT/status.csv"
+
+# ---------------------------------------------------------------------------
+# measure ROUND SCENARIO CONNS TARGET -> appends one row to raw.csv (or
+# rejected.csv when the cell was noisy and will be retried). Runs in the main
+# shell, not in $(...), so that signals and cleanup reach what it started.
+HEADER="round,scenario,conns,target,attempt,start,requests,duration_s,rps,p50_ms,p99_ms,errors,misrouted,proxy_cpu_pct,rps_per_proxy_core,rss_mib,pss_mib,backend_cpu_pct,loadgen_cpu_pct,foreign_cpu_pct,steal_pct"
+echo "$HEADER" >"$OUT/raw.csv"
+echo "$HEADER" >"$OUT/rejected.csv"
+
+measure_once() {
+	local round=$1 sc=$2 conns=$3 t=$4 attempt=$5 pids=() bpids=() line start
+	if [ "$t" != direct ]; then mapfile -t pids < <(tree "${ROOT_PID[$t]}"); fi
+	bpids=("$B1PID" "$B2PID")
+	local m0 m1
+	m0=$(count "$B2")
+	"load_$sc" "$t" "$conns" "$WARMUP"
+	start=$(date +%H:%M:%S)
+	: >"$TMP/mem"
+	if [ ${#pids[@]} -gt 0 ]; then
+		sampler "$TMP/mem" "${pids[@]}" &
+		SAMPLER_PID=$!
+	fi
+	local w0 c0 p0 b0 s0 w1 c1 p1 b1 s1
+	w0=$(date +%s%N) c0=$(cpustat) p0=$(ticks "${pids[@]}") b0=$(ticks "${bpids[@]}") s0=$(self_ticks)
+	"load_$sc" "$t" "$conns" "$DURATION"
+	w1=$(date +%s%N) c1=$(cpustat) p1=$(ticks "${pids[@]}") b1=$(ticks "${bpids[@]}")
+	if [ -n "$SAMPLER_PID" ]; then
+		kill "$SAMPLER_PID" 2>/dev/null || true
+		wait "$SAMPLER_PID" 2>/dev/null || true
+		SAMPLER_PID=
+	fi
+	s1=$(self_ticks)
+	m1=$(count "$B2")
+	line=$(cat "$TMP/load.result")
+	[ -n "$line" ] || line="0 0 -1 0 0" # the load generator failed: errors -1
+	awk -v round="$round" -v sc="$sc" -v conns="$conns" -v t="$t" -v attempt="$attempt" -v start="$start" \
+		-v line="$line" -v hz="$HZ" -v w0="$w0" -v w1="$w1" -v c0="$c0" -v c1="$c1" \
+		-v p="$((p1 - p0))" -v b="$((b1 - b0))" -v s="$((s1 - s0))" -v mis="$((m1 - m0))" \
+		-v mem="$TMP/mem" 'BEGIN {
+		split(line, l, " "); split(c0, a, " "); split(c1, z, " ")
+		wall = (w1 - w0) / 1e9 * hz # ticks of one core over the cell
+		rps = l[2] > 0 ? l[1] / l[2] : 0
+		proxy = t == "direct" ? "" : sprintf("%.1f", 100 * p / wall)
+		per = (t == "direct" || p == 0) ? "" : sprintf("%.0f", rps / (p / wall))
+		foreign = (z[1] - a[1]) - p - b - s
+		if (foreign < 0) foreign = 0
+		rss = ""; pss = ""
+		while ((getline m < mem) > 0) {
+			split(m, v, " ")
+			if (rss == "" || v[1] > rss) rss = v[1]
+			if (pss == "" || v[2] > pss) pss = v[2]
+		}
+		if (rss != "") { rss = sprintf("%.1f", rss / 1024); pss = sprintf("%.1f", pss / 1024) }
+		printf "%s,%s,%s,%s,%s,%s,%d,%.3f,%.0f,%.3f,%.3f,%d,%s,%s,%s,%s,%s,%.1f,%.1f,%.1f,%.1f\n",
+			round, sc, conns, t, attempt, start, l[1], l[2], rps, l[4], l[5], l[3],
+			t == "direct" ? "" : mis, proxy, per, rss, pss,
+			100 * b / wall, 100 * s / wall, 100 * foreign / wall, 100 * (z[2] - a[2]) / wall
+	}' >"$TMP/row"
+}
+
+measure() {
+	local attempt=0 row foreign
+	while :; do
+		attempt=$((attempt + 1))
+		measure_once "$@" "$attempt"
+		row=$(cat "$TMP/row")
+		foreign=$(cut -d, -f20 <<<"$row")
+		if [ "$attempt" -le "$NOISE_RETRIES" ] && awk -v f="$foreign" -v m="$NOISE_MAX" 'BEGIN {exit !(f > m)}'; then
+			echo "$row" >>"$OUT/rejected.csv"
+			log "  $4: other processes used ${foreign}% of a core, re-measuring"
+			continue
+		fi
+		echo "$row" >>"$OUT/raw.csv"
+		awk -F, '{printf "  %-8s %8s req/s  p50 %7s ms  p99 %7s ms  cpu %5s%%  rss %5s MiB  err %s  misrouted %s  foreign %s%%\n",
+			$4, $9, $10, $11, $14, $16, $12, $13, $20}' <<<"$row" >&2
+		return
+	done
+}
+
+# ---------------------------------------------------------------------------
+# The run: rounds x scenarios x concurrencies x targets (interleaved).
+run_targets=()
+for t in "${TARGETS[@]}"; do [ "${STATUS[$t]}" = ok ] && run_targets+=("$t"); done
+[ ${#run_targets[@]} -gt 0 ] || die "no target passed its checks"
+cells=$((ROUNDS * $(wc -w <<<"$SCENARIOS") * $(wc -w <<<"$CONNS") * ${#run_targets[@]}))
+log "run: ${run_targets[*]}; $cells cells of $WARMUP + $DURATION, about $((cells * ($(secs "$DURATION") + $(secs "$WARMUP") + 2) / 60 + 1)) min; results in $OUT"
+for round in $(seq "$ROUNDS"); do
+	for sc in $SCENARIOS; do
+		for conns in $CONNS; do
+			log "round $round/$ROUNDS  $sc  $conns connections"
+			for t in "${run_targets[@]}"; do
+				"supports_$sc" "$t" || continue
+				measure "$round" "$sc" "$conns" "$t"
+			done
+		done
+	done
+done
+
+"$TMP/summarize" -dir "$OUT"
+log "results: $OUT"

@@ -1,0 +1,240 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+)
+
+// replaceEnv replaces every {$NAME} and {$NAME:default} in s. A default is
+// used when the variable is unset or empty; without one, such a variable is
+// "". Text that only looks like a placeholder ("{$", "{$a b}") is kept.
+func replaceEnv(s string, lookup func(string) (string, bool)) string {
+	if !strings.Contains(s, "{$") {
+		return s
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "{$")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		name, def, hasDef := strings.Cut(s[i+2:i+j], ":")
+		if !isEnvName(name) {
+			b.WriteString(s[:i+2])
+			s = s[i+2:]
+			continue
+		}
+		b.WriteString(s[:i])
+		v, _ := lookup(name)
+		if v == "" && hasDef {
+			v = def
+		}
+		b.WriteString(v)
+		s = s[i+j+1:]
+	}
+}
+
+// wholeEnv reports whether s is exactly one env placeholder.
+func wholeEnv(s string) bool {
+	if !strings.HasPrefix(s, "{$") || !strings.HasSuffix(s, "}") {
+		return false
+	}
+	inner := s[2 : len(s)-1]
+	if strings.IndexByte(inner, '}') >= 0 {
+		return false
+	}
+	name, _, _ := strings.Cut(inner, ":")
+	return isEnvName(name)
+}
+
+func isEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// expandEnv replaces env placeholders in word, quoted and heredoc tokens.
+// An unquoted token that is exactly one placeholder becomes the value's
+// whitespace-separated fields, so "discover static {$SEEDS}" takes several
+// seeds and an unset variable takes no argument at all.
+func expandEnv(toks []token, lookup func(string) (string, bool)) []token {
+	out := toks[:0:0]
+	carryFirst := false
+	for _, t := range toks {
+		if t.first {
+			carryFirst = false
+		}
+		if t.kind == tokBacktick || t.kind == tokComment || !strings.Contains(t.text, "{$") {
+			t.first = t.first || carryFirst
+			carryFirst = false
+			out = append(out, t)
+			continue
+		}
+		if t.kind == tokWord && wholeEnv(t.text) {
+			fields := strings.Fields(replaceEnv(t.text, lookup))
+			if len(fields) == 0 {
+				carryFirst = carryFirst || t.first
+				continue
+			}
+			for i, f := range fields {
+				nt := t
+				nt.text = f
+				nt.first = i == 0 && (t.first || carryFirst)
+				nt.blank = i == 0 && t.blank
+				out = append(out, nt)
+			}
+			carryFirst = false
+			continue
+		}
+		t.text = replaceEnv(t.text, lookup)
+		t.first = t.first || carryFirst
+		carryFirst = false
+		out = append(out, t)
+	}
+	return out
+}
+
+// argRef is a parsed {args[...]} placeholder: one index, or a slice
+// [lo:hi] where hi < 0 means "to the end".
+type argRef struct {
+	index   int
+	slice   bool
+	lo, hi  int
+	literal string
+}
+
+// parseArgRef parses the inside of "{args[" ... "]}".
+func parseArgRef(inner string) (argRef, bool) {
+	r := argRef{literal: "{args[" + inner + "]}", hi: -1}
+	lo, hi, isSlice := strings.Cut(inner, ":")
+	num := func(s string, def int) (int, bool) {
+		if s == "" {
+			return def, true
+		}
+		n, err := strconv.Atoi(s)
+		return n, err == nil && n >= 0 && n < 1<<20
+	}
+	if !isSlice {
+		n, ok := num(lo, -1)
+		if !ok || n < 0 {
+			return r, false
+		}
+		r.index = n
+		return r, true
+	}
+	var ok1, ok2 bool
+	r.slice = true
+	r.lo, ok1 = num(lo, 0)
+	r.hi, ok2 = num(hi, -1)
+	return r, ok1 && ok2
+}
+
+// values returns what r expands to for args. A single index out of range is
+// an error; a slice is clipped to the arguments there are.
+func (r argRef) values(args []string) ([]string, bool) {
+	if !r.slice {
+		if r.index >= len(args) {
+			return nil, false
+		}
+		return args[r.index : r.index+1], true
+	}
+	lo, hi := r.lo, r.hi
+	if hi < 0 || hi > len(args) {
+		hi = len(args)
+	}
+	if lo > hi {
+		lo = hi
+	}
+	return args[lo:hi], true
+}
+
+// nextArgRef finds the next {args[...]} placeholder in s, returning its
+// bounds, or i < 0.
+func nextArgRef(s string) (i, j int, r argRef) {
+	off := 0
+	for {
+		k := strings.Index(s[off:], "{args[")
+		if k < 0 {
+			return -1, -1, r
+		}
+		k += off
+		e := strings.Index(s[k:], "]}")
+		if e < 0 {
+			return -1, -1, r
+		}
+		if ref, ok := parseArgRef(s[k+6 : k+e]); ok {
+			return k, k + e + 2, ref
+		}
+		off = k + 6
+	}
+}
+
+// expandArgs replaces {args[N]} and {args[lo:hi]} placeholders in tokens
+// imported with args. An unquoted token that is exactly one slice
+// placeholder becomes one token per argument; elsewhere a slice is joined
+// with spaces. from is where the import was, for errors.
+func expandArgs(toks []token, args []string, from Pos) ([]token, error) {
+	out := make([]token, 0, len(toks))
+	carryFirst := false
+	for _, t := range toks {
+		if t.first {
+			carryFirst = false
+		}
+		if t.kind == tokBacktick || !strings.Contains(t.text, "{args[") {
+			t.first = t.first || carryFirst
+			carryFirst = false
+			out = append(out, t)
+			continue
+		}
+		if i, j, ref := nextArgRef(t.text); t.kind == tokWord && ref.slice && i == 0 && j == len(t.text) {
+			vals, _ := ref.values(args)
+			if len(vals) == 0 {
+				carryFirst = carryFirst || t.first
+				continue
+			}
+			for n, v := range vals {
+				nt := t
+				nt.text = v
+				nt.first = n == 0 && (t.first || carryFirst)
+				nt.blank = n == 0 && t.blank
+				out = append(out, nt)
+			}
+			carryFirst = false
+			continue
+		}
+		var b strings.Builder
+		s := t.text
+		for {
+			i, j, ref := nextArgRef(s)
+			if i < 0 {
+				b.WriteString(s)
+				break
+			}
+			vals, ok := ref.values(args)
+			if !ok {
+				return nil, errorf(t.pos, "%s is out of range: the import at %s passes %d argument(s)", ref.literal, from, len(args))
+			}
+			b.WriteString(s[:i])
+			b.WriteString(strings.Join(vals, " "))
+			s = s[j:]
+		}
+		t.text = b.String()
+		t.first = t.first || carryFirst
+		carryFirst = false
+		out = append(out, t)
+	}
+	return out, nil
+}

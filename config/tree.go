@@ -38,24 +38,31 @@ func (e *expander) file(name string, src []byte, args []string, imported bool, f
 	if err != nil {
 		return err
 	}
-	toks = expandEnv(toks, e.opts.LookupEnv)
-	if imported {
-		if toks, err = expandArgs(toks, args, from); err != nil {
-			return err
-		}
-	}
-	return e.tokens(toks)
+	return e.tokens(expandEnv(toks, e.opts.LookupEnv), imported, args, from)
 }
 
 // tokens appends toks line by line, expanding import lines and collecting
-// snippet definitions found at the top level.
-func (e *expander) tokens(toks []token) error {
+// snippet definitions found at the top level. With imported set, {args[...]}
+// placeholders are replaced from args (passed by the import at from) in
+// every line but the bodies of snippet definitions, which take the
+// arguments of their own imports.
+func (e *expander) tokens(toks []token, imported bool, args []string, from Pos) error {
 	for i := 0; i < len(toks); {
 		j := i + 1
 		for j < len(toks) && !toks[j].first {
 			j++
 		}
 		line := toks[i:j]
+		if imported && !(e.depth == 0 && isSnippetDef(line)) {
+			var err error
+			if line, err = expandArgs(line, args, from); err != nil {
+				return err
+			}
+			if len(line) == 0 {
+				i = j
+				continue
+			}
+		}
 		switch {
 		case line[0].kind == tokWord && line[0].raw == "import":
 			if err := e.importLine(line); err != nil {
@@ -146,11 +153,7 @@ func (e *expander) importLine(line []token) error {
 		if err := e.push(key, imp.pos); err != nil {
 			return err
 		}
-		toks, err := expandArgs(sn.toks, args, imp.pos)
-		if err != nil {
-			return err
-		}
-		if err := e.tokens(toks); err != nil {
+		if err := e.tokens(sn.toks, true, args, imp.pos); err != nil {
 			return err
 		}
 		e.stack = e.stack[:len(e.stack)-1]

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestExample parses ../Caddyfile.example with an empty environment: every
+// placeholder there has a default, so it must validate as shipped.
+func TestExample(t *testing.T) {
+	cfg, err := ParseOptions{LookupEnv: envOf(nil)}.Load("../Caddyfile.example")
+	if err != nil {
+		t.Fatalf("Load(Caddyfile.example): %v", err)
+	}
+	g := cfg.Global
+	if g.Admin != "127.0.0.1:9180" || g.AdminToken != "change-me" {
+		t.Errorf("admin = %q token %q; want 127.0.0.1:9180, change-me", g.Admin, g.AdminToken)
+	}
+	if g.Storage.Kind != "file" || g.Storage.Dir != "/var/lib/tether" {
+		t.Errorf("storage = %+v; want file /var/lib/tether", g.Storage)
+	}
+	if c := g.Cluster; c == nil || c.Name != "prod" || len(c.GossipKey) != 1 || len(c.Discover) != 4 || c.SessionTTL != 30*time.Minute {
+		t.Errorf("cluster = %s; want prod with one key and four providers", dump(c))
+	}
+	if g.DrainDelay != 15*time.Second {
+		t.Errorf("drain_delay = %v; want 15s", g.DrainDelay)
+	}
+	if len(cfg.Sites) != 6 {
+		t.Fatalf("sites = %d; want 6", len(cfg.Sites))
+	}
+	shop := cfg.Sites[0]
+	if len(shop.Addresses) != 2 || shop.Addresses[1].Host != "www.shop.example.com" {
+		t.Errorf("shop addresses = %+v", shop.Addresses)
+	}
+	var names []string
+	for _, s := range cfg.Sites {
+		for _, b := range s.Balancers {
+			names = append(names, b.Name)
+		}
+	}
+	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "internal.example.com:8443-1", "*.tenants.example.com-1", "http://:8080-1", "reports.example.com-1"}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("balancer names = %q; want %q", names, wantNames)
+	}
+	b := shop.Balancers[0]
+	if len(b.Members) != 3 || b.Members[2].Name != "tomcat3" || b.Members[2].Weight != 2 || b.Members[2].Redirect != "tomcat1" {
+		t.Errorf("shop members = %s", dump(b.Members))
+	}
+	if b.LBPolicy != "least_busy" || b.AJPSecret != "change-me-too" || b.DiscoverService != "app" || !slices.Equal(b.Excludes, []string{"/app/static/*"}) {
+		t.Errorf("shop balancer = %s", dump(b))
+	}
+	if r := cfg.Sites[5].Balancers[0]; len(r.Members) != 2 || r.Members[1].Name != "rep2" || r.HealthURI != "/health" {
+		t.Errorf("snippet balancer = %s", dump(r))
+	}
+	if tls := cfg.Sites[3].TLS; tls == nil || tls.OnDemandAsk != "http://127.0.0.1:9000/allowed" {
+		t.Errorf("on-demand tls = %+v", tls)
+	}
+}

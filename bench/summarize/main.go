@@ -89,10 +89,10 @@ type cell struct {
 	rounds int
 	// medians over rounds; NaN when the metric does not apply (direct has no
 	// proxy CPU).
-	rps, p50, p99, cpu, perCore, rss, pss, foreign float64
-	spread                                         float64 // ± half the min–max range of req/s, in % of the median
-	errors, misrouted                              int
-	hasMisrouted                                   bool
+	rps, p50, p99, cpu, perCore, rss, pss, noise float64
+	spread                                       float64 // ± half the min–max range of req/s, in % of the median
+	errors, misrouted                            int
+	hasMisrouted                                 bool
 	// same-run ratios: to haproxy (req/s, p99, req/s per proxy core) and to
 	// direct (req/s); NaN when the reference is absent.
 	vsHAProxy, p99VsHAProxy, perCoreVsHAProxy, ofCeiling float64
@@ -161,7 +161,7 @@ func summarizeCell(k key, target string, rows []row) *cell {
 	c.perCore = median(col("rps_per_proxy_core"))
 	c.rss = median(col("rss_mib"))
 	c.pss = median(col("pss_mib"))
-	c.foreign = median(col("foreign_cpu_pct"))
+	c.noise = median(col("noise_pct"))
 	for _, r := range rows {
 		if e, ok := r.num("errors"); ok {
 			c.errors += int(e)
@@ -206,7 +206,7 @@ func (c *cell) misroutedText() string {
 var columns = []string{
 	"scenario", "conns", "target", "rounds", "rps", "spread_pct", "vs_haproxy", "of_ceiling_pct",
 	"p50_ms", "p99_ms", "p99_vs_haproxy", "proxy_cpu_pct", "rps_per_proxy_core", "per_core_vs_haproxy",
-	"rss_mib", "pss_mib", "errors", "misrouted", "foreign_cpu_pct",
+	"rss_mib", "pss_mib", "errors", "misrouted", "noise_pct",
 }
 
 func (c *cell) values() []string {
@@ -215,7 +215,7 @@ func (c *cell) values() []string {
 		fmtNum(c.rps, 0), fmtNum(c.spread, 0), fmtNum(c.vsHAProxy, 2), fmtNum(100*c.ofCeiling, 0),
 		fmtNum(c.p50, 2), fmtNum(c.p99, 2), fmtNum(c.p99VsHAProxy, 2),
 		fmtNum(c.cpu, 0), fmtNum(c.perCore, 0), fmtNum(c.perCoreVsHAProxy, 2),
-		fmtNum(c.rss, 0), fmtNum(c.pss, 0), strconv.Itoa(c.errors), c.misroutedText(), fmtNum(c.foreign, 0),
+		fmtNum(c.rss, 0), fmtNum(c.pss, 0), strconv.Itoa(c.errors), c.misroutedText(), fmtNum(c.noise, 0),
 	}
 }
 
@@ -232,7 +232,7 @@ func csvText(cells []*cell) string {
 
 func markdown(cells []*cell) string {
 	var b strings.Builder
-	b.WriteString("| scenario | conns | target | req/s | spread | vs haproxy | % of ceiling | p50 ms | p99 ms | p99 vs haproxy | proxy CPU % | req/s per proxy core | per core vs haproxy | RSS MiB | PSS MiB | errors | misrouted | foreign CPU % |\n")
+	b.WriteString("| scenario | conns | target | req/s | spread | vs haproxy | % of ceiling | p50 ms | p99 ms | p99 vs haproxy | proxy CPU % | req/s per proxy core | per core vs haproxy | RSS MiB | PSS MiB | errors | misrouted | noise % |\n")
 	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range cells {
 		spread := ""
@@ -247,7 +247,7 @@ func markdown(cells []*cell) string {
 			c.scenario, c.conns, c.target, fmtNum(c.rps, 0), spread, fmtNum(c.vsHAProxy, 2), ceiling,
 			fmtNum(c.p50, 2), fmtNum(c.p99, 2), fmtNum(c.p99VsHAProxy, 2),
 			fmtNum(c.cpu, 0), fmtNum(c.perCore, 0), fmtNum(c.perCoreVsHAProxy, 2),
-			fmtNum(c.rss, 0), fmtNum(c.pss, 0), c.errors, c.misroutedText(), fmtNum(c.foreign, 0))
+			fmtNum(c.rss, 0), fmtNum(c.pss, 0), c.errors, c.misroutedText(), fmtNum(c.noise, 0))
 	}
 	return b.String()
 }

@@ -622,7 +622,8 @@ run_targets=()
 for t in "${TARGETS[@]}"; do [ "${STATUS[$t]}" = ok ] && run_targets+=("$t"); done
 [ ${#run_targets[@]} -gt 0 ] || die "no target passed its checks"
 cells=$((ROUNDS * $(wc -w <<<"$SCENARIOS") * $(wc -w <<<"$CONNS") * ${#run_targets[@]}))
-log "run: ${run_targets[*]}; $cells cells of $WARMUP + $DURATION, about $((cells * ($(secs "$DURATION") + $(secs "$WARMUP") + 2) / 60 + 1)) min; results in $OUT"
+est=$((cells * ($(secs "$DURATION") + $(secs "$WARMUP") + 2) / 60 + 1))
+log "run: ${run_targets[*]}; $cells cells of $WARMUP + $DURATION: $est min, up to $((est * (1 + NOISE_RETRIES))) with re-measured noisy cells; results in $OUT"
 for round in $(seq "$ROUNDS"); do
 	for sc in $SCENARIOS; do
 		for conns in $CONNS; do

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -345,10 +346,11 @@ func TestBodyPull(t *testing.T) {
 		wantFirst  bool // an unsolicited first chunk follows the forward request
 		afterHdrs  bool // Tomcat pulls the body only after sending the headers
 		extraAsk   bool // Tomcat asks again after the body is used up
-		wantChunks int
 	}{
 		{name: "known length", body: func() io.Reader { return bytes.NewReader(payload) }, length: 20000, wantFirst: true, extraAsk: true},
-		{name: "unknown length", body: func() io.Reader { return io.MultiReader(bytes.NewReader(payload[:7000]), bytes.NewReader(payload[7000:])) }, length: -1},
+		{name: "unknown length", body: func() io.Reader {
+			return io.MultiReader(bytes.NewReader(payload[:7000]), bytes.NewReader(payload[7000:]))
+		}, length: -1},
 		{name: "unknown length pulled after headers", body: func() io.Reader { return io.MultiReader(bytes.NewReader(payload)) }, length: -1, afterHdrs: true},
 		{name: "no body, Tomcat asks anyway", body: func() io.Reader { return nil }, length: 0, extraAsk: true},
 	} {
@@ -680,10 +682,9 @@ func TestRetryAfterWriteFailure(t *testing.T) {
 	// fails and the request goes out again on a fresh connection.
 	synctest.Test(t, func(t *testing.T) {
 		d := &pipeDialer{}
-		first := true
+		var served atomic.Int32
 		d.serve = func(c *fakeConn) {
-			if first {
-				first = false
+			if served.Add(1) == 1 {
 				c.readForward()
 				c.send(sendHeaders(200, "OK"), endResponse(true))
 				return // closes its end: the idle connection is dead
@@ -804,7 +805,7 @@ func TestCPingBeforeReuse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				cpings := 0
+				var cpings atomic.Int32
 				d := &pipeDialer{serve: func(c *fakeConn) {
 					for {
 						p, err := c.readPacket()
@@ -812,7 +813,7 @@ func TestCPingBeforeReuse(t *testing.T) {
 							return
 						}
 						if len(p) == 1 && p[0] == typeCPing {
-							cpings++
+							cpings.Add(1)
 							if !tc.answer {
 								io.Copy(io.Discard, c)
 								return
@@ -835,8 +836,8 @@ func TestCPingBeforeReuse(t *testing.T) {
 						time.Sleep(10 * time.Second) // idle long enough to need a CPing
 					}
 				}
-				if cpings != 1 {
-					t.Errorf("%d CPINGs; want 1 (only after the long idle)", cpings)
+				if n := cpings.Load(); n != 1 {
+					t.Errorf("%d CPINGs; want 1 (only after the long idle)", n)
 				}
 				if n := d.dialed.Load(); n != tc.wantDials {
 					t.Errorf("%d dials; want %d", n, tc.wantDials)

@@ -340,12 +340,12 @@ func TestConnectionNotReused(t *testing.T) {
 func TestBodyPull(t *testing.T) {
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 20000/16+1)[:20000]
 	for _, tc := range []struct {
-		name       string
-		body       func() io.Reader
-		length     int64
-		wantFirst  bool // an unsolicited first chunk follows the forward request
-		afterHdrs  bool // Tomcat pulls the body only after sending the headers
-		extraAsk   bool // Tomcat asks again after the body is used up
+		name      string
+		body      func() io.Reader
+		length    int64
+		wantFirst bool // an unsolicited first chunk follows the forward request
+		afterHdrs bool // Tomcat pulls the body only after sending the headers
+		extraAsk  bool // Tomcat asks again after the body is used up
 	}{
 		{name: "known length", body: func() io.Reader { return bytes.NewReader(payload) }, length: 20000, wantFirst: true, extraAsk: true},
 		{name: "unknown length", body: func() io.Reader {

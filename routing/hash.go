@@ -67,14 +67,13 @@ func neglog2(h uint64) uint64 {
 	m := h << (63 - n)     // mantissa in [1, 2), 63 fractional bits
 	var frac uint64
 	for range logFrac {
-		hi, lo := bits.Mul64(m, m) // m² with 126 fractional bits
-		frac <<= 1
-		if hi >= 1<<63 { // m² ≥ 2: emit a 1 and halve
-			frac |= 1
-			m = hi
-		} else {
-			m = hi<<1 | lo>>63
-		}
+		// m² has 126 fractional bits; if it is ≥ 2, emit a 1 and halve it.
+		// Branch-free: the bit is random, and mispredictions would cost
+		// more than the multiplication.
+		hi, lo := bits.Mul64(m, m)
+		b := hi >> 63
+		frac = frac<<1 | b
+		m = hi<<(1-b) | lo>>63&(b-1)
 	}
 	return uint64(64-n)<<logFrac - frac
 }
@@ -102,6 +101,14 @@ func (c *rvCand) log() uint64 {
 // the plain highest hash (neglog2 is monotone), and no logarithm is taken.
 func (c *rvCand) beats(d *rvCand) bool {
 	if c.w != d.w {
+		// neglog2 is monotone and at least 1: a higher (or equal) hash
+		// with a higher weight wins without logarithms, and vice versa.
+		if c.h >= d.h && c.w > d.w {
+			return true
+		}
+		if c.h <= d.h && c.w < d.w {
+			return false
+		}
 		ahi, alo := bits.Mul64(c.log(), d.w)
 		bhi, blo := bits.Mul64(d.log(), c.w)
 		if ahi != bhi {

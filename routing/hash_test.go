@@ -82,3 +82,13 @@ func TestSessionHash(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkNeglog2(b *testing.B) {
+	h := uint64(0x9e3779b97f4a7c15)
+	var sink uint64
+	for b.Loop() {
+		h = h*6364136223846793005 + 1442695040888963407
+		sink += neglog2(h)
+	}
+	_ = sink
+}

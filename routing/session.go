@@ -65,8 +65,11 @@ func PathParam(path, name string) (value string, ok bool) {
 		end := start + len(name)
 		if start > 0 && path[start-1] == ';' && end < len(path) && path[end] == '=' {
 			v := path[end+1:]
-			if e := strings.IndexAny(v, ";/?"); e >= 0 {
-				v = v[:e]
+			for e := 0; e < len(v); e++ {
+				if c := v[e]; c == ';' || c == '/' || c == '?' {
+					v = v[:e]
+					break
+				}
 			}
 			return v, true
 		}
@@ -114,11 +117,13 @@ func (s *CookieScanner) Next() (value string, ok bool) {
 			s.cur, s.headers = s.headers[0], s.headers[1:]
 			continue
 		}
-		var piece string
-		if k := strings.IndexAny(s.cur, ";,"); k >= 0 {
-			piece, s.cur = s.cur[:k], s.cur[k+1:]
-		} else {
-			piece, s.cur = s.cur, ""
+		piece := s.cur
+		s.cur = ""
+		for k := 0; k < len(piece); k++ { // strings.IndexAny builds a set per call
+			if c := piece[k]; c == ';' || c == ',' {
+				piece, s.cur = piece[:k], piece[k+1:]
+				break
+			}
 		}
 		name, v, found := strings.Cut(piece, "=")
 		if !found || trimSpace(name) != s.name {

@@ -107,20 +107,21 @@ STARTED=()
 LOAD_PID=
 SAMPLER_PID=
 
+# ours PID: PID is a running child of this script (not a zombie, and not a
+# reused PID of someone else's process).
+ours() {
+	[ "$(awk '{sub(/^.*\) /, ""); print ($1 == "Z" ? "" : $2)}' "/proc/$1/stat" 2>/dev/null)" = $$ ]
+}
+
 cleanup() {
 	local rc=$? pid i
 	trap - EXIT INT TERM
 	for pid in $LOAD_PID $SAMPLER_PID "${STARTED[@]}"; do
-		# only our own children: a PID that exited may have been reused
-		[ "$(awk '{sub(/^.*\) /, ""); print $2}' "/proc/$pid/stat" 2>/dev/null)" = $$ ] || continue
-		kill -TERM "$pid" 2>/dev/null || true
+		ours "$pid" && kill -TERM "$pid" 2>/dev/null
 	done
 	for pid in $LOAD_PID $SAMPLER_PID "${STARTED[@]}"; do
-		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		if kill -0 "$pid" 2>/dev/null &&
-			[ "$(awk '{sub(/^.*\) /, ""); print $2}' "/proc/$pid/stat" 2>/dev/null)" = $$ ]; then
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
+		for i in $(seq 50); do ours "$pid" || break; sleep 0.1; done
+		ours "$pid" && kill -KILL "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null || true
 	if [ "$rc" != 0 ] && [ -d "$TMP" ]; then

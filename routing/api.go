@@ -132,4 +132,9 @@ type Options struct {
 //	func (t *Table) FindSession(path string, cookieHeaders []string, n SessionNames) (SessionID, bool)
 //	func FirstSession(path string, cookieHeaders []string, n SessionNames) (string, bool)
 //	func (t *Table) Pick(req *Request) (Decision, error)
-//	func Rendezvous(key string, candidates ...) // deterministic across processes
+//	func Rendezvous(key string, candidates ...Candidate) int  // deterministic across processes
+//
+// Added beside the contract: NewCookieScanner and CookieScanner.Next,
+// DefaultSessionNames, Table.Len, Table.Options, Table.CatchUp, MaxWeight,
+// MemberError and the NewTable error sentinels, State/Policy/Reason String,
+// ParseState and ParsePolicy.

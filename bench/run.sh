@@ -517,7 +517,10 @@ done
 		haproxy) echo "haproxy: $(haproxy -v | head -1)" ;;
 		nginx) echo "nginx: $(nginx -v 2>&1)" ;;
 		caddy) echo "caddy: $(caddy version)" ;;
-		tether) echo "tether: $(git -C "$ROOT" log -1 --format='%h %cd' --date=iso -- cmd proxy config routing 2>/dev/null)" ;;
+		tether)
+			echo "tether: built from the working tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)," \
+				"$(git -C "$ROOT" status --porcelain -- cmd proxy config routing membership replication 2>/dev/null | wc -l) files changed or new"
+			;;
 		esac
 		echo "status $t: ${STATUS[$t]}"
 	done

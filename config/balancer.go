@@ -118,7 +118,7 @@ func (b *builder) reverseProxy(n *node, s *Site, idx int) (*Balancer, error) {
 				bal.LBPolicy, err = oneOf(d, d.arg(0), "policy", lbPolicies)
 			}
 		case "max_fails":
-			err = intOption(d, &bal.MaxFails, 0, 1000)
+			err = intOption(d, &bal.MaxFails, 1, 1000)
 		case "recover_time":
 			err = durOption(d, &bal.RecoverTime)
 		case "fail_on_status":

@@ -265,7 +265,7 @@ func TestErrors(t *testing.T) {
 		{name: "sticky learn needs cookie", src: "a.com {\n\treverse_proxy http://x {\n\t\tsticky learn\n\t}\n}", want: "Caddyfile:3:10: sticky learn: want a cookie name"},
 		{name: "sticky cookie twice", src: "a.com {\n\treverse_proxy http://x {\n\t\tsticky cookie A\n\t\tsticky_cookie B\n\t}\n}", want: "Caddyfile:4:3: sticky_cookie: the cookie is already named by sticky at Caddyfile:3:17"},
 		{name: "sticky force", src: "a.com {\n\treverse_proxy http://x {\n\t\tsticky_force yes\n\t}\n}", want: "Caddyfile:3:16: sticky_force: want on or off"},
-		{name: "max fails negative", src: "a.com {\n\treverse_proxy http://x {\n\t\tmax_fails -1\n\t}\n}", want: "Caddyfile:3:13: max_fails: -1 is out of range 0..1000"},
+		{name: "max fails negative", src: "a.com {\n\treverse_proxy http://x {\n\t\tmax_fails -1\n\t}\n}", want: "Caddyfile:3:13: max_fails: -1 is out of range 1..1000"},
 		{name: "fail on status", src: "a.com {\n\treverse_proxy http://x {\n\t\tfail_on_status 502 700\n\t}\n}", want: "Caddyfile:3:22: fail_on_status: 700 is out of range 100..599"},
 		{name: "health uri", src: "a.com {\n\treverse_proxy http://x {\n\t\thealth_uri health\n\t}\n}", want: "Caddyfile:3:14: health_uri: \"health\" must start with /"},
 		{name: "ajp packet size", src: "a.com {\n\treverse_proxy ajp://x {\n\t\tajp_packet_size 1024\n\t}\n}", want: "Caddyfile:3:19: ajp_packet_size: 1024 is out of range 8192..65536"},
@@ -661,5 +661,23 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope"))
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load(missing) error = %v; want os.ErrNotExist", err)
+	}
+}
+
+// TestExpansionLimit checks snippets that import each other twice over
+// (2^30 lines, each producing nothing) fail fast instead of running away.
+func TestExpansionLimit(t *testing.T) {
+	var b strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&b, "(s%d) {\n\timport s%d\n\timport s%d\n}\n", i, i+1, i+1)
+	}
+	b.WriteString("(s30) {\n}\nimport s0\n")
+	start := time.Now()
+	_, err := fuzzOptions.Parse("Caddyfile", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "lines after imports") {
+		t.Errorf("Parse(exponential snippets) error = %v; want the expansion limit", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Parse(exponential snippets) took %v", d)
 	}
 }

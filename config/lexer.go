@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"strings"
 )
 
@@ -101,7 +102,7 @@ func (l *lexer) run() ([]token, error) {
 			}
 			t.kind, t.text = tokQuoted, text
 		case '`':
-			end := strings.IndexByte(string(l.src[start+1:]), '`')
+			end := bytes.IndexByte(l.src[start+1:], '`')
 			if end < 0 {
 				return nil, errorAt(t.pos, "unterminated backtick string")
 			}

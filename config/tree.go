@@ -29,6 +29,7 @@ type expander struct {
 	stack    []string // what is being imported, innermost last, for cycles
 	depth    int      // brace depth of the output so far
 	out      []token
+	lines    int // lines expanded so far, bounded like tokens
 }
 
 // file lexes one file, replaces env placeholders (and args, when imported)
@@ -53,6 +54,11 @@ func (e *expander) tokens(toks []token, imported bool, args []string, from Pos) 
 			j++
 		}
 		line := toks[i:j]
+		if e.lines++; e.lines > maxTokens {
+			// Snippets that import others twice over expand exponentially
+			// even when they produce nothing.
+			return errorf(line[0].pos, "config has more than %d lines after imports", maxTokens)
+		}
 		if imported && !(e.depth == 0 && isSnippetDef(line)) {
 			var err error
 			if line, err = expandArgs(line, args, from); err != nil {
@@ -73,7 +79,7 @@ func (e *expander) tokens(toks []token, imported bool, args []string, from Pos) 
 			if err != nil {
 				return err
 			}
-			name := line[0].text[1 : len(line[0].text)-1]
+			name := line[0].raw[1 : len(line[0].raw)-1]
 			if prev, dup := e.snippets[name]; dup {
 				return errorf(line[0].pos, "snippet (%s) is already defined at %s", name, prev.pos)
 			}
@@ -103,7 +109,7 @@ func isSnippetDef(line []token) bool {
 	if len(line) != 2 || line[0].kind != tokWord || line[1].brace != '{' {
 		return false
 	}
-	s := line[0].text
+	s := line[0].raw // a placeholder never defines a snippet
 	return len(s) > 2 && s[0] == '(' && s[len(s)-1] == ')' && !strings.ContainsAny(s[1:len(s)-1], "(){}")
 }
 

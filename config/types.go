@@ -31,6 +31,7 @@ type Config struct {
 }
 
 // Global holds the options of the global block (the first, unnamed block).
+// Parse fills in every default below, also when there is no global block.
 type Global struct {
 	// Admin is the admin listener (JSON API, status page, /metrics, /healthz).
 	// Default "127.0.0.1:9180"; "off" disables it (Admin is then "").
@@ -62,6 +63,7 @@ type Global struct {
 	// Log configures the process log (not access logs).
 	Log Log
 
+	// Pos is the global block's '{'; zero without a global block.
 	Pos Pos
 }
 
@@ -71,12 +73,12 @@ type Storage struct {
 	Kind string
 	// Dir is the directory for Kind "file"; "" means the default data dir.
 	Dir string
-	// S3 settings, for Kind "s3".
+	// S3 settings, for Kind "s3" (Bucket is then required).
 	Bucket   string
 	Prefix   string
 	Region   string
-	Endpoint string
-	Pos      Pos
+	Endpoint string // an S3-compatible endpoint URL; "" for AWS
+	Pos      Pos    // the storage directive; zero when absent
 }
 
 // Log configures the process logger.
@@ -92,7 +94,7 @@ type Cluster struct {
 	Name      string
 	Bind      string   // host:port for gossip; default 0.0.0.0:7946
 	Advertise string   // host:port, "auto" for EC2 metadata, "" for the bind address
-	GossipKey []string // base64 keys; the first is used to send
+	GossipKey []string // base64 keys of 16, 24 or 32 bytes; the first is used to send
 	Profile   string   // lan (default), wan, local
 	Discover  []Discover
 	// SessionTTL is how long a replicated session entry lives after its last
@@ -108,7 +110,9 @@ type Discover struct {
 	// Addrs are host:port seeds for static, names for dns.
 	Addrs []string
 	// Options holds the provider's sub-directives (tag, port, bucket, ...),
-	// each with its arguments. Providers validate their own keys.
+	// each with its arguments (a repeated key appends); nil when there are
+	// none. Providers validate their own keys; Parse only requires bucket
+	// for s3.
 	Options map[string][]string
 	Pos     Pos
 }
@@ -117,6 +121,7 @@ type Discover struct {
 type Site struct {
 	Addresses []Address
 	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
+	// Prefixes are masked; a bare IP becomes a /32 or /128.
 	TrustedProxies []netip.Prefix
 	// TLS is nil when the site uses the defaults (automatic HTTPS for real
 	// domain names, internal for localhost and IPs, none for http:// sites).
@@ -128,9 +133,10 @@ type Site struct {
 	// AccessLog is nil when access logging is off for the site.
 	AccessLog *AccessLog
 	// ImportJK records an import_jk directive, already expanded into
-	// Balancers by the loader; kept for status and reload messages.
+	// Balancers by the loader (ExpandImportJK); kept for status and reload
+	// messages.
 	ImportJK *ImportJK
-	Pos      Pos
+	Pos      Pos // the first address
 }
 
 // Address is a site address such as "shop.example.com", "http://:8080" or
@@ -138,13 +144,14 @@ type Site struct {
 type Address struct {
 	Scheme string // "http", "https" or "" (https unless the port is the HTTP port)
 	Host   string // "" means any host
-	Port   int    // 0 means the global default for the scheme
-	Raw    string // as written
+	Port   int    // 0 means the global default for the scheme, or a free port when Raw ends in ":0"
+	Raw    string // as written (one piece of a comma-separated list)
 }
 
 // TLS is a site's tls directive.
 type TLS struct {
-	// Mode is "auto" (ACME), "internal", "files" or "off".
+	// Mode is "auto" (ACME; the tls block without arguments), "internal",
+	// "files" (tls CERT KEY) or "off".
 	Mode     string
 	CertFile string
 	KeyFile  string
@@ -172,18 +179,21 @@ type AccessLog struct {
 }
 
 // ImportJK records the files a site imported from mod_jk.
+// Paths are as written, or joined to the directory of the Caddyfile that
+// names them when relative.
 type ImportJK struct {
 	Workers    string
-	URIWorkers string
-	DocRoot    string
+	URIWorkers string // "" when not given
+	DocRoot    string // doc_root, as written; the file_server root when the site sets none
 	Pos        Pos
 }
 
 // Balancer is one reverse_proxy block: a named group of members behind a
 // path matcher, with its stickiness, balancing and health settings.
 type Balancer struct {
-	// Name identifies the balancer in the admin API. Default
-	// "<first site address>-<1-based position>".
+	// Name identifies the balancer in the admin API; unique in a Config.
+	// Default "<first site address Raw>-<1-based position of the
+	// reverse_proxy in the site>", e.g. "shop.example.com-1".
 	Name string
 	// Paths are the path patterns that mount this balancer ("/app/*",
 	// "/exact", "*.jsp"); empty means every path. Excludes are patterns
@@ -214,7 +224,8 @@ type Balancer struct {
 	HealthFails    int           // consecutive failures to mark down; default 2
 	HealthPasses   int           // consecutive passes to mark up; default 1
 
-	// Retries is how many other members a failed request may try. Default 1.
+	// Retries is how many other members a failed request may try. Default
+	// 1; 0 means none.
 	Retries int
 
 	// Transport timeouts; zero means the default.
@@ -225,7 +236,7 @@ type Balancer struct {
 
 	// AJP settings, for ajp:// members.
 	AJPSecret     string
-	AJPPacketSize int // default 8192
+	AJPPacketSize int // default 8192; 8192..65536
 
 	Pos Pos
 }
@@ -233,6 +244,7 @@ type Balancer struct {
 // Sticky configures session affinity.
 type Sticky struct {
 	// Mode is "jvmroute" (default), "learn", "cookie" or "off".
+	// "sticky learn COOKIE" and "sticky cookie NAME" set Cookie too.
 	Mode string
 	// Cookie is the session cookie name; default JSESSIONID. For "cookie"
 	// mode it is the name of Tether's own affinity cookie.
@@ -247,12 +259,13 @@ type Sticky struct {
 type Member struct {
 	// Name is the member's route (jvmRoute) and its name in the admin API.
 	Name string
-	// URL is http://host:port or ajp://host:port.
+	// URL is http://host:port, https://host:port or ajp://host:port, the
+	// port always explicit (Parse adds the scheme's default).
 	URL      string
-	Weight   int    // mod_jk lbfactor; default 1
+	Weight   int    // mod_jk lbfactor; default 1 (also for 0 from ExpandImportJK)
 	Domain   string // replication group
 	Redirect string // preferred failover member
 	// State is active (default), disabled or stopped.
 	State string
-	Pos   Pos
+	Pos   Pos // the member's name or URL token
 }

@@ -1,0 +1,227 @@
+// Command tether is a TLS-terminating, cluster-aware reverse-proxy load
+// balancer for session-holding application fleets. See README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `tether — a cluster-aware, session-sticky reverse-proxy load balancer
+
+Usage:
+  tether run [-c Caddyfile] [--ready-file PATH]   serve (default config: ./Caddyfile)
+  tether validate [-c Caddyfile]                   check a config; exit 1 with file:line:col on error
+  tether demo [--listen ADDR] [--ready-file PATH]  a local showcase: demo backends with jvmRoute sessions
+  tether status [--admin ADDR]                      show balancers and members (admin API)
+  tether set-state BALANCER MEMBER active|disabled|stopped [--admin ADDR]
+  tether version                                    version and build info
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(rest, stderr)
+	case "validate":
+		err = cmdValidate(rest, stdout)
+	case "demo":
+		err = cmdDemo(rest, stdout, stderr)
+	case "status":
+		err = cmdStatus(rest, stdout)
+	case "set-state":
+		err = cmdSetState(rest, stdout)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "tether: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "tether %s: %v\n", cmd, err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "tether %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func versionString() string {
+	s := "tether " + version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		s += " (" + bi.GoVersion
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" {
+				s += ", " + kv.Value
+			}
+		}
+		s += ")"
+	}
+	return s
+}
+
+// newLogger is the root logger: JSON on stderr, or human-readable when
+// stderr is a terminal (or format console).
+func newLogger(w io.Writer, lc config.Log) (zerolog.Logger, error) {
+	level := zerolog.InfoLevel
+	if lc.Level != "" {
+		l, err := zerolog.ParseLevel(lc.Level)
+		if err != nil {
+			return zerolog.Logger{}, fmt.Errorf("log level %q: %w", lc.Level, err)
+		}
+		level = l
+	}
+	out := w
+	console := lc.Format == "console"
+	if lc.Format == "" {
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			console = true
+		}
+	}
+	if console {
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
+}
+
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err // already file:line:col
+	}
+	return cfg, nil
+}
+
+func cmdValidate(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	path := fs.String("c", "Caddyfile", "config file")
+	fs.StringVar(path, "config", "Caddyfile", "config file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if _, err := proxy.New(cfg, proxy.Options{Logger: zerolog.Nop(), Version: version, CheckOnly: true}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: valid (%d sites)\n", *path, len(cfg.Sites))
+	return nil
+}
+
+func cmdRun(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	path := fs.String("c", "Caddyfile", "config file")
+	fs.StringVar(path, "config", "Caddyfile", "config file")
+	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once listening")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.Global.Log)
+	if err != nil {
+		return err
+	}
+	return serve(cfg, log, *ready, nil)
+}
+
+// serve runs a config until SIGTERM or SIGINT. started, if not nil, is
+// called once the listeners are bound.
+func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started func(proxy.Ready)) error {
+	srv, err := proxy.New(cfg, proxy.Options{Logger: log, Version: version})
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	addrs := srv.Addrs()
+	addrs.PID = os.Getpid()
+	if readyFile != "" {
+		if err := writeReady(readyFile, addrs); err != nil {
+			return err
+		}
+	}
+	for _, l := range addrs.Listeners {
+		log.Info().Str("addr", l.Addr).Strs("sites", l.Sites).Msg("listening")
+	}
+	if addrs.Admin != "" {
+		log.Info().Str("addr", addrs.Admin).Msg("admin api listening")
+	}
+	if started != nil {
+		started(addrs)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	return srv.Serve(ctx)
+}
+
+// writeReady writes v as JSON to path atomically (write, then rename), so a
+// reader never sees half a file.
+func writeReady(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ready-*")
+	if err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ready file: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("ready file: %w", err)
+	}
+	return nil
+}

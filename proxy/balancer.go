@@ -1,0 +1,450 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/routing"
+)
+
+// Balancer is one reverse_proxy block: a named set of members, the routing
+// table built from them, and the reverse proxy that carries requests there.
+//
+// The members and their table are one immutable memberSet behind an atomic
+// pointer; a state change or a discovery update builds a new set that keeps
+// the same *member values (and so their counters and health).
+type Balancer struct {
+	name  string
+	cfg   *config.Balancer
+	names routing.SessionNames
+	opts  routing.Options
+	log   zerolog.Logger
+	now   func() time.Time
+	srv   *Server // for the error page
+	site  *site   // for forwarded-header trust
+
+	set atomic.Pointer[memberSet]
+
+	// mu serializes rebuilds; the hot path never takes it.
+	mu sync.Mutex
+
+	rp *httputil.ReverseProxy
+
+	failovers atomic.Uint64
+	noMember  atomic.Uint64
+}
+
+// memberSet is an immutable pairing of members and the routing table built
+// from them: table.Members()[i] describes members[i].
+type memberSet struct {
+	table   *routing.Table
+	members []*member
+}
+
+func policyOf(s string) (routing.Policy, error) {
+	switch s {
+	case "", "round_robin":
+		return routing.RoundRobin, nil
+	case "least_requests":
+		return routing.LeastRequests, nil
+	case "least_busy":
+		return routing.LeastBusy, nil
+	case "p2c":
+		return routing.P2C, nil
+	case "random":
+		return routing.Random, nil
+	case "ip_hash":
+		return routing.IPHash, nil
+	}
+	return 0, fmt.Errorf("unknown lb_policy %q", s)
+}
+
+func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balancer, error) {
+	pol, err := policyOf(cfg.LBPolicy)
+	if err != nil {
+		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
+	}
+	switch cfg.Sticky.Mode {
+	case "", "jvmroute", "off":
+	default:
+		if srv.opts.CheckOnly {
+			break
+		}
+		return nil, fmt.Errorf("%s: balancer %s: sticky %s is not built yet (see README: unfinished)", cfg.Pos, cfg.Name, cfg.Sticky.Mode)
+	}
+	b := &Balancer{
+		name: cfg.Name,
+		cfg:  cfg,
+		names: routing.SessionNames{
+			Cookie:    cmp(cfg.Sticky.Cookie, "JSESSIONID"),
+			PathParam: cmp(cfg.Sticky.PathParam, "jsessionid"),
+		},
+		opts: routing.Options{Policy: pol, StickyForce: cfg.Sticky.Force},
+		log:  log.With().Str("balancer", cfg.Name).Logger(),
+		now:  time.Now,
+		srv:  srv,
+	}
+	members := make([]*member, 0, len(cfg.Members))
+	for _, mc := range cfg.Members {
+		m, err := newMember(cfg, mc, srv.ajpTransport)
+		if err != nil {
+			return nil, fmt.Errorf("%s: balancer %s: %w", mc.Pos, cfg.Name, err)
+		}
+		members = append(members, m)
+	}
+	if err := b.install(members); err != nil {
+		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
+	}
+	b.rp = &httputil.ReverseProxy{
+		Rewrite:      b.rewrite,
+		Transport:    b,
+		ErrorHandler: srv.proxyError,
+		ErrorLog:     newStdLogger(b.log, "reverse proxy"),
+		BufferPool:   bufferPool{},
+		// FlushInterval 0: Go flushes at once for text/event-stream and
+		// responses of unknown length, which covers streaming members.
+	}
+	return b, nil
+}
+
+func cmp(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// install builds a table from members and publishes it.
+func (b *Balancer) install(members []*member) error {
+	rms := make([]routing.Member, len(members))
+	for i, m := range members {
+		rms[i] = routing.Member{
+			Name:     m.name,
+			Domain:   m.domain,
+			Redirect: m.redirect,
+			Weight:   m.weight,
+			State:    routing.State(m.state.Load()),
+			Load:     m.load,
+		}
+	}
+	t, err := routing.NewTable(rms, b.opts)
+	if err != nil {
+		return err
+	}
+	b.set.Store(&memberSet{table: t, members: members})
+	return nil
+}
+
+// SetState changes a member's operator state and republishes the table.
+func (b *Balancer) SetState(name string, st routing.State) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	set := b.set.Load()
+	i := slices.IndexFunc(set.members, func(m *member) bool { return m.name == name })
+	if i < 0 {
+		return fmt.Errorf("balancer %s has no member %q: %w", b.name, name, errNotFound)
+	}
+	set.members[i].state.Store(uint32(st))
+	if err := b.install(set.members); err != nil {
+		return err
+	}
+	b.log.Info().Str("member", name).Str("state", stateName(st)).Msg("member state changed")
+	return nil
+}
+
+var errNotFound = errors.New("not found")
+
+// reqState is what one proxied request carries through the reverse proxy:
+// the routing request, the decision, and the member that holds its in-flight
+// count. It lives in the request context under stateKey.
+type reqState struct {
+	b        *Balancer
+	set      *memberSet
+	req      routing.Request
+	dec      routing.Decision
+	cur      *member // the member counting this request in flight
+	attempts int
+	start    time.Time
+	retried  bool
+}
+
+type stateKey struct{}
+
+// ServeHTTP routes one request: pick a member (sticky, failover or
+// balanced), then proxy to it, retrying per DESIGN.md on failure.
+func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	set := b.set.Load()
+	st := &reqState{b: b, set: set, start: b.now()}
+	if b.cfg.Sticky.Mode != "off" {
+		st.req.Session, st.req.HasSession = set.table.FindSession(r.URL.Path, r.Header["Cookie"], b.names)
+	}
+	switch b.opts.Policy {
+	case routing.IPHash:
+		st.req.ClientAddr = clientHost(r, b.site.trusted)
+	case routing.Random, routing.P2C:
+		st.req.Rand = rand.Uint64()
+	}
+	dec, err := set.table.Pick(&st.req)
+	if err != nil {
+		b.noMember.Add(1)
+		b.srv.proxyError(w, r, err)
+		return
+	}
+	st.dec = dec
+	if dec.From != "" {
+		b.failovers.Add(1)
+		if e := b.log.Debug(); e.Enabled() {
+			e.Str("from_route", dec.From).Str("to_route", dec.Member.Name).Msg("session failed over")
+		}
+	}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	b.rp.ServeHTTP(w, r.WithContext(ctx))
+	if st.cur != nil {
+		st.cur.load.InFlight.Add(-1)
+	}
+	setChosen(r, st)
+}
+
+// rewrite points the outbound request at the chosen member. The incoming
+// Host is kept (as HAProxy and mod_jk do), so the member builds its URLs and
+// cookies for the name the client used.
+func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
+	st := pr.In.Context().Value(stateKey{}).(*reqState)
+	t := st.set.members[st.dec.Index].target
+	pr.Out.URL.Scheme = t.Scheme
+	pr.Out.URL.Host = t.Host
+	pr.Out.Host = pr.In.Host
+	b.srv.setForwarded(pr, b.site.trusted)
+}
+
+// RoundTrip sends the outbound request to the chosen member and, when that
+// fails in a way that is safe to retry, to the failover member the routing
+// table picks with the failed members excluded:
+//   - a request that never reached its member (connect refused, nothing
+//     written) is retried whatever its method;
+//   - other failures are retried only for idempotent methods without a
+//     consumed body.
+func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
+	st := out.Context().Value(stateKey{}).(*reqState)
+	var body *replayBody
+	if out.Body != nil && out.Body != http.NoBody {
+		body = &replayBody{rc: out.Body}
+		out.Body = body
+	}
+	for {
+		m := st.set.members[st.dec.Index]
+		m.load.InFlight.Add(1)
+		m.load.Requests.Add(1)
+		st.cur = m
+		st.attempts++
+		resp, err := m.rt.RoundTrip(out)
+		if err == nil {
+			m.requests.Add(1)
+			if slices.Contains(b.cfg.FailOnStatus, resp.StatusCode) {
+				b.memberFailed(m, fmt.Sprintf("status %d", resp.StatusCode))
+			} else {
+				m.passiveOK()
+			}
+			return resp, nil
+		}
+		m.load.InFlight.Add(-1)
+		st.cur = nil
+		if out.Context().Err() != nil {
+			return nil, err // the client went away; not the member's fault
+		}
+		b.memberFailed(m, failReason(err))
+		if !b.retryable(out, body, err) || st.attempts > b.cfg.Retries {
+			return nil, err
+		}
+		st.req.Exclude |= 1 << uint(st.dec.Index)
+		dec, perr := st.set.table.Pick(&st.req)
+		if errors.Is(perr, routing.ErrStickyForced) {
+			return nil, fmt.Errorf("%w (member %s: %w)", perr, m.name, err)
+		}
+		if perr != nil {
+			return nil, err // nothing left to try: report the member's failure
+		}
+		m.retried.Add(1)
+		st.retried = true
+		if dec.From == "" && st.dec.Reason == routing.ReasonSticky {
+			dec.From = m.name
+		}
+		st.dec = dec
+		if e := b.log.Debug(); e.Enabled() {
+			e.Str("member", m.name).Str("to_member", dec.Member.Name).Err(err).Msg("retrying on another member")
+		}
+		next := out.Clone(out.Context())
+		next.URL.Scheme = st.set.members[dec.Index].target.Scheme
+		next.URL.Host = st.set.members[dec.Index].target.Host
+		out = next
+	}
+}
+
+// retryable reports whether a failed attempt may be sent to another member.
+func (b *Balancer) retryable(out *http.Request, body *replayBody, err error) bool {
+	if body != nil && body.read.Load() {
+		return false // part of the body is gone; it cannot be replayed
+	}
+	if notSent(err) {
+		return true
+	}
+	switch out.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return body == nil
+	}
+	return false
+}
+
+// notSent reports whether err means the request never reached the member.
+func notSent(err error) bool {
+	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, errAJPNotSent)
+}
+
+// errAJPNotSent is matched by the AJP transport's not-sent errors; see
+// ajpNotSent in ajp.go.
+var errAJPNotSent = errors.New("ajp request not sent")
+
+func failReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case notSent(err):
+		return "connect failed"
+	}
+	return "transport error"
+}
+
+// memberFailed records a passive failure and logs when it takes the member
+// out of rotation.
+func (b *Balancer) memberFailed(m *member, reason string) {
+	if m.passiveFail(b.now(), b.cfg.MaxFails, orDefault(b.cfg.RecoverTime, 30*time.Second), reason) {
+		b.log.Warn().Str("member", m.name).Str("reason", reason).Msg("member down")
+	}
+}
+
+// replayBody passes a request body through to a member and remembers
+// whether any of it was read, so a failed attempt that read nothing can be
+// sent again. Close is a no-op: the transport closes bodies on errors, and
+// the server closes the real body when the handler returns.
+type replayBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *replayBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 || err == nil {
+		b.read.Store(true)
+	}
+	return n, err
+}
+
+func (b *replayBody) Close() error { return nil }
+
+// Run keeps members' health current: it puts passively failed members back
+// after their recover time and, with health_uri set, probes every member.
+func (b *Balancer) Run(ctx context.Context) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var probe <-chan time.Time
+	if b.cfg.HealthURI != "" {
+		t := time.NewTicker(orDefault(b.cfg.HealthInterval, 5*time.Second))
+		defer t.Stop()
+		probe = t.C
+		b.probeAll(ctx) // first results before traffic settles
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			now := b.now()
+			for _, m := range b.set.Load().members {
+				if m.recoverIfDue(now, b.cfg.HealthURI != "") {
+					b.log.Info().Str("member", m.name).Msg("member back after recover time")
+				}
+			}
+		case <-probe:
+			b.probeAll(ctx)
+		}
+	}
+}
+
+// probeAll runs one active health check of every member, concurrently, and
+// waits for them.
+func (b *Balancer) probeAll(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, m := range b.set.Load().members {
+		wg.Go(func() {
+			reason := b.probe(ctx, m)
+			healthy, changed := m.probeResult(reason == "", b.cfg.HealthFails, b.cfg.HealthPasses, reason)
+			if changed {
+				ev := b.log.Info()
+				if !healthy {
+					ev = b.log.Warn().Str("reason", reason)
+				}
+				ev.Str("member", m.name).Bool("healthy", healthy).Msg("health check changed member health")
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// probe checks one member and returns "" when healthy, else the reason.
+func (b *Balancer) probe(ctx context.Context, m *member) string {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(b.cfg.HealthTimeout, 2*time.Second))
+	defer cancel()
+	if p, ok := m.rt.(pinger); ok && m.target.Scheme == "ajp" {
+		if err := p.Ping(ctx, m.target.Host); err != nil {
+			return "cping: " + err.Error()
+		}
+		return ""
+	}
+	u := *m.target
+	u.Path = b.cfg.HealthURI
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err.Error()
+	}
+	req.Header.Set("User-Agent", "tether-health-check")
+	resp, err := m.rt.RoundTrip(req)
+	if err != nil {
+		return failReason(err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return fmt.Sprintf("health status %d", resp.StatusCode)
+	}
+	return ""
+}
+
+// pinger is the part of the AJP transport active checks use (CPing/CPong).
+type pinger interface {
+	Ping(ctx context.Context, addr string) error
+}
+
+// bufferPool recycles the 32 KiB copy buffers of the reverse proxy.
+type bufferPool struct{}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBufs.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBufs.Put(&b) }

@@ -1,0 +1,223 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/routing"
+)
+
+// member is one backend of a balancer: where it is, how to reach it, and
+// its health. It outlives routing tables: a table rebuild (state change,
+// discovery) keeps the member and its counters.
+type member struct {
+	name   string
+	target *url.URL // scheme http or ajp, host:port
+	rt     http.RoundTripper
+	load   *routing.Load
+	source string // "config" or "cluster"
+
+	// settings copied from the config member
+	weight   int
+	domain   string
+	redirect string
+
+	// state is the operator state, a routing.State.
+	state atomic.Uint32
+
+	requests atomic.Uint64 // responses received (any status)
+	errors   atomic.Uint64 // transport failures and fail_on_status answers
+	retried  atomic.Uint64 // requests that left this member for another
+
+	// mu guards the health bookkeeping below.
+	mu         sync.Mutex
+	fails      int       // consecutive passive failures
+	downUntil  time.Time // passive: out until then (zero when up)
+	downReason string    // why it is out, for the status page and logs
+	probeFails int       // consecutive active-check failures
+	probePass  int       // consecutive active-check passes
+}
+
+// newMember builds a member from its config. The transport is per member
+// so each has its own keep-alive pool and limits.
+func newMember(b *config.Balancer, m config.Member, ajpRT func(*config.Balancer) (http.RoundTripper, error)) (*member, error) {
+	u, err := url.Parse(m.URL)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: url %q: %w", m.Name, m.URL, err)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("member %s: url %q has no host", m.Name, m.URL)
+	}
+	st, err := parseState(m.State)
+	if err != nil {
+		return nil, fmt.Errorf("member %s: %w", m.Name, err)
+	}
+	mb := &member{
+		name:     m.Name,
+		target:   &url.URL{Scheme: u.Scheme, Host: u.Host},
+		load:     &routing.Load{},
+		source:   "config",
+		weight:   max(m.Weight, 1),
+		domain:   m.Domain,
+		redirect: m.Redirect,
+	}
+	mb.load.Healthy.Store(true)
+	mb.state.Store(uint32(st))
+	switch u.Scheme {
+	case "http":
+		mb.rt = newHTTPTransport(b)
+	case "ajp":
+		if ajpRT == nil {
+			return nil, fmt.Errorf("member %s: ajp:// members are not supported by this build", m.Name)
+		}
+		rt, err := ajpRT(b)
+		if err != nil {
+			return nil, fmt.Errorf("member %s: %w", m.Name, err)
+		}
+		mb.rt = rt
+	default:
+		return nil, fmt.Errorf("member %s: unsupported scheme %q (want http or ajp)", m.Name, u.Scheme)
+	}
+	return mb, nil
+}
+
+// newHTTPTransport is the tuned transport of one HTTP member: a keep-alive
+// pool large enough for a busy front door, finite dial and response-header
+// timeouts, and no proxy from the environment (a load balancer must never
+// send its backend traffic through HTTP_PROXY by accident).
+func newHTTPTransport(b *config.Balancer) *http.Transport {
+	dialer := &net.Dialer{Timeout: orDefault(b.DialTimeout, 3*time.Second), KeepAlive: 30 * time.Second}
+	idle := b.MaxIdleConns
+	if idle <= 0 {
+		idle = 256
+	}
+	return &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           idle,
+		MaxIdleConnsPerHost:    idle,
+		IdleConnTimeout:        orDefault(b.IdleTimeout, 90*time.Second),
+		ResponseHeaderTimeout:  orDefault(b.ResponseHeaderTimeout, 60*time.Second),
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 1 << 20,
+		WriteBufferSize:        16 << 10,
+		ReadBufferSize:         16 << 10,
+		ForceAttemptHTTP2:      false, // members speak HTTP/1.1; h2c is not negotiated
+		DisableCompression:     true,  // pass bodies through as the member sent them
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func parseState(s string) (routing.State, error) {
+	switch s {
+	case "", "active":
+		return routing.Active, nil
+	case "disabled":
+		return routing.Disabled, nil
+	case "stopped":
+		return routing.Stopped, nil
+	}
+	return 0, fmt.Errorf("unknown state %q (want active, disabled or stopped)", s)
+}
+
+func stateName(s routing.State) string {
+	switch s {
+	case routing.Active:
+		return "active"
+	case routing.Disabled:
+		return "disabled"
+	case routing.Stopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("state(%d)", s)
+}
+
+// passiveFail records a failed exchange. After maxFails consecutive
+// failures the member is out for recover; it reports whether this call took
+// the member out.
+func (m *member) passiveFail(now time.Time, maxFails int, recover time.Duration, reason string) bool {
+	m.errors.Add(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.fails++
+	if m.fails < max(maxFails, 1) || !m.downUntil.IsZero() && now.Before(m.downUntil) {
+		return false
+	}
+	wasUp := m.load.Healthy.Load()
+	m.downUntil = now.Add(recover)
+	m.downReason = reason
+	m.load.Healthy.Store(false)
+	return wasUp
+}
+
+// passiveOK records a successful exchange.
+func (m *member) passiveOK() {
+	m.mu.Lock()
+	if m.fails != 0 {
+		m.fails = 0
+	}
+	m.mu.Unlock()
+}
+
+// recoverIfDue puts a passively failed member back once its recover time
+// has passed (mod_jk's ERR → REC: the next real request probes it). Active
+// checks, when configured, decide instead. It reports whether it recovered.
+func (m *member) recoverIfDue(now time.Time, active bool) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.downUntil.IsZero() || now.Before(m.downUntil) {
+		return false
+	}
+	m.downUntil = time.Time{}
+	m.fails = 0
+	if active && m.probeFails > 0 {
+		return false // the active check holds it out
+	}
+	m.downReason = ""
+	m.load.Healthy.Store(true)
+	return true
+}
+
+// probeResult records an active health check. It returns the new health
+// and whether it changed.
+func (m *member) probeResult(ok bool, fails, passes int, reason string) (healthy, changed bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	was := m.load.Healthy.Load()
+	if ok {
+		m.probeFails = 0
+		m.probePass++
+		if !was && m.probePass >= max(passes, 1) && m.downUntil.IsZero() {
+			m.load.Healthy.Store(true)
+			m.downReason = ""
+		}
+	} else {
+		m.probePass = 0
+		m.probeFails++
+		if was && m.probeFails >= max(fails, 1) {
+			m.load.Healthy.Store(false)
+			m.downReason = reason
+		}
+	}
+	now := m.load.Healthy.Load()
+	return now, now != was
+}
+
+// healthReason returns why the member is out, or "".
+func (m *member) healthReason() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.downReason
+}

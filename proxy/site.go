@@ -1,0 +1,208 @@
+package proxy
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/tether-proxy/tether/config"
+)
+
+// site is one site block: its balancers behind their path matchers, then
+// the file server for every path no balancer mounts.
+type site struct {
+	cfg       *config.Site
+	mounts    []mount
+	files     http.Handler // nil without file_server
+	accessLog *accessLogger
+	trusted   *trustedProxies
+}
+
+// mount is a balancer and the paths it serves.
+type mount struct {
+	include []pathPattern // empty: every path
+	exclude []pathPattern
+	b       *Balancer
+}
+
+// pathPattern is one path matcher, compiled from its written form:
+//
+//   - every path
+//     /app/*      /app/ and everything below it (a prefix)
+//     *.jsp       paths ending in .jsp (a suffix)
+//     /exact      that path only
+type pathPattern struct {
+	kind byte // '*' any, 'p' prefix, 's' suffix, '=' exact
+	s    string
+}
+
+func compilePattern(p string) pathPattern {
+	switch {
+	case p == "*" || p == "/*":
+		return pathPattern{kind: '*'}
+	case strings.HasPrefix(p, "*"):
+		return pathPattern{kind: 's', s: p[1:]}
+	case strings.HasSuffix(p, "*"):
+		return pathPattern{kind: 'p', s: p[:len(p)-1]}
+	}
+	return pathPattern{kind: '=', s: p}
+}
+
+func (p pathPattern) match(path string) bool {
+	switch p.kind {
+	case '*':
+		return true
+	case 'p':
+		return strings.HasPrefix(path, p.s)
+	case 's':
+		return strings.HasSuffix(path, p.s)
+	}
+	return path == p.s
+}
+
+func compilePatterns(ps []string) []pathPattern {
+	out := make([]pathPattern, len(ps))
+	for i, p := range ps {
+		out[i] = compilePattern(p)
+	}
+	return out
+}
+
+func (m *mount) matches(path string) bool {
+	for _, p := range m.exclude {
+		if p.match(path) {
+			return false
+		}
+	}
+	if len(m.include) == 0 {
+		return true
+	}
+	for _, p := range m.include {
+		if p.match(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// stripPathParams removes ";name=value" parameters from each segment of a
+// path, as mod_jk does before it matches mounts, so "/app;jsessionid=x/a.jsp"
+// matches "/app/*" and "*.jsp". It allocates only when the path has one.
+func stripPathParams(path string) string {
+	if strings.IndexByte(path, ';') < 0 {
+		return path
+	}
+	var b strings.Builder
+	b.Grow(len(path))
+	for len(path) > 0 {
+		i := strings.IndexByte(path, ';')
+		if i < 0 {
+			b.WriteString(path)
+			break
+		}
+		b.WriteString(path[:i])
+		path = path[i:]
+		j := strings.IndexByte(path, '/')
+		if j < 0 {
+			break
+		}
+		path = path[j:]
+	}
+	return b.String()
+}
+
+func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.accessLog != nil {
+		w, r = s.accessLog.begin(w, r, s)
+		defer s.accessLog.end(w, r)
+	}
+	path := stripPathParams(r.URL.Path)
+	for i := range s.mounts {
+		if s.mounts[i].matches(path) {
+			s.mounts[i].b.ServeHTTP(w, r)
+			return
+		}
+	}
+	if s.files != nil {
+		s.files.ServeHTTP(w, r)
+		return
+	}
+	http.NotFound(w, r)
+}
+
+// hostRouter picks a site by the request's Host on one listener: an exact
+// name first, then a wildcard ("*.example.com"), then the site without a
+// name (an IP or a bare port), which takes any Host.
+type hostRouter struct {
+	exact    map[string]*site
+	wildcard []wildcardSite
+	any      *site
+}
+
+type wildcardSite struct {
+	suffix string // ".example.com"
+	s      *site
+}
+
+func (h *hostRouter) add(host string, s *site) {
+	switch {
+	case host == "" || isIPLiteral(host):
+		if h.any == nil {
+			h.any = s
+		}
+	case strings.HasPrefix(host, "*."):
+		h.wildcard = append(h.wildcard, wildcardSite{suffix: strings.ToLower(host[1:]), s: s})
+	default:
+		if h.exact == nil {
+			h.exact = map[string]*site{}
+		}
+		h.exact[strings.ToLower(host)] = s
+	}
+}
+
+func (h *hostRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s := h.lookup(r.Host); s != nil {
+		s.ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "no site is configured for this host", http.StatusMisdirectedRequest)
+}
+
+func (h *hostRouter) lookup(host string) *site {
+	if len(h.exact) == 0 && len(h.wildcard) == 0 {
+		return h.any
+	}
+	host = hostOnly(host)
+	if s, ok := h.exact[host]; ok {
+		return s
+	}
+	if s, ok := h.exact[strings.ToLower(host)]; ok {
+		return s
+	}
+	for _, wc := range h.wildcard {
+		if strings.HasSuffix(strings.ToLower(host), wc.suffix) && strings.Count(host, ".") == strings.Count(wc.suffix, ".") {
+			return wc.s
+		}
+	}
+	return h.any
+}
+
+// hostOnly strips a port from a Host header value.
+func hostOnly(hostport string) string {
+	if strings.HasPrefix(hostport, "[") {
+		if i := strings.IndexByte(hostport, ']'); i > 0 {
+			return hostport[1:i]
+		}
+		return hostport
+	}
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && strings.IndexByte(hostport, ':') == i {
+		return hostport[:i]
+	}
+	return hostport
+}
+
+func isIPLiteral(h string) bool {
+	h = strings.Trim(h, "[]")
+	return strings.IndexFunc(h, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r == '.' || r == ':' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F')
+	}) < 0 && (strings.Count(h, ".") == 3 || strings.Contains(h, ":"))
+}

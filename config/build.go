@@ -596,6 +596,13 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			return nil, err
 		}
 	}
+	if s.TLS != nil && s.TLS.Mode == "off" {
+		for _, a := range s.Addresses {
+			if a.Scheme == "https" {
+				return nil, errorf(s.TLS.Pos, "tls off: the site has the https address %q", a.Raw)
+			}
+		}
+	}
 	if s.ImportJK != nil {
 		if ExpandImportJK == nil {
 			return nil, errorAt(s.ImportJK.Pos, "import_jk: mod_jk support not built")

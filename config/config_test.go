@@ -240,6 +240,7 @@ func TestErrors(t *testing.T) {
 		{name: "bad cidr", src: "a.com {\n\ttrusted_proxies 10.0.0.0/8 10.0.0.0/33\n}", want: "Caddyfile:2:29: trusted_proxies: \"10.0.0.0/33\" is not a CIDR"},
 		{name: "tls mode", src: "a.com {\n\ttls acme\n}", want: "Caddyfile:2:6: tls: want internal, off or CERT KEY, got \"acme\""},
 		{name: "tls on demand without ask", src: "a.com {\n\ttls {\n\t\ton_demand\n\t}\n}", want: "Caddyfile:3:3: on_demand: needs ask URL"},
+		{name: "tls off on https", src: "a.com, https://b.com {\n\ttls off\n}", want: "Caddyfile:2:2: tls off: the site has the https address \"https://b.com\""},
 		{name: "tls off with block", src: "a.com {\n\ttls off {\n\t}\n}", want: "Caddyfile:2:10: tls takes no block"},
 		{name: "file server without root", src: "a.com {\n\tfile_server\n}", want: "Caddyfile:2:2: file_server: no root"},
 		{name: "root without file server", src: "a.com {\n\troot /srv\n}", want: "Caddyfile:2:7: root: the site has no file_server"},
@@ -679,5 +680,37 @@ func TestExpansionLimit(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Parse(exponential snippets) took %v", d)
+	}
+}
+
+func TestShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		sites     int
+		addrs     int // addresses of the first site
+	}{
+		{name: "empty file", src: "", sites: 0},
+		{name: "comments only", src: "# nothing\n\n# here\n", sites: 0},
+		{name: "global only", src: "{\n\tadmin off\n}\n", sites: 0},
+		{name: "empty global block", src: "{}\na.com {\n}", sites: 1, addrs: 1},
+		{name: "empty site", src: "a.com {}\nb.com {}", sites: 2, addrs: 1},
+		{name: "global then braceless site", src: "{\n\tadmin off\n}\nlocalhost:8080\nreverse_proxy http://x\n", sites: 1, addrs: 1},
+		{name: "addresses over lines", src: "a.com,\n  b.com,\n  c.com {\n}", sites: 1, addrs: 3},
+		{name: "addresses with spaces and commas", src: "a.com b.com, c.com,d.com {\n}", sites: 1, addrs: 4},
+		{name: "quoted address", src: "\"a.com\" {\n}", sites: 1, addrs: 1},
+		{name: "crlf file", src: "a.com {\r\n\treverse_proxy http://x\r\n}\r\n", sites: 1, addrs: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := fuzzOptions.Parse("Caddyfile", []byte(tc.src))
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.src, err)
+			}
+			if len(cfg.Sites) != tc.sites {
+				t.Fatalf("Parse(%q) has %d sites; want %d", tc.src, len(cfg.Sites), tc.sites)
+			}
+			if tc.sites > 0 && len(cfg.Sites[0].Addresses) != tc.addrs {
+				t.Errorf("Parse(%q) first site has %d addresses; want %d", tc.src, len(cfg.Sites[0].Addresses), tc.addrs)
+			}
+		})
 	}
 }

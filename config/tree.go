@@ -268,17 +268,19 @@ func lineEnd(toks []token, i int) int {
 func parseTree(toks []token) (*tree, error) {
 	tr := &tree{}
 	i := 0
-	if len(toks) > 0 && toks[0].brace == '{' {
+	if len(toks) > 0 && (toks[0].brace == '{' || toks[0].brace == 'e') {
 		n := &node{args: toks[:1], hasBlock: true, open: toks[0].pos}
 		if len(toks) > 1 && !toks[1].first {
 			return nil, errorf(toks[1].pos, "unexpected %q: the global options block's '{' must be alone on its line", toks[1].text)
 		}
-		body, next, err := parseBlock(toks, 1, toks[0])
-		if err != nil {
-			return nil, err
+		tr.global, i = n, 1
+		if toks[0].brace == '{' {
+			body, next, err := parseBlock(toks, 1, toks[0])
+			if err != nil {
+				return nil, err
+			}
+			n.block, i = body, next
 		}
-		n.block, tr.global = body, n
-		i = next
 	}
 	for i < len(toks) {
 		t := toks[i]

@@ -152,7 +152,7 @@ func setChosen(r *http.Request, st *reqState) {
 	}
 	rec.balancer = st.b.name
 	rec.member = st.dec.Member.Name
-	rec.reason = reasonName(st.dec.Reason)
+	rec.reason = st.dec.Reason.String()
 	rec.attempts = st.attempts
 }
 

@@ -136,7 +136,7 @@ func (s *Server) Status() Status {
 		}
 		for _, m := range b.set.Load().members {
 			bs.Members = append(bs.Members, MemberStatus{
-				Name: m.name, URL: m.target.String(), State: stateName(routing.State(m.state.Load())),
+				Name: m.name, URL: m.target.String(), State: routing.State(m.state.Load()).String(),
 				Healthy: m.load.Healthy.Load(), Reason: m.healthReason(), Weight: m.weight,
 				Domain: m.domain, Redirect: m.redirect, InFlight: m.load.InFlight.Load(),
 				Requests: m.requests.Load(), Errors: m.errors.Load(), Retried: m.retried.Load(), Source: m.source,
@@ -186,20 +186,4 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v)
-}
-
-func reasonName(r routing.Reason) string {
-	switch r {
-	case routing.ReasonBalanced:
-		return "balanced"
-	case routing.ReasonSticky:
-		return "sticky"
-	case routing.ReasonRedirect:
-		return "redirect"
-	case routing.ReasonDomain:
-		return "domain"
-	case routing.ReasonFailover:
-		return "failover"
-	}
-	return fmt.Sprintf("reason(%d)", r)
 }

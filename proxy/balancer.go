@@ -55,21 +55,14 @@ type memberSet struct {
 }
 
 func policyOf(s string) (routing.Policy, error) {
-	switch s {
-	case "", "round_robin":
+	if s == "" {
 		return routing.RoundRobin, nil
-	case "least_requests":
-		return routing.LeastRequests, nil
-	case "least_busy":
-		return routing.LeastBusy, nil
-	case "p2c":
-		return routing.P2C, nil
-	case "random":
-		return routing.Random, nil
-	case "ip_hash":
-		return routing.IPHash, nil
 	}
-	return 0, fmt.Errorf("unknown lb_policy %q", s)
+	p, ok := routing.ParsePolicy(s)
+	if !ok {
+		return 0, fmt.Errorf("unknown lb_policy %q", s)
+	}
+	return p, nil
 }
 
 func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balancer, error) {
@@ -161,7 +154,7 @@ func (b *Balancer) SetState(name string, st routing.State) error {
 	if err := b.install(set.members); err != nil {
 		return err
 	}
-	b.log.Info().Str("member", name).Str("state", stateName(st)).Msg("member state changed")
+	b.log.Info().Str("member", name).Stringer("state", st).Msg("member state changed")
 	return nil
 }
 
@@ -376,8 +369,10 @@ func (b *Balancer) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 			now := b.now()
-			for _, m := range b.set.Load().members {
+			set := b.set.Load()
+			for i, m := range set.members {
 				if m.recoverIfDue(now, b.cfg.HealthURI != "") {
+					set.table.CatchUp(i) // least_requests: no burst onto the returning member
 					b.log.Info().Str("member", m.name).Msg("member back after recover time")
 				}
 			}
@@ -391,10 +386,14 @@ func (b *Balancer) Run(ctx context.Context) error {
 // waits for them.
 func (b *Balancer) probeAll(ctx context.Context) {
 	var wg sync.WaitGroup
-	for _, m := range b.set.Load().members {
+	set := b.set.Load()
+	for i, m := range set.members {
 		wg.Go(func() {
 			reason := b.probe(ctx, m)
 			healthy, changed := m.probeResult(reason == "", b.cfg.HealthFails, b.cfg.HealthPasses, reason)
+			if changed && healthy {
+				set.table.CatchUp(i)
+			}
 			if changed {
 				ev := b.log.Info()
 				if !healthy {

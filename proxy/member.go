@@ -120,28 +120,16 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
+// parseState reads an operator state name ("" means active).
 func parseState(s string) (routing.State, error) {
-	switch s {
-	case "", "active":
+	if s == "" {
 		return routing.Active, nil
-	case "disabled":
-		return routing.Disabled, nil
-	case "stopped":
-		return routing.Stopped, nil
 	}
-	return 0, fmt.Errorf("unknown state %q (want active, disabled or stopped)", s)
-}
-
-func stateName(s routing.State) string {
-	switch s {
-	case routing.Active:
-		return "active"
-	case routing.Disabled:
-		return "disabled"
-	case routing.Stopped:
-		return "stopped"
+	st, ok := routing.ParseState(s)
+	if !ok {
+		return 0, fmt.Errorf("unknown state %q (want active, disabled or stopped)", s)
 	}
-	return fmt.Sprintf("state(%d)", s)
+	return st, nil
 }
 
 // passiveFail records a failed exchange. After maxFails consecutive

@@ -45,18 +45,38 @@ func newBackend(t *testing.T, route string, h http.HandlerFunc) *backend {
 	return b
 }
 
+// newBenchBackend is a minimal member for benchmarks.
+func newBenchBackend(tb testing.TB, route string) string {
+	body := []byte(strings.Repeat("x", 100))
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Route", route)
+		w.Write(body)
+	}))
+	tb.Cleanup(s.Close)
+	return strings.TrimPrefix(s.URL, "http://")
+}
+
 func (b *backend) hostport() string { return strings.TrimPrefix(b.URL, "http://") }
 
 // startProxy runs a Server for the Caddyfile text and returns its site
 // address. logs receives the server's log (may be nil).
 func startProxy(t *testing.T, src string, logs io.Writer) (*Server, string) {
 	t.Helper()
+	if logs == nil {
+		logs = t.Output()
+	}
+	return startProxyTB(t, src, logs)
+}
+
+func startProxyB(b *testing.B, src string) (*Server, string) {
+	return startProxyTB(b, src, io.Discard)
+}
+
+func startProxyTB(t testing.TB, src string, logs io.Writer) (*Server, string) {
+	t.Helper()
 	cfg, err := config.Parse(filepath.Join(t.TempDir(), "Caddyfile"), []byte(src))
 	if err != nil {
 		t.Fatalf("config: %v", err)
-	}
-	if logs == nil {
-		logs = t.Output()
 	}
 	s, err := New(cfg, Options{Logger: zerolog.New(logs)})
 	if err != nil {

@@ -1,0 +1,341 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// global fills Config.Global from the global options block.
+func (b *builder) global(gn *node) error {
+	g := &b.cfg.Global
+	g.Pos = gn.open
+	seen := map[string]Pos{}
+	var adminTok, tokenTok *token
+	for _, n := range gn.block {
+		if err := once(seen, n); err != nil {
+			return err
+		}
+		var err error
+		switch n.name() {
+		case "admin":
+			adminTok = &n.args[0]
+			err = b.admin(n, &tokenTok)
+		case "admin_token":
+			if err = n.simple(1); err == nil {
+				if tokenTok != nil {
+					return errorf(n.args[0].pos, "admin_token: the token is already set at %s", tokenTok.pos)
+				}
+				tokenTok = &n.args[1]
+				g.AdminToken, err = nonEmpty(n, n.arg(0))
+			}
+		case "http_port", "https_port":
+			var p int
+			if err = n.simple(1); err == nil {
+				p, err = intArg(n, n.arg(0), 1, 65535)
+			}
+			if n.name() == "http_port" {
+				g.HTTPPort = p
+			} else {
+				g.HTTPSPort = p
+			}
+		case "email":
+			if err = n.simple(1); err == nil {
+				g.Email = n.arg(0).text
+				if !strings.Contains(g.Email, "@") {
+					err = errorf(n.arg(0).pos, "email: %q is not an email address", g.Email)
+				}
+			}
+		case "acme_ca":
+			if err = n.simple(1); err == nil {
+				g.ACMECA = n.arg(0).text
+				if msg := checkURL(g.ACMECA); msg != "" {
+					err = errorf(n.arg(0).pos, "acme_ca: %s", msg)
+				}
+			}
+		case "acme_ca_root":
+			if err = n.simple(1); err == nil {
+				g.ACMECARoot, err = nonEmpty(n, n.arg(0))
+			}
+		case "storage":
+			err = b.storage(n)
+		case "cluster":
+			err = b.cluster(n)
+		case "drain_delay":
+			if err = n.simple(1); err == nil {
+				g.DrainDelay, err = durArg(n, n.arg(0), true)
+			}
+		case "shutdown_timeout":
+			if err = n.simple(1); err == nil {
+				g.ShutdownTimeout, err = durArg(n, n.arg(0), false)
+			}
+		case "log":
+			err = b.log(n)
+		default:
+			err = unknown(n, "global option", globalOptions, siteDirectives, "a site block")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if g.Admin != "" && g.AdminToken == "" {
+		host, _, _ := parseHostPort(g.Admin)
+		if !isLoopbackHost(host) {
+			return errorf(adminTok.pos, "admin: %s is not a loopback address, so the admin API needs a token (admin_token)", g.Admin)
+		}
+	}
+	return nil
+}
+
+// admin parses "admin ADDR|off [{ token T }]".
+func (b *builder) admin(n *node, tokenTok **token) error {
+	g := &b.cfg.Global
+	if err := n.argc(0, 1); err != nil {
+		return err
+	}
+	if n.nargs() == 1 {
+		a := n.arg(0)
+		if a.text == "off" {
+			if n.hasBlock {
+				return errorf(n.open, "admin off takes no block")
+			}
+			g.Admin = ""
+			return nil
+		}
+		if _, _, ok := parseHostPort(a.text); !ok {
+			return errorf(a.pos, "admin: %q is not host:port (or off)", a.text)
+		}
+		g.Admin = a.text
+	}
+	for _, s := range n.block {
+		switch s.name() {
+		case "token":
+			if err := s.simple(1); err != nil {
+				return err
+			}
+			if *tokenTok != nil {
+				return errorf(s.args[0].pos, "token: the admin token is already set at %s", (*tokenTok).pos)
+			}
+			*tokenTok = &s.args[1]
+			var err error
+			if g.AdminToken, err = nonEmpty(s, s.arg(0)); err != nil {
+				return err
+			}
+		default:
+			return unknown(s, "admin option", []string{"token"}, nil, "")
+		}
+	}
+	return nil
+}
+
+// storage parses "storage file [DIR]" and "storage s3 { ... }".
+func (b *builder) storage(n *node) error {
+	st := &b.cfg.Global.Storage
+	st.Pos = n.args[0].pos
+	if err := n.argc(1, 2); err != nil {
+		return err
+	}
+	switch kind := n.arg(0); kind.text {
+	case "file":
+		if err := n.noBlock(); err != nil {
+			return err
+		}
+		st.Kind = "file"
+		if n.nargs() == 2 {
+			st.Dir = n.arg(1).text
+		}
+	case "s3":
+		if err := n.argc(1, 1); err != nil {
+			return err
+		}
+		st.Kind = "s3"
+		seen := map[string]Pos{}
+		for _, s := range n.block {
+			if err := once(seen, s); err != nil {
+				return err
+			}
+			known := []string{"bucket", "prefix", "region", "endpoint"}
+			if !slices.Contains(known, s.name()) {
+				return unknown(s, "storage s3 option", known, nil, "")
+			}
+			if err := s.simple(1); err != nil {
+				return err
+			}
+			v := s.arg(0).text
+			switch s.name() {
+			case "bucket":
+				st.Bucket = v
+			case "prefix":
+				st.Prefix = v
+			case "region":
+				st.Region = v
+			case "endpoint":
+				if msg := checkURL(v); msg != "" {
+					return errorf(s.arg(0).pos, "endpoint: %s", msg)
+				}
+				st.Endpoint = v
+			}
+		}
+		if st.Bucket == "" {
+			return errorf(kind.pos, "storage s3: bucket is required")
+		}
+	default:
+		return errorf(kind.pos, "storage: unknown kind %q (want file or s3)", kind.text)
+	}
+	return nil
+}
+
+// cluster parses "cluster NAME { ... }".
+func (b *builder) cluster(n *node) error {
+	if err := n.argc(1, 1); err != nil {
+		return err
+	}
+	c := &Cluster{
+		Name:       n.arg(0).text,
+		Bind:       "0.0.0.0:7946", // memberlist's default port
+		Profile:    "lan",
+		SessionTTL: 30 * time.Minute, // Tomcat's default session-timeout
+		Pos:        n.args[0].pos,
+	}
+	if !validName(c.Name) {
+		return errorf(n.arg(0).pos, "cluster: bad name %q (letters, digits, '.', '_', '-')", c.Name)
+	}
+	seen := map[string]Pos{}
+	for _, s := range n.block {
+		if s.name() != "gossip_key" && s.name() != "discover" {
+			if err := once(seen, s); err != nil {
+				return err
+			}
+		}
+		var err error
+		switch s.name() {
+		case "bind":
+			if err = s.simple(1); err == nil {
+				c.Bind = s.arg(0).text
+				if _, _, ok := parseHostPort(c.Bind); !ok {
+					err = errorf(s.arg(0).pos, "bind: %q is not host:port", c.Bind)
+				}
+			}
+		case "advertise":
+			if err = s.simple(1); err == nil {
+				c.Advertise = s.arg(0).text
+				if _, _, ok := parseHostPort(c.Advertise); !ok && c.Advertise != "auto" {
+					err = errorf(s.arg(0).pos, "advertise: %q is not host:port (or auto)", c.Advertise)
+				}
+			}
+		case "gossip_key":
+			if err = s.argc(1, -1); err == nil {
+				err = s.noBlock()
+			}
+			for i := 0; err == nil && i < s.nargs(); i++ {
+				if msg := gossipKeyError(s.arg(i).text); msg != "" {
+					err = errorf(s.arg(i).pos, "gossip_key: key %s", msg)
+				}
+				c.GossipKey = append(c.GossipKey, s.arg(i).text)
+			}
+		case "profile":
+			if err = s.simple(1); err == nil {
+				c.Profile, err = oneOf(s, s.arg(0), "profile", profiles)
+			}
+		case "discover":
+			var d Discover
+			if d, err = discover(s); err == nil {
+				c.Discover = append(c.Discover, d)
+			}
+		case "session_ttl":
+			if err = s.simple(1); err == nil {
+				c.SessionTTL, err = durArg(s, s.arg(0), false)
+			}
+		default:
+			err = unknown(s, "cluster option", []string{"bind", "advertise", "gossip_key", "profile", "discover", "session_ttl"}, nil, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	b.cfg.Global.Cluster = c
+	return nil
+}
+
+// discover parses a cluster's "discover KIND ...".
+func discover(n *node) (Discover, error) {
+	if err := n.argc(1, -1); err != nil {
+		return Discover{}, err
+	}
+	kind := n.arg(0)
+	d := Discover{Kind: kind.text, Pos: n.args[0].pos}
+	switch kind.text {
+	case "static", "dns":
+		if err := n.noBlock(); err != nil {
+			return d, err
+		}
+		if n.nargs() < 2 {
+			return d, errorf(kind.pos, "discover %s: want at least one address", kind.text)
+		}
+		for _, t := range n.args[2:] {
+			if kind.text == "static" {
+				if h, p, ok := parseHostPort(t.text); !ok || h == "" || p == 0 {
+					return d, errorf(t.pos, "discover static: %q is not host:port", t.text)
+				}
+			} else if t.text == "" || strings.ContainsAny(t.text, "/ ") {
+				return d, errorf(t.pos, "discover dns: %q is not a DNS name", t.text)
+			}
+			d.Addrs = append(d.Addrs, t.text)
+		}
+	case "ec2", "s3":
+		if n.nargs() > 1 {
+			return d, errorf(n.arg(1).pos, "discover %s: options go in a block, not %q", kind.text, n.arg(1).text)
+		}
+		for _, s := range n.block {
+			if err := s.argc(1, -1); err != nil {
+				return d, err
+			}
+			if err := s.noBlock(); err != nil {
+				return d, err
+			}
+			if d.Options == nil {
+				d.Options = map[string][]string{}
+			}
+			for _, t := range s.args[1:] {
+				d.Options[s.name()] = append(d.Options[s.name()], t.text)
+			}
+		}
+		if kind.text == "s3" && len(d.Options["bucket"]) == 0 {
+			return d, errorf(kind.pos, "discover s3: bucket is required")
+		}
+	default:
+		return d, errorf(kind.pos, "discover: unknown provider %q (want static, dns, ec2 or s3)", kind.text)
+	}
+	return d, nil
+}
+
+// log parses "log { level L; format F }".
+func (b *builder) log(n *node) error {
+	if err := n.argc(0, 0); err != nil {
+		return err
+	}
+	l := &b.cfg.Global.Log
+	seen := map[string]Pos{}
+	for _, s := range n.block {
+		if err := once(seen, s); err != nil {
+			return err
+		}
+		var err error
+		switch s.name() {
+		case "level":
+			if err = s.simple(1); err == nil {
+				l.Level, err = oneOf(s, s.arg(0), "level", logLevels)
+			}
+		case "format":
+			if err = s.simple(1); err == nil {
+				l.Format, err = oneOf(s, s.arg(0), "format", []string{"json", "console"})
+			}
+		default:
+			err = unknown(s, "log option", []string{"level", "format"}, nil, "")
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

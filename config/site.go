@@ -1,0 +1,389 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// site builds one site block.
+func (b *builder) site(sn siteNode) (*Site, error) {
+	s := &Site{Pos: sn.keys[0].pos}
+	for _, k := range sn.keys {
+		off := 0
+		for piece := range strings.SplitSeq(k.text, ",") {
+			p := k.pos
+			if k.kind == tokWord {
+				p.Col += off
+			}
+			off += len(piece) + 1
+			if piece == "" {
+				continue
+			}
+			a, err := parseAddress(piece)
+			if err != nil {
+				return nil, errorf(p, "site address %q: %v", piece, err)
+			}
+			if key, ok := b.addressKey(a); ok {
+				if prev, dup := b.addresses[key]; dup {
+					return nil, errorf(p, "site address %q is already served by the site at %s", piece, prev)
+				}
+				b.addresses[key] = p
+			}
+			s.Addresses = append(s.Addresses, a)
+		}
+	}
+	if len(s.Addresses) == 0 {
+		return nil, errorf(s.Pos, "site block without an address")
+	}
+	seen := map[string]Pos{}
+	var root *token
+	proxies := 0
+	for _, n := range sn.body {
+		if n.name() != "reverse_proxy" && n.name() != "trusted_proxies" {
+			if err := once(seen, n); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		switch n.name() {
+		case "trusted_proxies":
+			err = trustedProxies(n, s)
+		case "tls":
+			s.TLS, err = tlsDirective(n)
+		case "reverse_proxy":
+			proxies++
+			var bal *Balancer
+			if bal, err = b.reverseProxy(n, s, proxies); err == nil {
+				s.Balancers = append(s.Balancers, bal)
+			}
+		case "file_server":
+			s.FileServer, err = fileServer(n)
+		case "root":
+			if err = n.argc(1, 2); err == nil {
+				err = n.noBlock()
+			}
+			if err == nil && n.nargs() == 2 {
+				if n.arg(0).text != "*" {
+					err = errorf(n.arg(0).pos, "root: only the * matcher is supported, got %q", n.arg(0).text)
+				}
+			}
+			root = &n.args[n.nargs()]
+		case "access_log":
+			s.AccessLog, err = accessLog(n)
+		case "import_jk":
+			s.ImportJK, err = importJK(n)
+		default:
+			err = unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if s.TLS != nil && s.TLS.Mode == "off" {
+		for _, a := range s.Addresses {
+			if a.Scheme == "https" {
+				return nil, errorf(s.TLS.Pos, "tls off: the site has the https address %q", a.Raw)
+			}
+		}
+	}
+	if s.ImportJK != nil {
+		if ExpandImportJK == nil {
+			return nil, errorAt(s.ImportJK.Pos, "import_jk: mod_jk support not built")
+		}
+		if err := ExpandImportJK(s); err != nil {
+			if ce, ok := errors.AsType[*Error](err); ok {
+				return nil, ce
+			}
+			return nil, errorf(s.ImportJK.Pos, "import_jk: %v", err)
+		}
+		if len(s.Balancers) < proxies {
+			return nil, errorAt(s.ImportJK.Pos, "import_jk: the loader removed reverse_proxy balancers")
+		}
+		for _, bal := range s.Balancers[proxies:] {
+			if bal == nil {
+				return nil, errorAt(s.ImportJK.Pos, "import_jk: the loader added a nil balancer")
+			}
+			if bal.Pos == (Pos{}) {
+				bal.Pos = s.ImportJK.Pos
+			}
+			if err := b.checkBalancer(bal, nil, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if fs := s.FileServer; fs != nil && fs.Root == "" {
+		switch {
+		case root != nil:
+			fs.Root = root.text
+		case s.ImportJK != nil && s.ImportJK.DocRoot != "":
+			fs.Root = s.ImportJK.DocRoot
+		default:
+			return nil, errorf(fs.Pos, "file_server: no root (set root DIR in its block or the site)")
+		}
+	} else if root != nil && s.FileServer == nil {
+		return nil, errorf(root.pos, "root: the site has no file_server")
+	}
+	return s, nil
+}
+
+// parseAddress parses a site address: [scheme://]host[:port] with host
+// possibly empty, a wildcard or a bracketed IPv6 address.
+func parseAddress(raw string) (Address, error) {
+	a := Address{Raw: raw}
+	rest := raw
+	if scheme, r, ok := strings.Cut(raw, "://"); ok {
+		switch strings.ToLower(scheme) {
+		case "http", "https":
+			a.Scheme = strings.ToLower(scheme)
+		default:
+			return a, fmt.Errorf("scheme %q is not supported (want http or https)", scheme)
+		}
+		rest = r
+	}
+	if strings.ContainsAny(rest, "/?#@") {
+		return a, errors.New("a site address is [scheme://]host[:port], without a path (mount paths on reverse_proxy)")
+	}
+	host, port := rest, ""
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return a, errors.New("unclosed '[' in IPv6 address")
+		}
+		host = rest[1:end]
+		if after := rest[end+1:]; after != "" {
+			p, ok := strings.CutPrefix(after, ":")
+			if !ok {
+				return a, fmt.Errorf("unexpected %q after the IPv6 address", after)
+			}
+			port = p
+			if port == "" {
+				return a, errors.New("empty port")
+			}
+		}
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() {
+			return a, fmt.Errorf("%q is not an IPv6 address", host)
+		}
+	} else if i := strings.LastIndexByte(rest, ':'); i >= 0 {
+		host, port = rest[:i], rest[i+1:]
+		if strings.Contains(host, ":") {
+			return a, errors.New("an IPv6 address must be in brackets")
+		}
+		if port == "" {
+			return a, errors.New("empty port")
+		}
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535 {
+			return a, fmt.Errorf("bad port %q", port)
+		}
+		a.Port = n
+	}
+	host = strings.ToLower(host)
+	for i := 0; i < len(host) && !strings.HasPrefix(rest, "["); i++ {
+		c := host[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_' || c == '*' || c >= 0x80) {
+			return a, fmt.Errorf("bad character %q in host", c)
+		}
+	}
+	a.Host = host
+	return a, nil
+}
+
+// addressKey normalizes a for duplicate detection. Addresses with an
+// explicit port 0 (a free port each) are never duplicates.
+func (b *builder) addressKey(a Address) (string, bool) {
+	g := b.cfg.Global
+	scheme, port := a.Scheme, a.Port
+	if port == 0 && strings.HasSuffix(a.Raw, ":0") {
+		return "", false
+	}
+	if scheme == "" {
+		scheme = "https"
+		if port != 0 && port == g.HTTPPort {
+			scheme = "http"
+		}
+	}
+	if port == 0 {
+		port = g.HTTPSPort
+		if scheme == "http" {
+			port = g.HTTPPort
+		}
+	}
+	return scheme + "://" + a.Host + ":" + strconv.Itoa(port), true
+}
+
+// trustedProxies parses "trusted_proxies CIDR|IP|private_ranges ...".
+func trustedProxies(n *node, s *Site) error {
+	if err := n.argc(1, -1); err != nil {
+		return err
+	}
+	if err := n.noBlock(); err != nil {
+		return err
+	}
+	for _, t := range n.args[1:] {
+		if t.text == "private_ranges" {
+			s.TrustedProxies = append(s.TrustedProxies, privateRanges...)
+			continue
+		}
+		p, ok := parsePrefix(t.text)
+		if !ok {
+			return errorf(t.pos, "trusted_proxies: %q is not a CIDR or IP address (or private_ranges)", t.text)
+		}
+		s.TrustedProxies = append(s.TrustedProxies, p)
+	}
+	return nil
+}
+
+// tlsDirective parses "tls internal|off|CERT KEY" and "tls { on_demand; ask URL }".
+func tlsDirective(n *node) (*TLS, error) {
+	t := &TLS{Mode: "auto", Pos: n.args[0].pos}
+	if err := n.argc(0, 2); err != nil {
+		return nil, err
+	}
+	switch n.nargs() {
+	case 0:
+		if !n.hasBlock {
+			return nil, errorf(n.args[0].pos, "tls: want internal, off, CERT KEY or a block")
+		}
+	case 1:
+		switch n.arg(0).text {
+		case "internal", "off":
+			t.Mode = n.arg(0).text
+		default:
+			return nil, errorf(n.arg(0).pos, "tls: want internal, off or CERT KEY, got %q", n.arg(0).text)
+		}
+	case 2:
+		t.Mode, t.CertFile, t.KeyFile = "files", n.arg(0).text, n.arg(1).text
+	}
+	if t.Mode == "off" {
+		return t, n.noBlock()
+	}
+	var onDemand *node
+	for _, s := range n.block {
+		switch s.name() {
+		case "on_demand":
+			if err := s.simple(0); err != nil {
+				return nil, err
+			}
+			onDemand = s
+		case "ask":
+			if err := s.simple(1); err != nil {
+				return nil, err
+			}
+			if msg := checkURL(s.arg(0).text); msg != "" {
+				return nil, errorf(s.arg(0).pos, "ask: %s", msg)
+			}
+			t.OnDemandAsk = s.arg(0).text
+		default:
+			return nil, unknown(s, "tls option", []string{"on_demand", "ask"}, nil, "")
+		}
+	}
+	switch {
+	case onDemand != nil && t.OnDemandAsk == "":
+		return nil, errorf(onDemand.args[0].pos, "on_demand: needs ask URL, which approves each name before a certificate is issued")
+	case onDemand == nil && t.OnDemandAsk != "":
+		return nil, errorf(t.Pos, "tls: ask is only used with on_demand")
+	case onDemand != nil && t.Mode == "files":
+		return nil, errorf(onDemand.args[0].pos, "on_demand: not with certificate files")
+	}
+	return t, nil
+}
+
+// fileServer parses "file_server [browse] [{ root DIR; index F...; browse }]".
+func fileServer(n *node) (*FileServer, error) {
+	fs := &FileServer{Index: []string{"index.html", "index.htm"}, Pos: n.args[0].pos}
+	if err := n.argc(0, 1); err != nil {
+		return nil, err
+	}
+	if n.nargs() == 1 {
+		if n.arg(0).text != "browse" {
+			return nil, errorf(n.arg(0).pos, "file_server: unexpected argument %q (want browse)", n.arg(0).text)
+		}
+		fs.Browse = true
+	}
+	seen := map[string]Pos{}
+	for _, s := range n.block {
+		if err := once(seen, s); err != nil {
+			return nil, err
+		}
+		var err error
+		switch s.name() {
+		case "root":
+			if err = s.simple(1); err == nil {
+				fs.Root, err = nonEmpty(s, s.arg(0))
+			}
+		case "index":
+			if err = s.argc(1, -1); err == nil {
+				err = s.noBlock()
+			}
+			fs.Index = fs.Index[:0:0]
+			for _, t := range s.args[1:] {
+				fs.Index = append(fs.Index, t.text)
+			}
+		case "browse":
+			err = s.simple(0)
+			fs.Browse = true
+		default:
+			err = unknown(s, "file_server option", []string{"root", "index", "browse"}, nil, "")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return fs, nil
+}
+
+// logFormats are the access log formats.
+var logFormats = []string{"json", "console", "combined"}
+
+// accessLog parses "access_log [OUTPUT [FORMAT]]" and its block form.
+func accessLog(n *node) (*AccessLog, error) {
+	al := &AccessLog{Output: "stderr", Format: "json", Pos: n.args[0].pos}
+	if err := n.argc(0, 2); err != nil {
+		return nil, err
+	}
+	if n.nargs() >= 1 {
+		if n.hasBlock {
+			return nil, errorf(n.open, "access_log: use arguments or a block, not both")
+		}
+		v, err := nonEmpty(n, n.arg(0))
+		if err != nil {
+			return nil, err
+		}
+		al.Output = v
+	}
+	if n.nargs() == 2 {
+		f, err := oneOf(n, n.arg(1), "format", logFormats)
+		if err != nil {
+			return nil, err
+		}
+		al.Format = f
+	}
+	seen := map[string]Pos{}
+	for _, s := range n.block {
+		if err := once(seen, s); err != nil {
+			return nil, err
+		}
+		var err error
+		switch s.name() {
+		case "output":
+			if err = s.simple(1); err == nil {
+				al.Output, err = nonEmpty(s, s.arg(0))
+			}
+		case "format":
+			if err = s.simple(1); err == nil {
+				al.Format, err = oneOf(s, s.arg(0), "format", logFormats)
+			}
+		default:
+			err = unknown(s, "access_log option", []string{"output", "format"}, nil, "")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return al, nil
+}

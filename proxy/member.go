@@ -18,7 +18,7 @@ import (
 // discovery) keeps the member and its counters.
 type member struct {
 	name   string
-	target *url.URL // scheme http or ajp, host:port
+	target *url.URL // scheme http, https or ajp; host:port
 	rt     http.RoundTripper
 	load   *routing.Load
 	source string // "config" or "cluster"
@@ -70,7 +70,7 @@ func newMember(b *config.Balancer, m config.Member, ajpRT func(*config.Balancer)
 	mb.load.Healthy.Store(true)
 	mb.state.Store(uint32(st))
 	switch u.Scheme {
-	case "http":
+	case "http", "https":
 		mb.rt = newHTTPTransport(b)
 	case "ajp":
 		if ajpRT == nil {
@@ -82,7 +82,7 @@ func newMember(b *config.Balancer, m config.Member, ajpRT func(*config.Balancer)
 		}
 		mb.rt = rt
 	default:
-		return nil, fmt.Errorf("member %s: unsupported scheme %q (want http or ajp)", m.Name, u.Scheme)
+		return nil, fmt.Errorf("member %s: unsupported scheme %q (want http, https or ajp)", m.Name, u.Scheme)
 	}
 	return mb, nil
 }

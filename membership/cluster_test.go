@@ -1,0 +1,471 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/rs/zerolog"
+)
+
+// syncBuffer is a log sink tests can read while members write to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// node is a running Cluster owned by a test.
+type node struct {
+	*Cluster
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// leave cancels Run (a graceful leave) and waits for it to return.
+func (n *node) leave() {
+	n.cancel()
+	<-n.done
+}
+
+// startNode creates and runs a member on 127.0.0.1 with a free port and the
+// local profile; mod adjusts the config first.
+func startNode(t *testing.T, name string, mod func(*Config)) *node {
+	t.Helper()
+	cfg := Config{
+		Name:    name,
+		Cluster: "test",
+		Bind:    "127.0.0.1:0",
+		Profile: ProfileLocal,
+		Meta:    Meta{Role: RoleProxy, Cluster: "test", Route: name, Healthy: true},
+		Log:     zerolog.New(t.Output()).Level(zerolog.InfoLevel).With().Timestamp().Logger(),
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New(%s) = %v", name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{Cluster: c, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(n.done)
+		if err := c.Run(ctx); err != nil {
+			t.Errorf("Run(%s) = %v", name, err)
+		}
+	}()
+	t.Cleanup(n.leave)
+	return n
+}
+
+func static(t *testing.T, addrs ...string) []Provider {
+	t.Helper()
+	p, err := NewStatic(addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []Provider{p}
+}
+
+// waitFor polls cond until it holds or timeout passes, and returns how long
+// it took.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func names(v *View) []string {
+	var out []string
+	for _, m := range v.Members {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
+// sees reports whether every node's View holds exactly want.
+func sees(want []string, nodes ...*node) func() bool {
+	return func() bool {
+		for _, n := range nodes {
+			if !slices.Equal(names(n.View()), want) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func threeNodes(t *testing.T, mod func(*Config)) (a, b, c *node) {
+	t.Helper()
+	a = startNode(t, "a", mod)
+	join := func(cfg *Config) {
+		cfg.Providers = static(t, a.Addr().String())
+		if mod != nil {
+			mod(cfg)
+		}
+	}
+	b = startNode(t, "b", join)
+	c = startNode(t, "c", join)
+	d := waitFor(t, 10*time.Second, "three members converge", sees([]string{"a", "b", "c"}, a, b, c))
+	t.Logf("3 members converged in %v", d)
+	return a, b, c
+}
+
+func TestThreeMembersConverge(t *testing.T) {
+	a, b, c := threeNodes(t, nil)
+	for _, n := range []*node{a, b, c} {
+		v := n.View()
+		if v.Self.Name != n.Name() {
+			t.Errorf("%s: View().Self.Name = %q; want %q", n.Name(), v.Self.Name, n.Name())
+		}
+		m, ok := v.Member("b")
+		if !ok || m.Meta.Route != "b" || m.Meta.Role != RoleProxy || !m.Meta.Healthy || m.Addr != b.Addr() {
+			t.Errorf("%s: View().Member(b) = %+v, %v; want route b at %v", n.Name(), m, ok, b.Addr())
+		}
+	}
+	if _, ok := a.View().Member("zz"); ok {
+		t.Errorf("View().Member(zz) found a member that does not exist")
+	}
+}
+
+func TestGracefulLeaveSeenQuickly(t *testing.T) {
+	a, b, c := threeNodes(t, nil)
+	sub, cancel := a.Subscribe()
+	defer cancel()
+	start := time.Now()
+	c.leave()
+	left := time.Since(start)
+	d := waitFor(t, 3*time.Second, "leave seen", sees([]string{"a", "b"}, a, b))
+	t.Logf("graceful leave: Run returned in %v, seen by both others %v after cancel", left, left+d)
+	select {
+	case <-sub:
+	default:
+		t.Errorf("Subscribe channel not notified of the leave")
+	}
+}
+
+func TestCrashDetectedLocalProfile(t *testing.T) {
+	a, b, c := threeNodes(t, nil)
+	start := time.Now()
+	c.Close() // no leave: the others must detect the failure
+	waitFor(t, 15*time.Second, "crash detected", sees([]string{"a", "b"}, a, b))
+	t.Logf("crash detection (local profile, 3 nodes): %v", time.Since(start))
+}
+
+func TestCrashDetectedLANProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 5-10s")
+	}
+	lan := func(cfg *Config) { cfg.Profile = ProfileLAN }
+	a, b, c := threeNodes(t, lan)
+	start := time.Now()
+	c.Close()
+	waitFor(t, 30*time.Second, "crash detected", sees([]string{"a", "b"}, a, b))
+	t.Logf("crash detection (lan profile, 3 nodes): %v", time.Since(start))
+}
+
+func TestWrongKeyNotAdmitted(t *testing.T) {
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	var logA syncBuffer
+	a := startNode(t, "a", func(cfg *Config) {
+		cfg.GossipKeys = []string{k1}
+		cfg.Log = zerolog.New(&logA)
+	})
+	b := startNode(t, "b", func(cfg *Config) { cfg.GossipKeys = []string{k2} })
+	n, err := b.Join(t.Context(), []string{a.Addr().String()})
+	if err == nil || n != 0 {
+		t.Fatalf("Join with the wrong key = %d, %v; want 0 and an error", n, err)
+	}
+	t.Logf("joiner's error: %v", err)
+	waitFor(t, 2*time.Second, "a logs why", func() bool { return strings.Contains(logA.String(), "decrypt") })
+	for _, n := range []*node{a, b} {
+		if got := names(n.View()); len(got) != 1 {
+			t.Errorf("%s: members %v; want only itself", n.Name(), got)
+		}
+	}
+	t.Logf("a's log: %s", firstLine(logA.String(), "decrypt"))
+}
+
+func firstLine(s, sub string) string {
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+func TestRotatedKeysAdmitted(t *testing.T) {
+	k1, _ := GenerateKey()
+	k2, _ := GenerateKey()
+	// a still sends with k1, b already with k2; each accepts both.
+	a := startNode(t, "a", func(cfg *Config) { cfg.GossipKeys = []string{k1, k2} })
+	b := startNode(t, "b", func(cfg *Config) {
+		cfg.GossipKeys = []string{k2, k1}
+		cfg.Providers = static(t, a.Addr().String())
+	})
+	waitFor(t, 5*time.Second, "converge during rotation", sees([]string{"a", "b"}, a, b))
+}
+
+func TestOtherClusterNotAdmitted(t *testing.T) {
+	k, _ := GenerateKey()
+	for _, tc := range []struct {
+		name string
+		keys []string
+	}{
+		{name: "plaintext"},
+		{name: "same key", keys: []string{k}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logA syncBuffer
+			a := startNode(t, "a", func(cfg *Config) {
+				cfg.GossipKeys = tc.keys
+				cfg.Log = zerolog.New(&logA)
+			})
+			b := startNode(t, "b", func(cfg *Config) {
+				cfg.GossipKeys = tc.keys
+				cfg.Cluster = "other"
+			})
+			n, err := b.Join(t.Context(), []string{a.Addr().String()})
+			if err == nil || n != 0 {
+				t.Fatalf("Join across clusters = %d, %v; want 0 and an error", n, err)
+			}
+			waitFor(t, 2*time.Second, "a logs why", func() bool { return strings.Contains(logA.String(), "label") })
+			for _, n := range []*node{a, b} {
+				if got := names(n.View()); len(got) != 1 {
+					t.Errorf("%s: members %v; want only itself", n.Name(), got)
+				}
+			}
+			t.Logf("joiner's error: %v; a's log: %s", err, firstLine(logA.String(), "label"))
+		})
+	}
+}
+
+func bigMeta() Meta {
+	return Meta{Role: RoleBackend, URL: "http://" + strings.Repeat("u", 240), Service: strings.Repeat("s", 200), Domain: strings.Repeat("d", 100)}
+}
+
+func TestMetaOverLimit(t *testing.T) {
+	_, err := New(Config{Name: "big", Cluster: "test", Bind: "127.0.0.1:0", Profile: ProfileLocal, Meta: bigMeta()})
+	if !errors.Is(err, ErrMetaTooLarge) {
+		t.Errorf("New with %d-byte meta = %v; want ErrMetaTooLarge", len(bigMeta().appendTo(nil)), err)
+	}
+
+	a := startNode(t, "a", nil)
+	before := a.Meta()
+	if err := a.SetMeta(bigMeta()); !errors.Is(err, ErrMetaTooLarge) {
+		t.Errorf("SetMeta(big) = %v; want ErrMetaTooLarge", err)
+	}
+	if got := a.Meta(); got != before {
+		t.Errorf("after a refused SetMeta, Meta() = %+v; want unchanged %+v", got, before)
+	}
+	if err := a.SetMeta(Meta{Role: RoleProxy, Route: "not.valid"}); err == nil {
+		t.Errorf("SetMeta with route %q = nil; want an error", "not.valid")
+	}
+}
+
+func TestSetMetaPropagates(t *testing.T) {
+	a, b, c := threeNodes(t, nil)
+	old, _ := c.View().Member("a")
+	m := a.Meta()
+	m.State, m.Weight, m.Addr = StateDraining, 7, "127.0.0.1:9999"
+	start := time.Now()
+	if err := a.SetMeta(m); err != nil {
+		t.Fatalf("SetMeta = %v", err)
+	}
+	waitFor(t, 3*time.Second, "meta propagated", func() bool {
+		for _, n := range []*node{b, c} {
+			got, _ := n.View().Member("a")
+			if got.Meta.State != StateDraining || got.Meta.Weight != 7 || got.Meta.Addr != "127.0.0.1:9999" {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("SetMeta seen by both others in %v", time.Since(start))
+	got, _ := c.View().Member("a")
+	if got.Meta.Version <= old.Meta.Version {
+		t.Errorf("Meta.Version after SetMeta = %d; want > %d", got.Meta.Version, old.Meta.Version)
+	}
+	if self := a.View().Self; self.Meta.State != StateDraining {
+		t.Errorf("View().Self.Meta.State = %v; want draining", self.Meta.State)
+	}
+}
+
+// silentListener accepts connections and never answers: a seed whose
+// process hangs, which stalls memberlist's Join for its whole TCP timeout.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+func TestDeadSeedDoesNotStall(t *testing.T) {
+	live := startNode(t, "live", nil)
+	hung := silentListener(t)
+	const joinTimeout = 400 * time.Millisecond
+	start := time.Now()
+	b := startNode(t, "b", func(cfg *Config) {
+		cfg.Profile = ProfileLAN // TCPTimeout 5s: an unbounded join would stall 5s
+		cfg.JoinTimeout = joinTimeout
+		cfg.Providers = static(t, hung, live.Addr().String())
+	})
+	select {
+	case <-b.Started():
+	case <-time.After(3 * time.Second):
+		t.Fatalf("first join round not done within 3s with a hung seed")
+	}
+	took := time.Since(start)
+	t.Logf("New+first join round with a hung seed: %v (JoinTimeout %v, TCPTimeout 5s)", took, joinTimeout)
+	if took > joinTimeout+time.Second {
+		t.Errorf("start-up took %v; want about JoinTimeout %v", took, joinTimeout)
+	}
+	waitFor(t, 3*time.Second, "joined the live seed", sees([]string{"b", "live"}, b))
+	// Leaving must not wait for the abandoned join either.
+	start = time.Now()
+	b.leave()
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Run returned %v after cancel with a hung join in flight; want promptly", d)
+	}
+}
+
+// mutableProvider is a hand-written Provider whose answer the test changes.
+type mutableProvider struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (p *mutableProvider) set(addrs ...string) {
+	p.mu.Lock()
+	p.addrs = addrs
+	p.mu.Unlock()
+}
+
+func (p *mutableProvider) Addrs(context.Context) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.addrs), nil
+}
+
+func TestRejoinMergesTwoClusters(t *testing.T) {
+	fast := func(cfg *Config) { cfg.RejoinInterval = 300 * time.Millisecond }
+	a := startNode(t, "a", fast)
+	pa := &mutableProvider{}
+	b := startNode(t, "b", func(cfg *Config) { fast(cfg); cfg.Providers = static(t, a.Addr().String()) })
+	c := startNode(t, "c", func(cfg *Config) { fast(cfg); cfg.Providers = []Provider{pa} })
+	d := startNode(t, "d", func(cfg *Config) { fast(cfg); cfg.Providers = static(t, c.Addr().String()) })
+	waitFor(t, 5*time.Second, "two clusters form", func() bool {
+		return sees([]string{"a", "b"}, a, b)() && sees([]string{"c", "d"}, c, d)()
+	})
+	start := time.Now()
+	pa.set(b.Addr().String()) // discovery now finds the other cluster
+	waitFor(t, 5*time.Second, "clusters merge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+	t.Logf("merged %v after discovery found the other side", time.Since(start))
+}
+
+func TestPartitionHealsByRejoin(t *testing.T) {
+	var partitioned atomic.Bool
+	var aAddr atomic.Value // string
+	others := make(map[string]bool)
+	var mu sync.Mutex
+	mod := func(self string) func(*Config) {
+		return func(cfg *Config) {
+			cfg.RejoinInterval = 500 * time.Millisecond
+			cfg.tune = func(c *memberlist.Config) { c.GossipToTheDeadTime = time.Second }
+			cfg.drop = func(addr string) bool {
+				if !partitioned.Load() {
+					return false
+				}
+				if self == "a" {
+					mu.Lock()
+					defer mu.Unlock()
+					return others[addr]
+				}
+				return addr == aAddr.Load()
+			}
+		}
+	}
+	pa := &mutableProvider{}
+	a := startNode(t, "a", func(cfg *Config) { mod("a")(cfg); cfg.Providers = []Provider{pa} })
+	aAddr.Store(a.Addr().String())
+	withSeeds := func(self string) func(*Config) {
+		return func(cfg *Config) {
+			mod(self)(cfg)
+			cfg.Providers = static(t, a.Addr().String())
+		}
+	}
+	b := startNode(t, "b", withSeeds("b"))
+	c := startNode(t, "c", withSeeds("c"))
+	mu.Lock()
+	others[b.Addr().String()], others[c.Addr().String()] = true, true
+	mu.Unlock()
+	waitFor(t, 5*time.Second, "converge", sees([]string{"a", "b", "c"}, a, b, c))
+	// b and c re-join a, and a knows b's and c's addresses as seeds too.
+	pa.set(b.Addr().String(), c.Addr().String())
+
+	partitioned.Store(true)
+	d := waitFor(t, 20*time.Second, "split", func() bool {
+		return sees([]string{"a"}, a)() && sees([]string{"b", "c"}, b, c)()
+	})
+	t.Logf("partition detected in %v", d)
+	// Stay split past GossipToTheDeadTime, so memberlist forgets the other
+	// side and only the re-join loop can merge it again.
+	time.Sleep(1500 * time.Millisecond)
+	start := time.Now()
+	partitioned.Store(false)
+	waitFor(t, 10*time.Second, "heal", sees([]string{"a", "b", "c"}, a, b, c))
+	t.Logf("partition healed %v after the network came back", time.Since(start))
+}

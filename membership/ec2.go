@@ -1,0 +1,168 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+)
+
+var ec2Options = append([]string{"tag", "security_group", "vpc", "address", "port", "max_results"}, awsOptions...)
+
+// EC2Config configures an EC2 provider: running instances matching every
+// filter, Hazelcast/go-discover style, but paginated and with security group
+// and VPC filters.
+type EC2Config struct {
+	// Tags filter instances; all must match. "key=value" matches a tag's
+	// value; "key" alone matches any instance with the tag key.
+	Tags []string
+	// SecurityGroup is an optional group id (sg-…) or group name.
+	SecurityGroup string
+	// VPC is an optional VPC id.
+	VPC string
+	// Public selects the public IPv4 address instead of the private one;
+	// instances without one are skipped.
+	Public bool
+	// Port is the gossip port on the instances. Default DefaultPort.
+	Port int
+	// MaxResults is the page size of DescribeInstances (5–1000). 0 leaves
+	// it to EC2.
+	MaxResults int32
+}
+
+// EC2 finds members with DescribeInstances.
+type EC2 struct {
+	client ec2.DescribeInstancesAPIClient
+	input  ec2.DescribeInstancesInput
+	public bool
+	port   int
+	what   string // for errors: the filters
+	last   lastGood
+}
+
+// NewEC2 returns an EC2 provider that calls client.
+func NewEC2(client ec2.DescribeInstancesAPIClient, cfg EC2Config) (*EC2, error) {
+	if len(cfg.Tags) == 0 && cfg.SecurityGroup == "" && cfg.VPC == "" {
+		return nil, fmt.Errorf("discover ec2: give at least one tag, security_group or vpc filter")
+	}
+	if cfg.MaxResults != 0 && (cfg.MaxResults < 5 || cfg.MaxResults > 1000) {
+		return nil, fmt.Errorf("discover ec2: max_results %d: want 5-1000", cfg.MaxResults)
+	}
+	filters := []ec2types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"running"}}}
+	for _, t := range cfg.Tags {
+		k, v, hasValue := strings.Cut(t, "=")
+		if k == "" {
+			return nil, fmt.Errorf("discover ec2: tag %q: empty key", t)
+		}
+		if hasValue {
+			filters = append(filters, ec2types.Filter{Name: aws.String("tag:" + k), Values: []string{v}})
+		} else {
+			filters = append(filters, ec2types.Filter{Name: aws.String("tag-key"), Values: []string{k}})
+		}
+	}
+	if sg := cfg.SecurityGroup; sg != "" {
+		name := "instance.group-name"
+		if strings.HasPrefix(sg, "sg-") {
+			name = "instance.group-id"
+		}
+		filters = append(filters, ec2types.Filter{Name: aws.String(name), Values: []string{sg}})
+	}
+	if cfg.VPC != "" {
+		filters = append(filters, ec2types.Filter{Name: aws.String("vpc-id"), Values: []string{cfg.VPC}})
+	}
+	port := cfg.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	e := &EC2{client: client, public: cfg.Public, port: port,
+		input: ec2.DescribeInstancesInput{Filters: filters}}
+	if cfg.MaxResults != 0 {
+		e.input.MaxResults = aws.Int32(cfg.MaxResults)
+	}
+	e.what = "ec2 discovery: describe instances " + describeFilters(filters)
+	return e, nil
+}
+
+func describeFilters(fs []ec2types.Filter) string {
+	parts := make([]string, 0, len(fs))
+	for _, f := range fs {
+		parts = append(parts, aws.ToString(f.Name)+"="+strings.Join(f.Values, ","))
+	}
+	return strings.Join(parts, " ")
+}
+
+func newEC2FromSpec(ctx context.Context, spec DiscoverSpec) (*EC2, error) {
+	awsCfg, endpoint, err := loadAWS(ctx, spec.Options)
+	if err != nil {
+		return nil, fmt.Errorf("discover ec2: %w", err)
+	}
+	var c EC2Config
+	c.Tags = spec.Options["tag"]
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"security_group", &c.SecurityGroup}, {"vpc", &c.VPC}} {
+		if *f.dst, err = opt(spec.Options, f.key); err != nil {
+			return nil, fmt.Errorf("discover ec2: %w", err)
+		}
+	}
+	switch a, _ := opt(spec.Options, "address"); a {
+	case "", "private", "private_ipv4":
+	case "public", "public_ipv4":
+		c.Public = true
+	default:
+		return nil, fmt.Errorf("discover ec2: address %q: want private or public", a)
+	}
+	if c.Port, err = optPort(spec.Options); err != nil {
+		return nil, fmt.Errorf("discover ec2: %w", err)
+	}
+	if s, _ := opt(spec.Options, "max_results"); s != "" {
+		n, err := strconv.ParseInt(s, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("discover ec2: max_results %q: %w", s, err)
+		}
+		c.MaxResults = int32(n)
+	}
+	client := ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	return NewEC2(client, c)
+}
+
+// Addrs lists the running matching instances, every page, as ip:port.
+func (e *EC2) Addrs(ctx context.Context) ([]string, error) {
+	in := e.input // the paginator sets NextToken on its own copy
+	in.Filters = slices.Clone(in.Filters)
+	p := ec2.NewDescribeInstancesPaginator(e.client, &in)
+	var out []string
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return e.last.answer(nil, err, e.what)
+		}
+		for _, r := range page.Reservations {
+			for _, inst := range r.Instances {
+				if inst.State == nil || inst.State.Name != ec2types.InstanceStateNameRunning {
+					continue // the filter should have done this; be sure
+				}
+				ip := aws.ToString(inst.PrivateIpAddress)
+				if e.public {
+					ip = aws.ToString(inst.PublicIpAddress)
+				}
+				if ip == "" {
+					continue
+				}
+				out = append(out, net.JoinHostPort(ip, strconv.Itoa(e.port)))
+			}
+		}
+	}
+	return e.last.answer(out, nil, e.what)
+}

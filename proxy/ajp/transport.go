@@ -75,6 +75,8 @@ type Transport struct {
 	cfg  Config
 	dial func(ctx context.Context, addr string) (net.Conn, error)
 
+	bufs sync.Pool // *[]byte of PacketSize capacity, for encoding forward requests
+
 	mu    sync.Mutex // guards pools
 	pools map[string]*hostPool
 }
@@ -122,6 +124,10 @@ func New(cfg Config) (*Transport, error) {
 		cfg.Addr = a
 	}
 	t := &Transport{cfg: cfg, pools: make(map[string]*hostPool)}
+	t.bufs.New = func() any {
+		b := make([]byte, 0, cfg.PacketSize)
+		return &b
+	}
 	d := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	t.dial = func(ctx context.Context, addr string) (net.Conn, error) {
 		return d.DialContext(ctx, "tcp", addr)
@@ -258,7 +264,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(ctx) // Host header: the backend address stands in for a missing one
 		req.Host = addr
 	}
-	pkt, bodyLen, err := encodeForwardRequest(make([]byte, 0, t.cfg.PacketSize), t.cfg.PacketSize, req, ci, t.cfg.Secret)
+	bufp := t.bufs.Get().(*[]byte)
+	defer t.bufs.Put(bufp) // pkt is not used after the exchanges below
+	pkt, bodyLen, err := encodeForwardRequest(*bufp, t.cfg.PacketSize, req, ci, t.cfg.Secret)
 	if err != nil {
 		closeReqBody()
 		return nil, err

@@ -918,3 +918,52 @@ func httpRequest(method, target, remote string) *http.Request {
 	r.RemoteAddr = remote
 	return r
 }
+
+func BenchmarkEncodeForwardRequest(b *testing.B) {
+	r, _ := http.NewRequest("GET", "ajp://tomcat1:8009/app/cart?id=42", nil)
+	r.Host = "shop.example.com"
+	r.Header.Set("Cookie", "JSESSIONID=5F3A9C.tomcat1")
+	r.Header.Set("User-Agent", "Mozilla/5.0")
+	r.Header.Set("Accept", "text/html")
+	r.Header.Set("X-Forwarded-For", "203.0.113.7")
+	ci := ClientInfo{Addr: "203.0.113.7", Port: 5555, TLS: true}
+	buf := make([]byte, 0, DefaultPacketSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := encodeForwardRequest(buf, DefaultPacketSize, r, ci, "secret"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRoundTrip(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer nc.Close()
+				serveRequests(okResponder("hello"))(newFakeConn(nc))
+			}()
+		}
+	}()
+	tr, _ := New(Config{})
+	defer tr.CloseIdleConnections()
+	r, _ := http.NewRequest("GET", "ajp://"+ln.Addr().String()+"/", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := tr.RoundTrip(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}

@@ -5,16 +5,37 @@ import (
 	"net/http"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy/ajp"
 )
 
-// ajpTransport builds the AJP13 transport for a balancer's ajp:// members.
+// ajpTransport builds the AJP13 transport of one ajp:// member from its
+// balancer's settings: response_header_timeout is the reply timeout (mod_jk
+// reply_timeout; finite, because Tomcat fails an oversized response header
+// silently and leaves the socket open).
 func (s *Server) ajpTransport(b *config.Balancer) (http.RoundTripper, error) {
-	if s.opts.CheckOnly {
-		return http.DefaultTransport, nil
+	cfg := ajp.DefaultConfig()
+	cfg.Secret = b.AJPSecret
+	if b.AJPPacketSize > 0 {
+		cfg.PacketSize = b.AJPPacketSize
 	}
-	return nil, errors.New("ajp:// members are not built yet")
+	if b.MaxIdleConns > 0 {
+		cfg.MaxIdle = b.MaxIdleConns
+	}
+	cfg.IdleTimeout = orDefault(b.IdleTimeout, cfg.IdleTimeout)
+	cfg.DialTimeout = orDefault(b.DialTimeout, cfg.DialTimeout)
+	cfg.ReplyTimeout = orDefault(b.ResponseHeaderTimeout, cfg.ReplyTimeout)
+	return ajp.New(cfg)
 }
 
 // isHeadersTooLarge reports whether err is the AJP transport's "request
 // headers do not fit one packet" error (answered 413).
-func isHeadersTooLarge(err error) bool { return false }
+func isHeadersTooLarge(err error) bool { return errors.Is(err, ajp.ErrHeadersTooLarge) }
+
+// withAJPClientInfo gives the AJP transport the client's address and
+// whether the client side was TLS (directly, or per a trusted proxy's
+// X-Forwarded-Proto), so Tomcat's request.isSecure() and getRemoteAddr()
+// are right.
+func withAJPClientInfo(r *http.Request, t *trustedProxies) *http.Request {
+	ci := ajp.ClientInfoFromRequest(r, t.contains(r.RemoteAddr))
+	return r.WithContext(ajp.WithClientInfo(r.Context(), ci))
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy/ajp"
 	"github.com/tether-proxy/tether/routing"
 )
 
@@ -42,6 +43,8 @@ type Balancer struct {
 	mu sync.Mutex
 
 	rp *httputil.ReverseProxy
+
+	hasAJP bool // some member speaks AJP: requests carry ajp.ClientInfo
 
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
@@ -97,6 +100,7 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 			return nil, fmt.Errorf("%s: balancer %s: %w", mc.Pos, cfg.Name, err)
 		}
 		members = append(members, m)
+		b.hasAJP = b.hasAJP || m.target.Scheme == "ajp"
 	}
 	if err := b.install(members); err != nil {
 		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
@@ -203,6 +207,9 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.Str("from_route", dec.From).Str("to_route", dec.Member.Name).Msg("session failed over")
 		}
 	}
+	if b.hasAJP {
+		r = withAJPClientInfo(r, b.site.trusted)
+	}
 	ctx := context.WithValue(r.Context(), stateKey{}, st)
 	b.rp.ServeHTTP(w, r.WithContext(ctx))
 	if st.cur != nil {
@@ -306,12 +313,8 @@ func notSent(err error) bool {
 	if op, ok := errors.AsType[*net.OpError](err); ok && op.Op == "dial" {
 		return true
 	}
-	return errors.Is(err, errAJPNotSent)
+	return errors.Is(err, ajp.ErrNotSent)
 }
-
-// errAJPNotSent is matched by the AJP transport's not-sent errors; see
-// ajpNotSent in ajp.go.
-var errAJPNotSent = errors.New("ajp request not sent")
 
 func failReason(err error) string {
 	var ne net.Error

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/rs/zerolog"
 )
 
 // awsOptions are the options every AWS provider takes.
@@ -24,14 +25,14 @@ var awsOptions = []string{"region", "endpoint", "assume_role", "external_id", "s
 // instance roles), the region (the option, else the environment, else the
 // instance metadata), and, with assume_role, credentials from STS AssumeRole
 // refreshed through a cache. It also returns the endpoint override.
-func loadAWS(ctx context.Context, o map[string][]string) (aws.Config, string, error) {
+func loadAWS(ctx context.Context, o map[string][]string, log zerolog.Logger) (aws.Config, string, error) {
 	get := func(k string) string { s, _ := opt(o, k); return s }
 	for _, k := range awsOptions {
 		if _, err := opt(o, k); err != nil {
 			return aws.Config{}, "", err
 		}
 	}
-	var lo []func(*config.LoadOptions) error
+	lo := []func(*config.LoadOptions) error{config.WithLogger(newSDKLogger(log))}
 	if r := get("region"); r != "" {
 		lo = append(lo, config.WithRegion(r))
 	} else {

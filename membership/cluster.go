@@ -157,6 +157,7 @@ type Cluster struct {
 	joining map[string]bool
 	joins   sync.WaitGroup // join attempts; Run waits for them after Shutdown
 
+	closeLog  func()        // silences memberlist's log once stopped
 	started   chan struct{} // closed when the first join round is done
 	running   atomic.Bool
 	closeOnce sync.Once
@@ -224,7 +225,7 @@ func New(cfg Config) (*Cluster, error) {
 	mc.Name = cfg.Name
 	mc.Label = cfg.Cluster
 	mc.Keyring = keyring
-	mc.Logger = newStdLogger(cfg.Log)
+	mc.Logger, c.closeLog = newStdLogger(cfg.Log)
 	mc.Delegate = delegate{c}
 	mc.Events = eventDelegate{c}
 	mc.Conflict = conflictDelegate{c}
@@ -237,6 +238,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	tr, err := newTransport(bindHost, bindPort, mc)
 	if err != nil {
+		c.closeLog()
 		return nil, err
 	}
 	tr.drop = cfg.drop
@@ -248,6 +250,7 @@ func New(cfg Config) (*Cluster, error) {
 	ml, err := memberlist.Create(mc)
 	if err != nil {
 		tr.Shutdown()
+		c.closeLog()
 		return nil, fmt.Errorf("start memberlist (set Advertise if no private IP is found): %w", err)
 	}
 	c.ml, c.tr = ml, tr
@@ -429,6 +432,7 @@ func (c *Cluster) stop(ctx context.Context, graceful bool) {
 			c.log.Warn().Err(err).Msg("memberlist shutdown")
 		}
 		c.joins.Wait() // the transport's dials end with Shutdown
+		c.closeLog()
 		c.log.Info().Bool("graceful", graceful).Dur("took", time.Since(start)).Msg("gossip stopped")
 	})
 }

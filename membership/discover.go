@@ -80,7 +80,7 @@ func NewProvider(ctx context.Context, spec DiscoverSpec, log zerolog.Logger) (Pr
 		if err := checkOptions(spec, ec2Options); err != nil {
 			return nil, err
 		}
-		return newEC2FromSpec(ctx, spec)
+		return newEC2FromSpec(ctx, spec, log)
 	case "s3":
 		if err := checkOptions(spec, s3Options); err != nil {
 			return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/rs/zerolog"
 )
 
 var ec2Options = append([]string{"tag", "security_group", "vpc", "address", "port", "max_results"}, awsOptions...)
@@ -97,8 +98,8 @@ func describeFilters(fs []ec2types.Filter) string {
 	return strings.Join(parts, " ")
 }
 
-func newEC2FromSpec(ctx context.Context, spec DiscoverSpec) (*EC2, error) {
-	awsCfg, endpoint, err := loadAWS(ctx, spec.Options)
+func newEC2FromSpec(ctx context.Context, spec DiscoverSpec, log zerolog.Logger) (*EC2, error) {
+	awsCfg, endpoint, err := loadAWS(ctx, spec.Options, log)
 	if err != nil {
 		return nil, fmt.Errorf("discover ec2: %w", err)
 	}

@@ -3,6 +3,7 @@ package membership
 import (
 	"bytes"
 	"log"
+	"sync"
 
 	"github.com/rs/zerolog"
 )
@@ -11,12 +12,27 @@ import (
 // ("[WARN] memberlist: ...") becomes one zerolog event at the matching level,
 // with component=memberlist. memberlist's text is kept as the message since it
 // is foreign and already formatted; the level and fields are ours.
-type logBridge struct{ log zerolog.Logger }
+//
+// memberlist's Shutdown does not wait for its goroutines, which may still
+// log for a moment; close makes the bridge drop those lines, so nothing is
+// written to the caller's sink after Run has returned.
+type logBridge struct {
+	log zerolog.Logger
+	// mu guards closed; Write holds it shared while writing.
+	mu     *sync.RWMutex
+	closed *bool
+}
 
-// newStdLogger returns a *log.Logger for memberlist that writes through
-// logBridge. It has no prefix and no flags: zerolog adds the time.
-func newStdLogger(l zerolog.Logger) *log.Logger {
-	return log.New(logBridge{log: l.With().Str("component", "memberlist").Logger()}, "", 0)
+// newStdLogger returns a *log.Logger for memberlist that writes through a
+// logBridge, and the bridge's close function. The logger has no prefix and
+// no flags: zerolog adds the time.
+func newStdLogger(l zerolog.Logger) (*log.Logger, func()) {
+	b := logBridge{log: l.With().Str("component", "memberlist").Logger(), mu: new(sync.RWMutex), closed: new(bool)}
+	return log.New(b, "", 0), func() {
+		b.mu.Lock()
+		*b.closed = true
+		b.mu.Unlock()
+	}
 }
 
 var levelTags = []struct {
@@ -34,6 +50,11 @@ var levelTags = []struct {
 // level tag are logged at info. It never fails, so memberlist never sees a
 // logging error.
 func (b logBridge) Write(p []byte) (int, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if *b.closed {
+		return len(p), nil
+	}
 	line := bytes.TrimSpace(p)
 	level := zerolog.InfoLevel
 	for _, t := range levelTags {

@@ -90,7 +90,7 @@ func NewS3(client *s3.Client, cfg S3Config) (*S3, error) {
 }
 
 func newS3FromSpec(ctx context.Context, spec DiscoverSpec, log zerolog.Logger) (*S3, error) {
-	awsCfg, endpoint, err := loadAWS(ctx, spec.Options)
+	awsCfg, endpoint, err := loadAWS(ctx, spec.Options, log)
 	if err != nil {
 		return nil, fmt.Errorf("discover s3: %w", err)
 	}

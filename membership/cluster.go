@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -151,11 +152,12 @@ type Cluster struct {
 	subs    map[*chan struct{}]struct{}
 	invalid map[string]bool // members whose bad metadata was logged
 
-	// joinMu guards joining: addresses with a join in flight, so a seed that
-	// hangs is not dialled again until its attempt ends.
+	// joinMu guards joining, the addresses with a join in flight (a seed
+	// that hangs is not dialled again until its attempt ends), and stopped.
 	joinMu  sync.Mutex
 	joining map[string]bool
-	joins   sync.WaitGroup // join attempts; Run waits for them after Shutdown
+	stopped bool
+	joins   sync.WaitGroup // join attempts; stop waits for them after Shutdown
 
 	closeLog  func()        // silences memberlist's log once stopped
 	started   chan struct{} // closed when the first join round is done
@@ -405,9 +407,11 @@ func (c *Cluster) Run(ctx context.Context) error {
 	}
 }
 
-// Close shuts memberlist down without a graceful leave. It is for a Cluster
-// whose Run was never started (Run does its own shutdown) and is safe to
-// call more than once.
+// Close shuts memberlist down without a graceful leave, so members detect a
+// failure (tests use it to simulate a crash). It is for a Cluster whose Run
+// was never started or must stop abruptly; Run shuts down gracefully by
+// itself and still returns when its ctx ends. Close is safe to call more
+// than once.
 func (c *Cluster) Close() error {
 	c.stop(context.Background(), false)
 	return nil
@@ -428,6 +432,9 @@ func (c *Cluster) stop(ctx context.Context, graceful bool) {
 			}
 			cancel()
 		}
+		c.joinMu.Lock()
+		c.stopped = true
+		c.joinMu.Unlock()
 		if err := c.ml.Shutdown(); err != nil {
 			c.log.Warn().Err(err).Msg("memberlist shutdown")
 		}
@@ -583,7 +590,9 @@ func (c *Cluster) round(ctx context.Context) {
 	ev := c.log.Info()
 	switch {
 	case err != nil:
-		ev = c.log.Warn().Err(err)
+		// memberlist reports a seed that refuses us (another cluster name,
+		// or a key it lacks) as a bare EOF; the seed's log says which.
+		ev = c.log.Warn().Err(err).Str("hint", "EOF or decrypt errors mean the seed has another cluster name or gossip key")
 	case n == 0:
 		ev = c.log.Debug() // earlier attempts still in flight
 	}
@@ -625,6 +634,9 @@ func (c *Cluster) notLive(addrs []string) []string {
 	return out
 }
 
+// ErrClosed is returned by Join after the Cluster stopped.
+var ErrClosed = errors.New("membership: cluster stopped")
+
 // Join contacts addrs (host:port) in parallel and merges state with those
 // that answer, returning how many did. It waits at most JoinTimeout (or
 // until ctx ends): memberlist's own Join dials one address after another
@@ -638,14 +650,16 @@ func (c *Cluster) Join(ctx context.Context, addrs []string) (int, error) {
 	}
 	results := make(chan result, len(addrs)) // buffered: late attempts never block
 	started := 0
-	for _, a := range addrs {
-		c.joinMu.Lock()
-		busy := c.joining[a]
-		c.joining[a] = true
+	c.joinMu.Lock() // held while starting attempts, so stop cannot begin waiting meanwhile
+	if c.stopped {
 		c.joinMu.Unlock()
-		if busy {
+		return 0, ErrClosed
+	}
+	for _, a := range addrs {
+		if c.joining[a] {
 			continue
 		}
+		c.joining[a] = true
 		started++
 		c.joins.Go(func() {
 			defer func() {
@@ -657,6 +671,7 @@ func (c *Cluster) Join(ctx context.Context, addrs []string) (int, error) {
 			results <- result{a, err}
 		})
 	}
+	c.joinMu.Unlock()
 	if started == 0 {
 		return 0, nil // every address still has an earlier attempt in flight
 	}
@@ -671,7 +686,7 @@ wait:
 		select {
 		case r := <-results:
 			if r.err != nil {
-				errs = append(errs, fmt.Errorf("join %s: %w", r.addr, r.err))
+				errs = append(errs, fmt.Errorf("join %s: %w", r.addr, flatError{r.err}))
 			} else {
 				ok++
 			}
@@ -688,3 +703,17 @@ wait:
 	}
 	return 0, errors.Join(errs...)
 }
+
+// flatError puts memberlist's multi-line join errors ("1 error occurred:\n\t*
+// ...") on one line for the log; Unwrap keeps the chain.
+type flatError struct{ err error }
+
+func (e flatError) Error() string {
+	parts := strings.Split(strings.TrimSpace(e.err.Error()), "\n\t* ")
+	if len(parts) > 1 && strings.HasSuffix(parts[0], "occurred:") {
+		parts = parts[1:] // the "N errors occurred:" header
+	}
+	return strings.Join(strings.Fields(strings.Join(parts, "; ")), " ")
+}
+
+func (e flatError) Unwrap() error { return e.err }

@@ -203,7 +203,7 @@ func TestWrongKeyNotAdmitted(t *testing.T) {
 	if err == nil || n != 0 {
 		t.Fatalf("Join with the wrong key = %d, %v; want 0 and an error", n, err)
 	}
-	t.Logf("joiner's error: %v", err)
+	t.Logf("joiner error: %q", err)
 	waitFor(t, 2*time.Second, "a logs why", func() bool { return strings.Contains(logA.String(), "decrypt") })
 	for _, n := range []*node{a, b} {
 		if got := names(n.View()); len(got) != 1 {
@@ -263,7 +263,7 @@ func TestOtherClusterNotAdmitted(t *testing.T) {
 					t.Errorf("%s: members %v; want only itself", n.Name(), got)
 				}
 			}
-			t.Logf("joiner's error: %v; a's log: %s", err, firstLine(logA.String(), "label"))
+			t.Logf("joiner error: %q; a log: %s", err, firstLine(logA.String(), "label"))
 		})
 	}
 }
@@ -416,56 +416,75 @@ func TestRejoinMergesTwoClusters(t *testing.T) {
 	t.Logf("merged %v after discovery found the other side", time.Since(start))
 }
 
+// TestPartitionHealsByRejoin splits {a,b} from {c,d} until each side has
+// forgotten the other (GossipToTheDeadTime), then heals the network: only
+// the re-join loop can merge them again, as the control without it shows.
 func TestPartitionHealsByRejoin(t *testing.T) {
-	var partitioned atomic.Bool
-	var aAddr atomic.Value // string
-	others := make(map[string]bool)
-	var mu sync.Mutex
-	mod := func(self string) func(*Config) {
-		return func(cfg *Config) {
-			cfg.RejoinInterval = 500 * time.Millisecond
-			cfg.tune = func(c *memberlist.Config) { c.GossipToTheDeadTime = time.Second }
-			cfg.drop = func(addr string) bool {
-				if !partitioned.Load() {
-					return false
-				}
-				if self == "a" {
-					mu.Lock()
-					defer mu.Unlock()
-					return others[addr]
-				}
-				return addr == aAddr.Load()
+	for _, tc := range []struct {
+		name     string
+		rejoin   time.Duration
+		wantHeal bool
+	}{
+		{name: "with re-join loop", rejoin: 500 * time.Millisecond, wantHeal: true},
+		{name: "control without re-join", rejoin: time.Hour, wantHeal: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !tc.wantHeal && testing.Short() {
+				t.Skip("control case takes ~10s")
 			}
-		}
-	}
-	pa := &mutableProvider{}
-	a := startNode(t, "a", func(cfg *Config) { mod("a")(cfg); cfg.Providers = []Provider{pa} })
-	aAddr.Store(a.Addr().String())
-	withSeeds := func(self string) func(*Config) {
-		return func(cfg *Config) {
-			mod(self)(cfg)
-			cfg.Providers = static(t, a.Addr().String())
-		}
-	}
-	b := startNode(t, "b", withSeeds("b"))
-	c := startNode(t, "c", withSeeds("c"))
-	mu.Lock()
-	others[b.Addr().String()], others[c.Addr().String()] = true, true
-	mu.Unlock()
-	waitFor(t, 5*time.Second, "converge", sees([]string{"a", "b", "c"}, a, b, c))
-	// b and c re-join a, and a knows b's and c's addresses as seeds too.
-	pa.set(b.Addr().String(), c.Addr().String())
+			var (
+				partitioned atomic.Bool
+				mu          sync.Mutex
+				sideOf      = make(map[string]int) // gossip address → side 1 or 2
+			)
+			seeds := &mutableProvider{}
+			mod := func(side int) func(*Config) {
+				return func(cfg *Config) {
+					cfg.RejoinInterval = tc.rejoin
+					cfg.Providers = []Provider{seeds}
+					cfg.tune = func(c *memberlist.Config) { c.GossipToTheDeadTime = time.Second }
+					cfg.drop = func(addr string) bool {
+						if !partitioned.Load() {
+							return false
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						other := sideOf[addr]
+						return other != 0 && other != side
+					}
+				}
+			}
+			a := startNode(t, "a", mod(1))
+			seeds.set(a.Addr().String())
+			b := startNode(t, "b", mod(1))
+			c := startNode(t, "c", mod(2))
+			d := startNode(t, "d", mod(2))
+			mu.Lock()
+			sideOf[a.Addr().String()], sideOf[b.Addr().String()] = 1, 1
+			sideOf[c.Addr().String()], sideOf[d.Addr().String()] = 2, 2
+			mu.Unlock()
+			waitFor(t, 5*time.Second, "converge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+			seeds.set(a.Addr().String(), b.Addr().String(), c.Addr().String(), d.Addr().String())
 
-	partitioned.Store(true)
-	d := waitFor(t, 20*time.Second, "split", func() bool {
-		return sees([]string{"a"}, a)() && sees([]string{"b", "c"}, b, c)()
-	})
-	t.Logf("partition detected in %v", d)
-	// Stay split past GossipToTheDeadTime, so memberlist forgets the other
-	// side and only the re-join loop can merge it again.
-	time.Sleep(1500 * time.Millisecond)
-	start := time.Now()
-	partitioned.Store(false)
-	waitFor(t, 10*time.Second, "heal", sees([]string{"a", "b", "c"}, a, b, c))
-	t.Logf("partition healed %v after the network came back", time.Since(start))
+			partitioned.Store(true)
+			took := waitFor(t, 20*time.Second, "split", func() bool {
+				return sees([]string{"a", "b"}, a, b)() && sees([]string{"c", "d"}, c, d)()
+			})
+			t.Logf("partition detected in %v", took)
+			// Stay split past GossipToTheDeadTime, so memberlist forgets the
+			// other side and stops gossiping to it.
+			time.Sleep(1500 * time.Millisecond)
+			start := time.Now()
+			partitioned.Store(false)
+			if tc.wantHeal {
+				waitFor(t, 10*time.Second, "heal", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+				t.Logf("partition healed %v after the network came back", time.Since(start))
+				return
+			}
+			time.Sleep(3 * time.Second)
+			if !sees([]string{"a", "b"}, a, b)() || !sees([]string{"c", "d"}, c, d)() {
+				t.Errorf("without re-join the sides merged anyway: a sees %v, c sees %v", names(a.View()), names(c.View()))
+			}
+		})
+	}
 }

@@ -104,7 +104,7 @@ func TestDNSLocalhost(t *testing.T) {
 // TestAdvertiseAuto serves IMDSv2 from a hand-written fake.
 func TestAdvertiseAuto(t *testing.T) {
 	const token = "tok"
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "false") // TestMain disables it for the credential chain
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "false") // needMoto disables it for the credential chain
 	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case r.Method == http.MethodPut && r.URL.Path == "/latest/api/token":

@@ -9,28 +9,44 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// motoURL is the endpoint of the moto_server TestMain started, "" under
-// -short.
-var motoURL string
+var (
+	// motoOnce starts moto_server at the first AWS test; motoURL is its
+	// endpoint, motoErr why it failed, motoStop stops it.
+	motoOnce sync.Once
+	motoURL  string
+	motoErr  error
+	motoStop = func() {}
+)
 
-// TestMain starts moto_server (EC2, S3 and STS stand-ins) on a free
-// loopback port for the AWS discovery tests and stops it by process group
-// afterwards. Under -short those tests skip; otherwise a moto_server that
-// cannot start fails the run, so CI never silently skips them.
+// TestMain stops the moto_server that the first AWS test started (so runs
+// of other tests and fuzzers do not pay for it), by its process group.
 func TestMain(m *testing.M) {
 	flag.Parse()
-	stop := func() {}
-	if !testing.Short() {
-		var err error
-		motoURL, stop, err = startMoto()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "moto_server is required unless -short: %v\n", err)
-			os.Exit(1)
+	code := m.Run()
+	motoStop()
+	os.Exit(code)
+}
+
+// needMoto returns moto_server's endpoint (EC2, S3 and STS stand-ins on a
+// free loopback port), starting it once. Under -short the test skips; else
+// a moto_server that cannot start fails the test, so CI never silently
+// skips the AWS integration tests.
+func needMoto(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("AWS integration test: needs moto_server (skipped under -short)")
+	}
+	motoOnce.Do(func() {
+		motoURL, motoStop, motoErr = startMoto()
+		if motoErr != nil {
+			motoStop = func() {}
+			return
 		}
 		// The SDK's default chain must find these and nothing of the machine's.
 		for k, v := range map[string]string{
@@ -45,10 +61,11 @@ func TestMain(m *testing.M) {
 		} {
 			os.Setenv(k, v)
 		}
+	})
+	if motoErr != nil {
+		t.Fatalf("moto_server is required unless -short: %v", motoErr)
 	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	return motoURL
 }
 
 func startMoto() (url string, stop func(), err error) {
@@ -106,12 +123,5 @@ func startMoto() (url string, stop func(), err error) {
 			stop()
 			return "", nil, errors.New("no answer within 30s")
 		}
-	}
-}
-
-func needMoto(t *testing.T) {
-	t.Helper()
-	if motoURL == "" {
-		t.Skip("AWS integration test: needs moto_server (skipped under -short)")
 	}
 }

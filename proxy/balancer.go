@@ -265,6 +265,9 @@ func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
 		if out.Context().Err() != nil {
 			return nil, err // the client went away; not the member's fault
 		}
+		if isHeadersTooLarge(err) {
+			return nil, err // the client's fault, and too large for every member (413)
+		}
 		b.memberFailed(m, failReason(err))
 		if !b.retryable(out, body, err) || st.attempts > b.cfg.Retries {
 			return nil, err

@@ -13,6 +13,7 @@ var reverseProxyOptions = []string{
 	"lb_policy", "max_fails", "recover_time", "fail_on_status", "health_uri", "health_interval",
 	"health_timeout", "health_fails", "health_passes", "retries", "dial_timeout",
 	"response_header_timeout", "idle_timeout", "max_idle_conns", "ajp_secret", "ajp_packet_size",
+	"ajp_ping",
 }
 
 // reverseProxy parses "reverse_proxy [PATTERNS...] [MEMBERS...] [{ ... }]",
@@ -165,6 +166,10 @@ func (b *builder) reverseProxy(n *node, s *Site, idx int) (*Balancer, error) {
 			}
 		case "ajp_packet_size":
 			err = intOption(d, &bal.AJPPacketSize, 8192, 65536)
+		case "ajp_ping":
+			if err = d.simple(1); err == nil {
+				bal.AJPPing, err = onOff(d, d.arg(0))
+			}
 		default:
 			err = unknown(d, "reverse_proxy option", reverseProxyOptions, nil, "")
 		}

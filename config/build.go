@@ -44,18 +44,19 @@ var (
 // point a directive written at the wrong level to the right one.
 var (
 	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "storage", "cluster", "drain_delay", "shutdown_timeout", "log"}
-	siteDirectives = []string{"trusted_proxies", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk"}
+	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk"}
 )
 
 // builder turns a parsed tree into a validated Config.
 type builder struct {
+	opts      ParseOptions // with defaults filled in
 	cfg       *Config
 	balancers map[string]Pos // balancer names in use
 	addresses map[string]Pos // normalized site addresses in use
 }
 
-func build(tr *tree) (*Config, error) {
-	b := &builder{cfg: &Config{}, balancers: map[string]Pos{}, addresses: map[string]Pos{}}
+func build(tr *tree, opts ParseOptions) (*Config, error) {
+	b := &builder{opts: opts, cfg: &Config{}, balancers: map[string]Pos{}, addresses: map[string]Pos{}}
 	g := &b.cfg.Global
 	g.Admin = "127.0.0.1:9180"
 	g.HTTPPort, g.HTTPSPort = 80, 443

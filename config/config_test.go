@@ -245,7 +245,7 @@ func TestErrors(t *testing.T) {
 		{name: "file server without root", src: "a.com {\n\tfile_server\n}", want: "Caddyfile:2:2: file_server: no root"},
 		{name: "root without file server", src: "a.com {\n\troot /srv\n}", want: "Caddyfile:2:7: root: the site has no file_server"},
 		{name: "access log format", src: "a.com {\n\taccess_log stdout xml\n}", want: "Caddyfile:2:20: access_log: unknown format \"xml\""},
-		{name: "import_jk not built", src: "a.com {\n\timport_jk workers.properties\n}", want: "Caddyfile:2:2: import_jk: mod_jk support not built"},
+		{name: "import_jk missing file", src: "a.com {\n\timport_jk workers.properties\n}", want: "Caddyfile:2:2: import_jk: read workers file: "},
 
 		// reverse_proxy.
 		{name: "no members", src: "a.com {\n\treverse_proxy /app/*\n}", want: "Caddyfile:2:2: reverse_proxy: no members"},

@@ -1,19 +1,73 @@
 package config
 
-import "path/filepath"
+import (
+	"errors"
+	"path/filepath"
+	"strconv"
+)
 
-// ExpandImportJK loads the mod_jk files an import_jk directive names into
-// site.Balancers (and site.FileServer, for the paths JkUnMount leaves to
-// Apache's DocumentRoot). It is set by the workers.properties loader; while
-// it is nil, import_jk is an error. Paths in site.ImportJK are already
+// ExpandImportJK, when set, replaces the built-in mod_jk loader
+// (ParseOptions.LoadJK) for import_jk: it loads the files site.ImportJK
+// names into site.Balancers (and site.FileServer, for the paths JkUnMount
+// leaves to Apache's DocumentRoot). Paths in site.ImportJK are already
 // resolved relative to the Caddyfile that names them. An error that is not
 // an *Error is reported at the import_jk directive. Balancers it adds are
 // validated like reverse_proxy blocks; start them from DefaultBalancer.
+// It is nil unless a test or an embedding program sets it.
 //
 // Parse calls it once per site with import_jk, after the site's own
-// directives, from the goroutine that called Parse. Set it once, from the
-// loader's init function, never while a parse may run.
+// directives, from the goroutine that called Parse. Set it before any
+// parse runs, never while one may run.
 var ExpandImportJK func(site *Site) error
+
+// expandJK loads the site's import_jk files (with ExpandImportJK if set,
+// else LoadJK with the parse's file system and environment), appends the
+// balancers after the site's proxies reverse_proxy blocks and validates
+// them.
+func (b *builder) expandJK(s *Site, proxies int) error {
+	if ExpandImportJK != nil {
+		if err := ExpandImportJK(s); err != nil {
+			if ce, ok := errors.AsType[*Error](err); ok {
+				return ce
+			}
+			return errorf(s.ImportJK.Pos, "import_jk: %v", err)
+		}
+	} else {
+		imp, err := b.opts.LoadJK(*s.ImportJK)
+		if err != nil {
+			if ce, ok := errors.AsType[*Error](err); ok {
+				return ce
+			}
+			return errorf(s.ImportJK.Pos, "import_jk: %v", err)
+		}
+		s.Balancers = append(s.Balancers, imp.Balancers...)
+		b.cfg.Warnings = append(b.cfg.Warnings, imp.Warnings...)
+		if imp.FileServer != nil {
+			switch {
+			case s.FileServer == nil:
+				s.FileServer = imp.FileServer
+			case s.FileServer.Root != "" && s.FileServer.Root != imp.FileServer.Root:
+				b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: s.FileServer.Pos,
+					Msg: "file_server sets root " + strconv.Quote(s.FileServer.Root) + ", so import_jk's doc_root " + strconv.Quote(imp.FileServer.Root) + " is not used"})
+			}
+		}
+	}
+	if len(s.Balancers) < proxies {
+		return errorAt(s.ImportJK.Pos, "import_jk: the loader removed reverse_proxy balancers")
+	}
+	for _, bal := range s.Balancers[proxies:] {
+		if bal == nil {
+			return errorAt(s.ImportJK.Pos, "import_jk: the loader added a nil balancer")
+		}
+		if bal.Pos == (Pos{}) {
+			bal.Pos = s.ImportJK.Pos
+		}
+		if err := b.checkBalancer(bal, nil, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // importJK parses "import_jk WORKERS [URIWORKERS] [{ doc_root DIR }]".
 // The paths resolve relative to the file that names them, as import does.

@@ -50,7 +50,7 @@ func (o ParseOptions) Parse(filename string, src []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(tr)
+	return build(tr, e.opts)
 }
 
 // Load reads the config file at path and parses it as Parse does.

@@ -51,6 +51,8 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		switch n.name() {
 		case "trusted_proxies":
 			err = trustedProxies(n, s)
+		case "proxy_protocol":
+			s.ProxyProtocol, err = prefixList(n)
 		case "tls":
 			s.TLS, err = tlsDirective(n)
 		case "reverse_proxy":
@@ -90,28 +92,8 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		}
 	}
 	if s.ImportJK != nil {
-		if ExpandImportJK == nil {
-			return nil, errorAt(s.ImportJK.Pos, "import_jk: mod_jk support not built")
-		}
-		if err := ExpandImportJK(s); err != nil {
-			if ce, ok := errors.AsType[*Error](err); ok {
-				return nil, ce
-			}
-			return nil, errorf(s.ImportJK.Pos, "import_jk: %v", err)
-		}
-		if len(s.Balancers) < proxies {
-			return nil, errorAt(s.ImportJK.Pos, "import_jk: the loader removed reverse_proxy balancers")
-		}
-		for _, bal := range s.Balancers[proxies:] {
-			if bal == nil {
-				return nil, errorAt(s.ImportJK.Pos, "import_jk: the loader added a nil balancer")
-			}
-			if bal.Pos == (Pos{}) {
-				bal.Pos = s.ImportJK.Pos
-			}
-			if err := b.checkBalancer(bal, nil, nil); err != nil {
-				return nil, err
-			}
+		if err := b.expandJK(s, proxies); err != nil {
+			return nil, err
 		}
 	}
 	if fs := s.FileServer; fs != nil && fs.Root == "" {
@@ -218,24 +200,32 @@ func (b *builder) addressKey(a Address) (string, bool) {
 
 // trustedProxies parses "trusted_proxies CIDR|IP|private_ranges ...".
 func trustedProxies(n *node, s *Site) error {
+	ps, err := prefixList(n)
+	s.TrustedProxies = append(s.TrustedProxies, ps...)
+	return err
+}
+
+// prefixList parses the arguments "CIDR|IP|private_ranges ..." of n.
+func prefixList(n *node) ([]netip.Prefix, error) {
 	if err := n.argc(1, -1); err != nil {
-		return err
+		return nil, err
 	}
 	if err := n.noBlock(); err != nil {
-		return err
+		return nil, err
 	}
+	var out []netip.Prefix
 	for _, t := range n.args[1:] {
 		if t.text == "private_ranges" {
-			s.TrustedProxies = append(s.TrustedProxies, privateRanges...)
+			out = append(out, privateRanges...)
 			continue
 		}
 		p, ok := parsePrefix(t.text)
 		if !ok {
-			return errorf(t.pos, "trusted_proxies: %q is not a CIDR or IP address (or private_ranges)", t.text)
+			return nil, errorf(t.pos, "%s: %q is not a CIDR or IP address (or private_ranges)", n.name(), t.text)
 		}
-		s.TrustedProxies = append(s.TrustedProxies, p)
+		out = append(out, p)
 	}
-	return nil
+	return out, nil
 }
 
 // tlsDirective parses "tls internal|off|CERT KEY" and "tls { on_demand; ask URL }".
@@ -278,8 +268,22 @@ func tlsDirective(n *node) (*TLS, error) {
 				return nil, errorf(s.arg(0).pos, "ask: %s", msg)
 			}
 			t.OnDemandAsk = s.arg(0).text
+		case "challenges":
+			if err := s.argc(1, 2); err != nil {
+				return nil, err
+			}
+			if err := s.noBlock(); err != nil {
+				return nil, err
+			}
+			for _, a := range s.args[1:] {
+				c, err := oneOf(s, a, "challenges", []string{"http-01", "tls-alpn-01"})
+				if err != nil {
+					return nil, err
+				}
+				t.Challenges = append(t.Challenges, c)
+			}
 		default:
-			return nil, unknown(s, "tls option", []string{"on_demand", "ask"}, nil, "")
+			return nil, unknown(s, "tls option", []string{"on_demand", "ask", "challenges"}, nil, "")
 		}
 	}
 	switch {
@@ -289,6 +293,8 @@ func tlsDirective(n *node) (*TLS, error) {
 		return nil, errorf(t.Pos, "tls: ask is only used with on_demand")
 	case onDemand != nil && t.Mode == "files":
 		return nil, errorf(onDemand.args[0].pos, "on_demand: not with certificate files")
+	case len(t.Challenges) > 0 && t.Mode != "auto":
+		return nil, errorf(t.Pos, "tls: challenges are for ACME certificates, not tls %s", t.Mode)
 	}
 	return t, nil
 }

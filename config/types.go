@@ -28,7 +28,23 @@ func (p Pos) String() string {
 type Config struct {
 	Global Global
 	Sites  []Site
+	// Warnings are what Parse accepted but does not honour exactly: mod_jk
+	// attributes import_jk maps approximately or not at all, each at the
+	// file and line that set it. The CLI prints them; nil when there are
+	// none.
+	Warnings []Warning
 }
+
+// Warning is a configuration construct that was accepted but is not
+// honoured exactly (an unsupported mod_jk attribute, an approximated URI
+// pattern). Pos names the file and line that set it.
+type Warning struct {
+	Pos Pos
+	Msg string
+}
+
+// String formats w as "file:line:col: warning: message".
+func (w Warning) String() string { return w.Pos.String() + ": warning: " + w.Msg }
 
 // Global holds the options of the global block (the first, unnamed block).
 // Parse fills in every default below, also when there is no global block.
@@ -123,6 +139,11 @@ type Site struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
 	// Prefixes are masked; a bare IP becomes a /32 or /128.
 	TrustedProxies []netip.Prefix
+	// ProxyProtocol, when not empty, makes the site's listeners read a
+	// PROXY protocol header (v1 or v2, as an AWS NLB sends) from peers in
+	// these ranges, which must send one; a header from any other peer is
+	// refused. Sites sharing a listener must agree. Nil: off.
+	ProxyProtocol []netip.Prefix
 	// TLS is nil when the site uses the defaults (automatic HTTPS for real
 	// domain names, internal for localhost and IPs, none for http:// sites).
 	TLS *TLS
@@ -158,7 +179,11 @@ type TLS struct {
 	// OnDemandAsk is the URL asked whether a name may get a certificate
 	// on demand; "" disables on-demand issuance.
 	OnDemandAsk string
-	Pos         Pos
+	// Challenges limits the ACME challenge types ("http-01",
+	// "tls-alpn-01"); empty allows both. Behind a TLS-terminating load
+	// balancer only http-01 can reach Tether.
+	Challenges []string
+	Pos        Pos
 }
 
 // FileServer serves static files from Root.
@@ -237,6 +262,10 @@ type Balancer struct {
 	// AJP settings, for ajp:// members.
 	AJPSecret     string
 	AJPPacketSize int // default 8192; 8192..65536
+	// AJPPing turns on the active health check of ajp:// members without a
+	// HealthURI: a CPing every HealthInterval, failed when no CPong comes
+	// within HealthTimeout (mod_jk ping_mode). Default off.
+	AJPPing bool
 
 	Pos Pos
 }

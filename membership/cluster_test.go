@@ -56,7 +56,7 @@ func startNode(t *testing.T, name string, mod func(*Config)) *node {
 		Cluster: "test",
 		Bind:    "127.0.0.1:0",
 		Profile: ProfileLocal,
-		Meta:    Meta{Role: RoleProxy, Cluster: "test", Route: name, Healthy: true},
+		Meta:    Meta{Role: RoleProxy, Route: name, Healthy: true}, // Cluster filled by New
 		Log:     zerolog.New(t.Output()).Level(zerolog.InfoLevel).With().Timestamp().Logger(),
 	}
 	if mod != nil {
@@ -145,8 +145,8 @@ func TestThreeMembersConverge(t *testing.T) {
 			t.Errorf("%s: View().Self.Name = %q; want %q", n.Name(), v.Self.Name, n.Name())
 		}
 		m, ok := v.Member("b")
-		if !ok || m.Meta.Route != "b" || m.Meta.Role != RoleProxy || !m.Meta.Healthy || m.Addr != b.Addr() {
-			t.Errorf("%s: View().Member(b) = %+v, %v; want route b at %v", n.Name(), m, ok, b.Addr())
+		if !ok || m.Meta.Route != "b" || m.Meta.Role != RoleProxy || !m.Meta.Healthy || m.Meta.Cluster != "test" || m.Addr != b.Addr() {
+			t.Errorf("%s: View().Member(b) = %+v, %v; want route b, cluster test, at %v", n.Name(), m, ok, b.Addr())
 		}
 	}
 	if _, ok := a.View().Member("zz"); ok {

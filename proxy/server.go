@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,8 +27,11 @@ type Options struct {
 	// Version is reported by the admin API.
 	Version string
 	// CheckOnly builds everything for `tether validate` but tolerates what
-	// only matters when serving (parts not built yet, such as TLS).
+	// only matters when serving, and touches no storage.
 	CheckOnly bool
+	// DataDir is the default certificate storage directory (storage file
+	// without DIR): cmd sets it from $TETHER_DATA or the XDG data dir.
+	DataDir string
 }
 
 // Server is a running Tether configuration: its listeners, sites,
@@ -38,6 +44,8 @@ type Server struct {
 	balancers []*Balancer // in config order
 	listeners []*listener
 	admin     *adminServer
+	tls       *tlsManager             // nil without https sites
+	tlsNames  map[*tlsPolicy][]string // names each policy manages
 
 	draining atomic.Bool
 	started  time.Time
@@ -50,14 +58,25 @@ type listener struct {
 	router *hostRouter
 	ln     net.Listener
 	srv    *http.Server
+	https  bool
+	tls    *listenerTLS // https only
+	// proxyProto, when not nil, is the set of peers that must send a
+	// PROXY protocol header; nil: no PROXY protocol.
+	proxyProto *trustedProxies
+	ppSet      bool // proxyProto was set by a site (nil or not)
 }
 
 // New builds a Server from a validated config. It binds nothing; Listen
 // does.
 func New(cfg *config.Config, opts Options) (*Server, error) {
-	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now()}
+	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{}}
 	byAddr := map[string]*listener{}
 	seen := map[string]bool{}
+	type redirect struct {
+		bind, host string
+		sc         *config.Site
+	}
+	var redirects []redirect
 	for i := range cfg.Sites {
 		sc := &cfg.Sites[i]
 		st, err := s.newSite(sc)
@@ -65,30 +84,81 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			return nil, err
 		}
 		for _, a := range sc.Addresses {
-			bind, err := s.bindAddr(a)
-			if err != nil {
-				return nil, fmt.Errorf("%s: site %s: %w", sc.Pos, a.Raw, err)
-			}
+			scheme := s.scheme(a)
+			bind := s.bindAddr(a, scheme)
 			key := bind
 			if strings.HasSuffix(bind, ":0") {
 				key = bind + "#" + a.Raw // each port-0 address gets its own listener
 			}
 			l := byAddr[key]
 			if l == nil {
-				l = &listener{addr: bind, router: &hostRouter{}}
+				l = &listener{addr: bind, router: &hostRouter{}, https: scheme == "https"}
 				byAddr[key] = l
 				s.listeners = append(s.listeners, l)
+			}
+			if l.https != (scheme == "https") {
+				return nil, fmt.Errorf("%s: site %s: %s serves both http and https sites", sc.Pos, a.Raw, bind)
 			}
 			if seen[key+"|"+a.Host] {
 				return nil, fmt.Errorf("%s: site %s: address defined twice", sc.Pos, a.Raw)
 			}
 			seen[key+"|"+a.Host] = true
+			if err := l.setProxyProtocol(sc); err != nil {
+				return nil, fmt.Errorf("%s: site %s: %w", sc.Pos, a.Raw, err)
+			}
 			l.router.add(a.Host, st)
 			l.sites = append(l.sites, a.Raw)
+			if scheme != "https" {
+				continue
+			}
+			if s.tls == nil {
+				s.tls = newTLSManager(&cfg.Global, opts)
+			}
+			if l.tls == nil {
+				l.tls = &listenerTLS{m: s.tls}
+			}
+			p, err := s.tls.policy(sc, a.Host)
+			if err != nil {
+				return nil, fmt.Errorf("%s: site %s: %w", sc.Pos, a.Raw, err)
+			}
+			l.tls.add(a.Host, p)
+			s.tlsNames[p] = append(s.tlsNames[p], certName(a.Host))
+			if a.Port == 0 && !strings.HasSuffix(a.Raw, ":0") {
+				// The default HTTPS port gets HTTP->HTTPS redirects (and
+				// HTTP-01 challenges) on the HTTP port.
+				host, _, _ := net.SplitHostPort(bind)
+				redirects = append(redirects, redirect{net.JoinHostPort(host, strconv.Itoa(cfg.Global.HTTPPort)), a.Host, sc})
+			}
 		}
 	}
+	for _, r := range redirects {
+		l := byAddr[r.bind]
+		if l == nil {
+			l = &listener{addr: r.bind, router: &hostRouter{}}
+			byAddr[r.bind] = l
+			s.listeners = append(s.listeners, l)
+		}
+		if l.https {
+			return nil, fmt.Errorf("%s: the HTTP port %s of https site %s is an https listener", r.sc.Pos, r.bind, r.host)
+		}
+		if err := l.setProxyProtocol(r.sc); err != nil {
+			return nil, fmt.Errorf("%s: site %s: %w", r.sc.Pos, r.host, err)
+		}
+		if seen[r.bind+"|"+r.host] {
+			continue // an http:// site of that name answers itself
+		}
+		seen[r.bind+"|"+r.host] = true
+		// A site without balancers or mounts serves its files handler,
+		// here the redirect.
+		l.router.add(r.host, &site{cfg: r.sc, files: redirectHandler{httpsPort: cfg.Global.HTTPSPort}})
+		l.sites = append(l.sites, "http://"+r.host+" (redirect)")
+	}
 	for _, l := range s.listeners {
-		l.srv = s.newHTTPServer(l.router)
+		var h http.Handler = l.router
+		if s.tls != nil && !l.https {
+			h = challengeHandler{m: s.tls, next: h}
+		}
+		l.srv = s.newHTTPServer(h, l.https)
 	}
 	if cfg.Global.Admin != "" {
 		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken)
@@ -136,26 +206,28 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 	return st, nil
 }
 
+// scheme is a site address's scheme: as written, else http on the HTTP
+// port and https anywhere else.
+func (s *Server) scheme(a config.Address) string {
+	if a.Scheme != "" {
+		return a.Scheme
+	}
+	if a.Port != 0 && a.Port == s.cfg.Global.HTTPPort {
+		return "http"
+	}
+	return "https"
+}
+
 // bindAddr is the address a site address listens on. An IP site listens on
 // that IP, localhost on loopback, a named site on every interface (the Host
-// header then picks the site).
-func (s *Server) bindAddr(a config.Address) (string, error) {
-	scheme := a.Scheme
+// header, or the TLS server name, then picks the site). Without a port, the
+// scheme's global port.
+func (s *Server) bindAddr(a config.Address, scheme string) string {
 	port := a.Port
-	if scheme == "" {
-		if port != 0 && port == s.cfg.Global.HTTPPort {
-			scheme = "http"
-		} else {
-			scheme = "https"
-		}
-	}
-	if scheme == "https" && !s.opts.CheckOnly {
-		return "", errors.New("https sites need TLS termination, which is not built yet (see README: unfinished); use an http:// address")
-	}
 	if port == 0 && !strings.Contains(a.Raw, ":0") {
 		port = s.cfg.Global.HTTPPort
-		if port == 0 {
-			port = 80
+		if scheme == "https" {
+			port = s.cfg.Global.HTTPSPort
 		}
 	}
 	host := ""
@@ -165,24 +237,77 @@ func (s *Server) bindAddr(a config.Address) (string, error) {
 	case isIPLiteral(a.Host):
 		host = a.Host
 	}
-	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// certName is the certificate name of an https site host: the host, or
+// localhost for a site without one.
+func certName(host string) string {
+	if host == "" {
+		return "localhost"
+	}
+	return strings.Trim(host, "[]")
+}
+
+// setProxyProtocol records site sc's proxy_protocol ranges on l; sites
+// sharing a listener must agree, since the header precedes any Host.
+func (l *listener) setProxyProtocol(sc *config.Site) error {
+	var pp *trustedProxies
+	if len(sc.ProxyProtocol) > 0 {
+		pp = &trustedProxies{prefixes: sc.ProxyProtocol}
+	}
+	if l.ppSet {
+		var have []netip.Prefix
+		if l.proxyProto != nil {
+			have = l.proxyProto.prefixes
+		}
+		if !slices.Equal(have, sc.ProxyProtocol) {
+			return fmt.Errorf("sites on %s disagree on proxy_protocol", l.addr)
+		}
+		return nil
+	}
+	l.proxyProto, l.ppSet = pp, true
+	return nil
+}
+
+// challengeHandler answers ACME HTTP-01 challenges on a plain-HTTP
+// listener, also those another instance began (from the shared storage),
+// before any site sees the request.
+type challengeHandler struct {
+	m    *tlsManager
+	next http.Handler
+}
+
+func (h challengeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if iss := h.m.acmeIssuer; iss != nil && iss.HandleHTTPChallenge(w, r) {
+		return
+	}
+	h.next.ServeHTTP(w, r)
 }
 
 // newHTTPServer sets the limits every listener shares: a header timeout
-// against slowloris, 64 KiB of headers (larger gets 431 from net/http), and
-// idle keep-alive connections closed after two minutes.
-func (s *Server) newHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{
+// against slowloris (it also bounds the TLS handshake), 64 KiB of headers
+// (larger gets 431 from net/http), and idle keep-alive connections closed
+// after two minutes. An https listener serves HTTP/2 and HTTP/1.1 by ALPN.
+func (s *Server) newHTTPServer(h http.Handler, https bool) *http.Server {
+	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          newStdLogger(s.log, "http server"),
 	}
+	if https {
+		srv.Protocols = new(http.Protocols)
+		srv.Protocols.SetHTTP1(true)
+		srv.Protocols.SetHTTP2(true)
+	}
+	return srv
 }
 
-// Listen binds every listener (and the admin API). After it returns, Addrs
-// reports the bound addresses.
+// Listen binds every listener (and the admin API) and, with https sites,
+// opens the certificate storage and gets the internal certificates. After
+// it returns, Addrs reports the bound addresses.
 func (s *Server) Listen() error {
 	var lc net.ListenConfig
 	for _, l := range s.listeners {
@@ -192,6 +317,25 @@ func (s *Server) Listen() error {
 			return fmt.Errorf("listen for %s: %w", strings.Join(l.sites, ", "), err)
 		}
 		l.ln = ln
+	}
+	if s.tls != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := s.tls.setup(ctx, s.tlsNames)
+		cancel()
+		if err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	for _, l := range s.listeners {
+		if l.proxyProto != nil {
+			l.ln = &proxyListener{Listener: l.ln, allowed: l.proxyProto, log: s.log.With().Str("component", "proxy_protocol").Logger()}
+		}
+		if l.tls != nil {
+			tc := l.tls.tlsConfig()
+			l.srv.TLSConfig = tc
+			l.ln = tls.NewListener(l.ln, tc)
+		}
 	}
 	if s.admin != nil {
 		if err := s.admin.listen(); err != nil {
@@ -221,6 +365,7 @@ type Ready struct {
 type ReadyListener struct {
 	Addr  string   `json:"addr"`
 	Sites []string `json:"sites"`
+	HTTPS bool     `json:"https,omitempty"`
 }
 
 // Addrs reports what Listen bound.
@@ -228,7 +373,7 @@ func (s *Server) Addrs() Ready {
 	var r Ready
 	for _, l := range s.listeners {
 		if l.ln != nil {
-			r.Listeners = append(r.Listeners, ReadyListener{Addr: l.ln.Addr().String(), Sites: l.sites})
+			r.Listeners = append(r.Listeners, ReadyListener{Addr: l.ln.Addr().String(), Sites: l.sites, HTTPS: l.https})
 		}
 	}
 	if s.admin != nil && s.admin.ln != nil {
@@ -262,6 +407,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		})
 	}
+	if s.tls != nil {
+		s.tls.start(runCtx) // ACME names, now that challenges can be answered
+	}
 	s.log.Info().Int("listeners", len(s.listeners)).Int("balancers", len(s.balancers)).Msg("serving")
 
 	var err error
@@ -272,6 +420,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.shutdown()
 	stopRun()
 	wg.Wait()
+	if s.tls != nil {
+		s.tls.stop()
+	}
 	return err
 }
 

@@ -16,14 +16,17 @@ import (
 	"github.com/tether-proxy/tether/proxy"
 )
 
-// demoConfig is the config `tether demo` runs: one site, one balancer over
-// three in-process app nodes, with active health checks so a stopped node
-// is seen within seconds even without traffic.
+// demoConfig is the config `tether demo` runs: one site on plain HTTP and
+// on https://localhost with Tether's internal CA, one balancer over three
+// in-process app nodes, with active health checks so a stopped node is seen
+// within seconds even without traffic.
 const demoConfig = `{
 	admin %s
+	storage file "%s"
 }
 
-http://%s {
+http://%s, https://%s {
+	tls internal
 	reverse_proxy {
 		name demo
 		to %s
@@ -40,6 +43,7 @@ http://%s {
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "address of the demo site")
+	httpsListen := fs.String("https", "localhost:8443", "address of the demo's https site (tls internal)")
 	admin := fs.String("admin", "127.0.0.1:9180", "admin API address")
 	control := fs.String("control", "127.0.0.1:9181", "address of the demo's backend control (stop/start a node)")
 	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once listening")
@@ -60,7 +64,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 		members = append(members, route+"=http://"+b.Addr())
 	}
 
-	src := fmt.Sprintf(demoConfig, *admin, *listen, strings.Join(members, " "))
+	src := fmt.Sprintf(demoConfig, *admin, dataDir(), *listen, *httpsListen, strings.Join(members, " "))
 	cfg, err := config.Parse("demo.Caddyfile", []byte(src))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
@@ -78,10 +82,21 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	go ctlSrv.Serve(ctl)
 	defer ctlSrv.Close()
 
-	return serve(cfg, log, *ready, func(r proxy.Ready) {
+	return serve(cfg, log, *ready, func(srv *proxy.Server, r proxy.Ready) {
 		site := r.Listeners[0].Addr
+		https := "https://" + *httpsListen
+		for _, l := range r.Listeners {
+			if l.HTTPS {
+				_, port, _ := net.SplitHostPort(l.Addr)
+				https = "https://localhost:" + port
+			}
+		}
+		_, root, err := srv.InternalRoot(context.Background())
+		if err != nil || root == "" {
+			root = "(the internal CA root: " + fmt.Sprint(err) + ")"
+		}
 		fmt.Fprintf(stdout, demoIntro, site, r.Admin, strings.Join(routes(backends), ", "), site, site, site, site,
-			ctl.Addr(), site, site, ctl.Addr(), r.Admin, r.Admin)
+			ctl.Addr(), site, site, ctl.Addr(), r.Admin, r.Admin, https, root)
 	})
 }
 
@@ -89,6 +104,8 @@ const demoIntro = `
 Tether demo is running.
 
   site           http://%[1]s/
+  https site     %[14]s/ (tls internal: Tether's own CA)
+  CA root        %[15]s
   status (JSON)  http://%[2]s/api/status
   app nodes      %[3]s (in this process; they replicate sessions like a Tomcat cluster)
 
@@ -97,6 +114,9 @@ Try it:
   # a new visitor gets JSESSIONID=<id>.<route>; the cookie jar keeps it sticky
   curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://%[4]s/
   curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://%[5]s/
+
+  # the same site over HTTPS (HTTP/2), trusting the internal CA's root
+  curl -s --cacert %[15]s %[14]s/
 
   # route by cookie or by ;jsessionid= path parameter, as mod_jk does
   curl -s -b 'JSESSIONID=ABC.tomcat2' http://%[6]s/

@@ -72,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(rest, stdout)
 	case "set-state":
 		err = cmdSetState(rest, stdout)
+	case "import-jk":
+		err = cmdImportJK(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -184,8 +186,8 @@ func cmdRun(args []string, stderr io.Writer) error {
 
 // serve runs a config until SIGTERM or SIGINT. started, if not nil, is
 // called once the listeners are bound.
-func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started func(proxy.Ready)) error {
-	srv, err := proxy.New(cfg, proxy.Options{Logger: log, Version: version})
+func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started func(*proxy.Server, proxy.Ready)) error {
+	srv, err := proxy.New(cfg, proxy.Options{Logger: log, Version: version, DataDir: dataDir()})
 	if err != nil {
 		return err
 	}
@@ -206,11 +208,27 @@ func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started fun
 		log.Info().Str("addr", addrs.Admin).Msg("admin api listening")
 	}
 	if started != nil {
-		started(addrs)
+		started(srv, addrs)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	return srv.Serve(ctx)
+}
+
+// dataDir is where certificates, the internal CA and locks live without a
+// storage directive: $TETHER_DATA, else $XDG_DATA_HOME/tether, else
+// ~/.local/share/tether.
+func dataDir() string {
+	if d := os.Getenv("TETHER_DATA"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "tether")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "tether")
+	}
+	return "tether-data"
 }
 
 // writeReady writes v as JSON to path atomically (write, then rename), so a

@@ -1,0 +1,554 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/certmagic"
+	"github.com/mholt/acmez/v3"
+	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy/s3store"
+)
+
+// tlsKind is how a site's certificates are obtained.
+type tlsKind int
+
+const (
+	tlsACME     tlsKind = iota // certmagic's ACME issuer (auto)
+	tlsInternal                // Tether's own CA (tls internal)
+	tlsFiles                   // tls CERT KEY, managed by the operator
+)
+
+func (k tlsKind) String() string {
+	switch k {
+	case tlsACME:
+		return "acme"
+	case tlsInternal:
+		return "internal"
+	case tlsFiles:
+		return "files"
+	}
+	return "tlsKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// tlsPolicy is how one https site address gets its certificate. Policies
+// are decided in New (pure); Listen builds their certmagic configs.
+type tlsPolicy struct {
+	kind     tlsKind
+	ask      string // on-demand approval URL; "" when names are managed up front
+	certFile string // tlsFiles
+	keyFile  string
+	site     *config.Site
+	// challenges limits the ACME challenge types; nil allows all.
+	challenges []string
+
+	// Set by setup, read by handshakes after Listen.
+	cfg  *certmagic.Config // tlsACME, tlsInternal
+	cert *tls.Certificate  // tlsFiles
+}
+
+// listenerTLS picks a policy by the client hello's server name on one
+// listener: an exact name, then a wildcard, then the site without a name.
+// A name that matches nothing gets no certificate (and costs no order).
+type listenerTLS struct {
+	m        *tlsManager
+	exact    map[string]*tlsPolicy
+	wildcard []wildcardPolicy
+	any      *tlsPolicy
+}
+
+type wildcardPolicy struct {
+	suffix string // ".example.com"
+	p      *tlsPolicy
+}
+
+func (lt *listenerTLS) add(host string, p *tlsPolicy) {
+	switch {
+	case host == "":
+		lt.any = p
+	case strings.HasPrefix(host, "*."):
+		lt.wildcard = append(lt.wildcard, wildcardPolicy{suffix: host[1:], p: p})
+	default:
+		if lt.exact == nil {
+			lt.exact = map[string]*tlsPolicy{}
+		}
+		lt.exact[host] = p
+	}
+}
+
+func (lt *listenerTLS) lookup(name string) *tlsPolicy {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	if p, ok := lt.exact[name]; ok {
+		return p
+	}
+	for _, w := range lt.wildcard {
+		if strings.HasSuffix(name, w.suffix) && strings.Count(name, ".") == strings.Count(w.suffix, ".") {
+			return w.p
+		}
+	}
+	if name == "" {
+		// No SNI (an IP literal in the URL): the site of the IP the client
+		// dialed, else the unnamed site.
+		for host, p := range lt.exact {
+			if isIPLiteral(host) {
+				return p
+			}
+		}
+	}
+	return lt.any
+}
+
+// errNoCertificate fails a handshake for a name no site serves.
+var errNoCertificate = errors.New("no site is configured for this server name")
+
+func (lt *listenerTLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	// An ACME TLS-ALPN-01 validation: answered from memory or, when another
+	// instance began the challenge, from the shared storage.
+	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol {
+		if lt.m.acmeCfg == nil {
+			return nil, errNoCertificate
+		}
+		return lt.m.acmeCfg.GetCertificate(hello)
+	}
+	p := lt.lookup(hello.ServerName)
+	if p == nil {
+		lt.m.log.Debug().Str("server_name", hello.ServerName).Msg("tls handshake for an unknown name refused")
+		return nil, errNoCertificate
+	}
+	if p.kind == tlsFiles {
+		return p.cert, nil
+	}
+	return p.cfg.GetCertificate(hello)
+}
+
+// tlsConfig is the listener's TLS setup: TLS 1.2 and up, ECDHE with AEAD
+// ciphers only (1.3's suites are all AEAD), h2 then HTTP/1.1 by ALPN, and
+// acme-tls/1 for TLS-ALPN-01 validations.
+func (lt *listenerTLS) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		NextProtos:     []string{"h2", "http/1.1", acmez.ACMETLS1Protocol},
+		GetCertificate: lt.getCertificate,
+	}
+}
+
+// tlsManager owns the certificates of one Server: the storage, certmagic's
+// cache, one config per issuer (and one per on-demand site), the internal
+// CA, and the ACME issuer whose HTTP-01 handler fronts every plain-HTTP
+// listener so that any instance answers any instance's challenge.
+type tlsManager struct {
+	g    *config.Global
+	opts Options
+	log  zerolog.Logger
+
+	policies []*tlsPolicy
+
+	// Built by setup.
+	storage     certmagic.Storage
+	storageDir  string // file storage only
+	cache       *certmagic.Cache
+	internal    *internalCA
+	internalCfg *certmagic.Config
+	acmeCfg     *certmagic.Config
+	acmeIssuer  *certmagic.ACMEIssuer
+	limiter     *onDemandLimiter
+	managed     map[*certmagic.Config][]string
+}
+
+func newTLSManager(g *config.Global, opts Options) *tlsManager {
+	return &tlsManager{g: g, opts: opts, log: opts.Logger.With().Str("component", "tls").Logger()}
+}
+
+// policy decides how the https address host of site sc gets certificates.
+func (m *tlsManager) policy(sc *config.Site, host string) (*tlsPolicy, error) {
+	p := &tlsPolicy{site: sc}
+	t := sc.TLS
+	switch {
+	case t == nil:
+		p.kind = tlsACME
+		if host == "" || isIPLiteral(host) || !certmagic.SubjectQualifiesForPublicCert(host) {
+			p.kind = tlsInternal
+		}
+	case t.Mode == "internal":
+		p.kind = tlsInternal
+	case t.Mode == "files":
+		p.kind, p.certFile, p.keyFile = tlsFiles, t.CertFile, t.KeyFile
+	case t.Mode == "auto":
+		p.kind = tlsACME
+		if t.OnDemandAsk == "" && (host == "" || isIPLiteral(host) || !certmagic.SubjectQualifiesForPublicCert(host)) {
+			p.kind = tlsInternal // no public CA issues for localhost or private names
+		}
+	default:
+		return nil, fmt.Errorf("tls %s on an https address", t.Mode)
+	}
+	if t != nil {
+		p.ask = t.OnDemandAsk
+		p.challenges = t.Challenges
+	}
+	if p.kind == tlsACME && p.ask == "" && strings.Contains(host, "*") {
+		return nil, errors.New("a wildcard site needs on_demand or tls internal (DNS-01 is not built)")
+	}
+	m.policies = append(m.policies, p)
+	return p, nil
+}
+
+// setup builds storage, cache and configs, loads certificate files, and
+// gets the internal certificates (fast, local). ACME names are obtained by
+// start, once the listeners serve and can answer challenges.
+func (m *tlsManager) setup(ctx context.Context, names map[*tlsPolicy][]string) error {
+	st, dir, err := m.newStorage(ctx)
+	if err != nil {
+		return err
+	}
+	m.storage, m.storageDir = st, dir
+	zl := newZapLogger(m.log)
+	m.cache = certmagic.NewCache(certmagic.CacheOptions{
+		GetConfigForCert: m.configForCert,
+		Logger:           zl,
+	})
+	m.internal = &internalCA{storage: st}
+	m.limiter = newOnDemandLimiter(onDemandBurst, onDemandEvery)
+	m.managed = map[*certmagic.Config][]string{}
+
+	base := certmagic.Config{
+		Storage:   st,
+		KeySource: certmagic.StandardKeyGenerator{KeyType: certmagic.P256},
+		Logger:    zl,
+	}
+	newCfg := func(p *tlsPolicy) (*certmagic.Config, error) {
+		c := base
+		if p != nil && p.ask != "" {
+			c.OnDemand = &certmagic.OnDemandConfig{DecisionFunc: m.decide(p)}
+		}
+		cfg := certmagic.New(m.cache, c)
+		if p != nil && p.kind == tlsInternal {
+			cfg.Issuers = []certmagic.Issuer{m.internal}
+			return cfg, nil
+		}
+		iss, err := m.newACMEIssuer(cfg, p)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Issuers = []certmagic.Issuer{iss}
+		return cfg, nil
+	}
+	// The shared ACME config answers HTTP-01 and TLS-ALPN-01 challenges
+	// for names this instance may not even serve (distributed solving).
+	if m.acmeCfg, err = newCfg(nil); err != nil {
+		return err
+	}
+	m.acmeIssuer = m.acmeCfg.Issuers[0].(*certmagic.ACMEIssuer)
+	m.internalCfg = certmagic.New(m.cache, base)
+	m.internalCfg.Issuers = []certmagic.Issuer{m.internal}
+
+	for _, p := range m.policies {
+		switch {
+		case p.kind == tlsFiles:
+			c, err := tls.LoadX509KeyPair(p.certFile, p.keyFile)
+			if err != nil {
+				return fmt.Errorf("%s: tls %s %s: %w", p.site.TLS.Pos, p.certFile, p.keyFile, err)
+			}
+			p.cert = &c
+		case p.ask != "":
+			if p.cfg, err = newCfg(p); err != nil {
+				return err
+			}
+		case p.kind == tlsInternal:
+			p.cfg = m.internalCfg
+		case len(p.challenges) > 0:
+			if p.cfg, err = newCfg(p); err != nil {
+				return err
+			}
+		default:
+			p.cfg = m.acmeCfg
+		}
+		if p.cfg != nil && p.ask == "" {
+			for _, n := range names[p] {
+				m.managed[p.cfg] = appendUnique(m.managed[p.cfg], n)
+			}
+		}
+	}
+	if names := m.managed[m.internalCfg]; len(names) > 0 {
+		// An unnamed site (https://:8443) answers with the localhost
+		// certificate whatever name the client sent.
+		m.internalCfg.DefaultServerName = names[0]
+		m.internalCfg.FallbackServerName = names[0]
+		if err := m.internalCfg.ManageSync(ctx, names); err != nil {
+			return fmt.Errorf("internal certificates for %s: %w", strings.Join(names, ", "), err)
+		}
+	}
+	return nil
+}
+
+func appendUnique(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// start obtains and renews the ACME names in the background until ctx ends.
+func (m *tlsManager) start(ctx context.Context) {
+	for cfg, names := range m.managed {
+		if cfg == m.internalCfg || len(names) == 0 {
+			continue
+		}
+		if err := cfg.ManageAsync(ctx, names); err != nil {
+			m.log.Error().Err(err).Strs("names", names).Msg("certificate management not started")
+		}
+	}
+}
+
+func (m *tlsManager) stop() {
+	if m.cache != nil {
+		m.cache.Stop()
+	}
+}
+
+// configForCert tells certmagic's maintenance which config renews a cached
+// certificate: the one whose site serves its first name.
+func (m *tlsManager) configForCert(c certmagic.Certificate) (*certmagic.Config, error) {
+	for cfg, names := range m.managed {
+		for _, n := range names {
+			for _, cn := range c.Names {
+				if n == cn {
+					return cfg, nil
+				}
+			}
+		}
+	}
+	for _, p := range m.policies {
+		if p.ask != "" && p.cfg != nil {
+			return p.cfg, nil
+		}
+	}
+	return m.acmeCfg, nil
+}
+
+// newACMEIssuer is the ACME issuer of cfg. Challenges are solved on the
+// configured ports, which Tether's own listeners hold: certmagic then finds
+// them in use and relies on the listeners' handlers, as intended.
+func (m *tlsManager) newACMEIssuer(cfg *certmagic.Config, p *tlsPolicy) (*certmagic.ACMEIssuer, error) {
+	tmpl := certmagic.ACMEIssuer{
+		CA:             m.g.ACMECA,
+		Email:          m.g.Email,
+		Agreed:         true,
+		AltHTTPPort:    m.g.HTTPPort,
+		AltTLSALPNPort: m.g.HTTPSPort,
+		Logger:         cfg.Logger,
+	}
+	if tmpl.CA == "" {
+		tmpl.CA = certmagic.LetsEncryptProductionCA
+	} else {
+		tmpl.TestCA = tmpl.CA // never fall back to Let's Encrypt staging
+	}
+	if m.g.ACMECARoot != "" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		pemBytes, err := os.ReadFile(m.g.ACMECARoot)
+		if err != nil {
+			return nil, fmt.Errorf("acme_ca_root: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("acme_ca_root: %s has no PEM certificate", m.g.ACMECARoot)
+		}
+		tmpl.TrustedRoots = pool
+	}
+	if p != nil && len(p.challenges) > 0 {
+		tmpl.DisableHTTPChallenge = !contains(p.challenges, "http-01")
+		tmpl.DisableTLSALPNChallenge = !contains(p.challenges, "tls-alpn-01")
+	}
+	return certmagic.NewACMEIssuer(cfg, tmpl), nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// newStorage opens the configured storage: a directory (default: the data
+// dir from Options) or an S3 bucket shared by the fleet.
+func (m *tlsManager) newStorage(ctx context.Context) (certmagic.Storage, string, error) {
+	st := m.g.Storage
+	switch st.Kind {
+	case "s3":
+		s, err := s3store.New(ctx, s3store.Config{
+			Bucket:   st.Bucket,
+			Prefix:   st.Prefix,
+			Region:   st.Region,
+			Endpoint: st.Endpoint,
+			Logger:   m.log,
+		})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: storage s3: %w", st.Pos, err)
+		}
+		return s, "", nil
+	default:
+		dir := st.Dir
+		if dir == "" {
+			dir = m.opts.DataDir
+		}
+		if dir == "" {
+			return nil, "", errors.New("storage: no directory (set storage file DIR, or $TETHER_DATA)")
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, "", fmt.Errorf("storage: %w", err)
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		return &certmagic.FileStorage{Path: abs}, abs, nil
+	}
+}
+
+// InternalRoot returns the internal CA's root certificate (PEM) and, with
+// file storage, the file that holds it: what `curl --cacert` needs. It
+// creates the root if the storage has none.
+func (s *Server) InternalRoot(ctx context.Context) (pemBytes []byte, path string, err error) {
+	m := s.tls
+	if m == nil || m.internal == nil {
+		return nil, "", errors.New("no https site uses the internal CA")
+	}
+	pemBytes, err = m.internal.RootPEM(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if m.storageDir != "" {
+		path = filepath.Join(m.storageDir, filepath.FromSlash(internalRootCertKey))
+	}
+	return pemBytes, path, nil
+}
+
+// On-demand issuance limits: at most onDemandBurst new certificates at
+// once, refilled at one per onDemandEvery (10 a minute), across the
+// server. They protect the CA account's rate limits from a flood of
+// approved names; names whose certificate is already stored are exempt.
+const (
+	onDemandBurst = 10
+	onDemandEvery = 6 * time.Second
+	askTimeout    = 5 * time.Second
+)
+
+// decide is the on-demand DecisionFunc of policy p: ask the URL, then the
+// rate limit. A denial costs no ACME order.
+func (m *tlsManager) decide(p *tlsPolicy) func(context.Context, string) error {
+	client := &http.Client{Timeout: askTimeout}
+	return func(ctx context.Context, name string) error {
+		u, err := url.Parse(p.ask)
+		if err != nil {
+			return err
+		}
+		q := u.Query()
+		q.Set("domain", name)
+		u.RawQuery = q.Encode()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return fmt.Errorf("ask %s: %w", p.ask, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			m.log.Info().Str("name", name).Int("status", resp.StatusCode).Msg("on-demand certificate denied by ask")
+			return fmt.Errorf("ask %s: %s is not allowed (status %d)", p.ask, name, resp.StatusCode)
+		}
+		if m.stored(ctx, p, name) {
+			return nil
+		}
+		if !m.limiter.allow(time.Now()) {
+			m.log.Warn().Str("name", name).Msg("on-demand certificate rate limited")
+			return fmt.Errorf("on-demand issuance rate limit reached for %s", name)
+		}
+		return nil
+	}
+}
+
+// stored reports whether name's certificate is already in storage.
+func (m *tlsManager) stored(ctx context.Context, p *tlsPolicy, name string) bool {
+	if p.cfg == nil {
+		return false
+	}
+	for _, iss := range p.cfg.Issuers {
+		if p.cfg.Storage.Exists(ctx, certmagic.StorageKeys.SiteCert(iss.IssuerKey(), name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// onDemandLimiter is a token bucket; times come in as arguments.
+type onDemandLimiter struct {
+	every time.Duration
+	burst float64
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+func newOnDemandLimiter(burst int, every time.Duration) *onDemandLimiter {
+	return &onDemandLimiter{every: every, burst: float64(burst), tokens: float64(burst)}
+}
+
+func (l *onDemandLimiter) allow(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() {
+		l.tokens = min(l.burst, l.tokens+float64(now.Sub(l.last))/float64(l.every))
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+// redirectHandler sends plain-HTTP requests for an https site to https on
+// the HTTPS port, keeping host, path and query (308 keeps the method).
+type redirectHandler struct{ httpsPort int }
+
+func (h redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := hostOnly(r.Host)
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if h.httpsPort != 443 {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(h.httpsPort))
+	}
+	w.Header().Set("Connection", "close")
+	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+}

@@ -57,9 +57,9 @@
 // ErrReplyTimeout (also a net.Error timeout) means the backend went silent
 // for Config.ReplyTimeout: a slow application, or Tomcat failing a response
 // whose headers do not fit one packet, which it does without a word. A
-// *ProtocolError is a backend breaking AJP13. A wrong secret is not an error
-// at this level: Tomcat answers 403 (and closes the connection), which
-// RoundTrip returns as a response.
+// *ProtocolError is a backend breaking AJP13. ErrRefused is Tomcat's AJP
+// connector refusing the request (a wrong or missing secret: a short 403,
+// then the connection closed); an application's own 403 is a response.
 //
 // # Concurrency
 //

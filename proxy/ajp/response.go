@@ -122,6 +122,8 @@ type responseBody struct {
 	data  []byte     // unread data of the current chunk; aliases c.rbuf
 	err   error      // sticky: io.EOF after END_RESPONSE, or the failure
 	state atomic.Int32
+	// noReuse: END_RESPONSE said the connection is not to be reused.
+	noReuse bool
 }
 
 func (b *responseBody) Read(p []byte) (int, error) {
@@ -153,6 +155,7 @@ func (b *responseBody) Read(p []byte) (int, error) {
 		case typeEndResponse:
 			reuse := len(pkt) >= 2 && pkt[1] == 1
 			b.err = io.EOF
+			b.noReuse = !reuse
 			b.finish(reuse)
 		default:
 			return 0, b.failLocked(unexpected(pkt[0], "in response body"))

@@ -1,6 +1,7 @@
 package ajp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -144,6 +145,14 @@ func (t *Transport) Config() Config { return t.cfg }
 // forward request could not be written. Such a request is safe to retry on
 // another backend whatever its method. The error also wraps its cause.
 var ErrNotSent = errors.New("ajp: request not sent")
+
+// ErrRefused is returned (wrapped) by RoundTrip when Tomcat's AJP connector
+// refused the request before the application saw it: a short 403 after
+// which Tomcat closes the connection. Tomcat does that for a missing or
+// wrong secret and for a request attribute it does not accept; an
+// application's own 403 keeps the connection open and is returned as a
+// response.
+var ErrRefused = errors.New("ajp: the AJP connector refused the request (403 and connection closed): wrong or missing secret, or a request attribute it does not accept")
 
 type notSentError struct{ err error }
 
@@ -363,6 +372,18 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request, pk
 			}
 			resp.Request = req
 			resp.Body = rb
+			if resp.StatusCode == http.StatusForbidden && resp.ContentLength >= 0 && resp.ContentLength <= 4096 {
+				// Tell the connector's refusal from the application's 403
+				// by what follows: Tomcat closes the connection after it.
+				data, err := io.ReadAll(rb)
+				if err != nil {
+					return nil, false, err
+				}
+				if rb.noReuse {
+					return nil, false, fmt.Errorf("%w: %s %s", ErrRefused, req.Method, addr)
+				}
+				resp.Body = io.NopCloser(bytes.NewReader(data))
+			}
 			if req.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified {
 				// No body: read up to END_RESPONSE now so the connection is free at once.
 				if _, err := io.Copy(io.Discard, rb); err != nil {

@@ -172,7 +172,7 @@ func (t *Table) answerDigest(c *conn, m *message) error {
 	if !t.isReady() {
 		return c.send(encodeDigestReply(m.round, false, false, nil))
 	}
-	ours := t.digests()
+	ours := t.digests(m.vcut, m.ecut)
 	var diff []uint16
 	for i := range ours {
 		if ours[i] != m.digests[i] {
@@ -282,6 +282,9 @@ func (t *Table) peerSession(ctx context.Context, p *peer) error {
 	nc.SetReadDeadline(time.Time{})
 	p.ready.Store(h.ready)
 	p.connected.Store(true)
+	if !h.ready {
+		t.checkAllStarting()
+	}
 	t.log.Info().Str("peer", p.name).Bool("peer_ready", h.ready).Msg("replication peer connected")
 	defer t.log.Info().Str("peer", p.name).Msg("replication peer disconnected")
 
@@ -297,7 +300,8 @@ func (t *Table) peerSession(ctx context.Context, p *peer) error {
 
 	round := func() error {
 		r := t.sync.round.Add(1)
-		return c.send(encodeDigest(r, t.digests(), t.memberStateDigest()))
+		vcut, ecut := digestWindow(unixSec(t.cfg.Now()), !t.isReady())
+		return c.send(encodeDigest(r, vcut, ecut, t.digests(vcut, ecut), t.memberStateDigest()))
 	}
 	if err := round(); err != nil {
 		return err
@@ -356,6 +360,8 @@ func (t *Table) readPeer(c *conn, p *peer) error {
 			t.applyMessage(&m)
 		case msgDigestReply:
 			if !m.ready {
+				p.ready.Store(false)
+				t.checkAllStarting()
 				continue
 			}
 			p.ready.Store(true)

@@ -496,6 +496,27 @@ func (t *Table) checkSyncTimeout(now time.Time) {
 	t.markReady("sync timeout")
 }
 
+// checkAllStarting makes the table ready if every peer is connected and
+// none is synced: the whole cluster is starting, so no node holds a copy to
+// wait for. (A peer that is not connected may hold one: then SyncTimeout
+// decides.)
+func (t *Table) checkAllStarting() {
+	s := &t.sync
+	s.mu.Lock()
+	all := len(s.want) > 0
+	for name := range s.want {
+		p := s.peers[name]
+		if p == nil || !p.connected.Load() || p.ready.Load() {
+			all = false
+			break
+		}
+	}
+	s.mu.Unlock()
+	if all {
+		t.markReady("all peers starting")
+	}
+}
+
 // storeLoop writes local changes through to the Store.
 func (t *Table) storeLoop(ctx context.Context) {
 	for {

@@ -45,12 +45,11 @@ type slot struct {
 
 // shard is one of numShards independently locked parts of the table.
 type shard struct {
-	// mu guards m and digest. Lock order: shard.mu before Table.outMu; never
-	// two shards at once.
-	mu     sync.RWMutex
-	m      map[string]slot
-	digest uint64 // xor of entryDigest of every stored entry
-	_      [40]byte
+	// mu guards the fields below. Lock order: shard.mu before Table.outMu;
+	// never two shards at once.
+	mu sync.RWMutex
+	m  map[string]slot
+	shardDigest
 }
 
 // Table is the replicated session table. All methods are safe for concurrent
@@ -276,7 +275,9 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 			sh.mu.Unlock()
 			return t.entryOf(balancer, key, old)
 		}
+		t.flipLocked(sh, kh, old)
 		old.exp = exp
+		t.flipLocked(sh, kh, old)
 		sh.m[string(k)] = old
 		e := t.entryOf(balancer, key, old)
 		sh.mu.Unlock()
@@ -290,12 +291,12 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	s := slot{ver: t.clock.tick(now), exp: exp, route: rid, origin: self}
 	if had {
 		s.exp = max(s.exp, old.exp)
-		sh.digest ^= entryDigest(kh, t.names.name(old.origin), old.ver, old.route == 0)
+		t.flipLocked(sh, kh, old)
 		sh.m[string(k)] = s
 	} else {
 		t.insertLocked(sh, string(k), s, nowS)
 	}
-	sh.digest ^= entryDigest(kh, t.cfg.NodeName, s.ver, rid == 0)
+	t.flipLocked(sh, kh, s)
 	e := t.entryOf(balancer, key, s)
 	sh.mu.Unlock()
 	t.enqueue(e)
@@ -373,8 +374,7 @@ func (t *Table) sweepLocked(sh *shard, nowS uint32) int {
 
 func (t *Table) removeLocked(sh *shard, k string, s slot) {
 	bal := uint16(k[0])<<8 | uint16(k[1])
-	kh := keyHash(t.names.name(bal), k[2:])
-	sh.digest ^= entryDigest(kh, t.names.name(s.origin), s.ver, s.route == 0)
+	t.flipLocked(sh, keyHash(t.names.name(bal), k[2:]), s)
 	delete(sh.m, k)
 	t.count.Add(-1)
 }
@@ -411,7 +411,7 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	sh, _ := t.shardOf(balancer, key)
+	sh, kh := t.shardOf(balancer, key)
 	var buf [128]byte
 	k := storeKey(buf[:0], bal, key)
 	nowS := unixSec(now)
@@ -435,7 +435,9 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 		sh.mu.Unlock()
 		return true
 	}
+	t.flipLocked(sh, kh, s)
 	s.exp = addSec(need, t.slack)
+	t.flipLocked(sh, kh, s)
 	sh.m[string(k)] = s
 	e := t.entryOf(balancer, key, s)
 	sh.mu.Unlock()
@@ -486,7 +488,7 @@ func (t *Table) Apply(entries []Entry, now time.Time) int {
 		}
 		if !had {
 			t.insertLocked(sh, string(k), in, nowS)
-			sh.digest ^= entryDigest(kh, e.Origin, in.ver, rid == 0)
+			t.flipLocked(sh, kh, in)
 			sh.mu.Unlock()
 			changed++
 			continue
@@ -497,10 +499,10 @@ func (t *Table) Apply(entries []Entry, now time.Time) int {
 		ns := slot{ver: m.Version, exp: unixSec(m.Expires), route: old.route, origin: old.origin}
 		if m.Version != old.ver || m.Origin != oldE.Origin || m.Deleted != oldE.Deleted || m.Route != oldE.Route {
 			ns.route, ns.origin = rid, origin
-			sh.digest ^= entryDigest(kh, oldE.Origin, old.ver, old.route == 0)
-			sh.digest ^= entryDigest(kh, e.Origin, e.Version, e.Deleted)
 		}
 		if ns != old {
+			t.flipLocked(sh, kh, old)
+			t.flipLocked(sh, kh, ns)
 			sh.m[string(k)] = ns
 			changed++
 		}
@@ -544,17 +546,6 @@ func (t *Table) appendShard(dst []Entry, i int, nowS uint32) []Entry {
 // expired entries included.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
-// digests returns the per-shard digests.
-func (t *Table) digests() *[numShards]uint64 {
-	var d [numShards]uint64
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.RLock()
-		d[i] = sh.digest
-		sh.mu.RUnlock()
-	}
-	return &d
-}
 
 // enqueue queues a local change for the peers. The queue is bounded by
 // Config.MaxPending; past it, changes are dropped and every peer gets an

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 )
 
@@ -29,8 +30,9 @@ import (
 //	entry          flags byte (bit 0: tombstone), balancer dict index, key,
 //	               route dict index (absent for a tombstone), origin dict
 //	               index, version uint64, expires uint32 (unix seconds)
-//	digest         round, numShards × uint64 shard digests,
-//	               member-state digest uint64
+//	digest         round, vcut, ecut (unix seconds; see digest.go),
+//	               numShards × uint64 shard digests, member-state digest
+//	               uint64
 //	digest reply   round, flags byte (bit 0: sender ready, bit 1: member
 //	               states differ), n, n × shard index
 //	member states  count; count × (balancer, member, state, origin,
@@ -63,6 +65,7 @@ type message struct {
 	name         string // hello
 	ready        bool   // hello, digest reply
 	round        uint64 // digest, digest reply
+	vcut, ecut   uint32 // digest
 	digests      *[numShards]uint64
 	msDigest     uint64
 	msDiffer     bool
@@ -132,10 +135,12 @@ func encodeEntries(es []Entry) []byte {
 	return b
 }
 
-func encodeDigest(round uint64, d *[numShards]uint64, ms uint64) []byte {
-	b := make([]byte, 0, 2+10+numShards*8+8)
+func encodeDigest(round uint64, vcut, ecut uint32, d *[numShards]uint64, ms uint64) []byte {
+	b := make([]byte, 0, 2+20+numShards*8+8)
 	b = append(b, protoVersion, msgDigest)
 	b = binary.AppendUvarint(b, round)
+	b = binary.AppendUvarint(b, uint64(vcut))
+	b = binary.AppendUvarint(b, uint64(ecut))
 	for _, v := range d {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
@@ -290,6 +295,11 @@ func decodeMessage(p []byte) (message, error) {
 		}
 	case msgDigest:
 		m.round = d.uvarint()
+		vcut, ecut := d.uvarint(), d.uvarint()
+		if vcut > math.MaxUint32 || ecut > math.MaxUint32 {
+			d.fail()
+		}
+		m.vcut, m.ecut = uint32(vcut), uint32(ecut)
 		if len(d.b) != numShards*8+8 {
 			d.fail()
 			break

@@ -287,7 +287,6 @@ func TestClusterWrongKeyRejected(t *testing.T) {
 	p.Set("app", "s2", "evil", time.Now())
 	a.Set("app", "s3", "t1", time.Now())
 
-
 	eventually(t, 3*time.Second, "a rejects several attempts and logs it", func() bool {
 		return a.Stats().AuthFailures >= 4 && strings.Contains(logs.String(), "not authenticated")
 	})

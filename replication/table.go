@@ -546,7 +546,6 @@ func (t *Table) appendShard(dst []Entry, i int, nowS uint32) []Entry {
 // expired entries included.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
-
 // enqueue queues a local change for the peers. The queue is bounded by
 // Config.MaxPending; past it, changes are dropped and every peer gets an
 // anti-entropy round instead, which carries them.

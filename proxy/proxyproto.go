@@ -27,10 +27,11 @@ import (
 // on the connection's first use, within proxyHeaderTimeout, never in the
 // accept loop.
 
+// proxyHeaderTimeout bounds how long a connection may take to send its
+// header (a variable so tests can shorten it).
+var proxyHeaderTimeout = 5 * time.Second
+
 const (
-	// proxyHeaderTimeout bounds how long a connection may take to send
-	// its header.
-	proxyHeaderTimeout = 5 * time.Second
 	// proxyV1Max is the longest v1 header, CRLF included (the spec's 107).
 	proxyV1Max = 107
 	// proxyV2Max bounds a v2 header: 16 fixed bytes, addresses and TLVs.

@@ -132,7 +132,7 @@ func threeNodes(t *testing.T, mod func(*Config)) (a, b, c *node) {
 	}
 	b = startNode(t, "b", join)
 	c = startNode(t, "c", join)
-	d := waitFor(t, 10*time.Second, "three members converge", sees([]string{"a", "b", "c"}, a, b, c))
+	d := waitFor(t, 15*time.Second, "three members converge", sees([]string{"a", "b", "c"}, a, b, c))
 	t.Logf("3 members converged in %v", d)
 	return a, b, c
 }
@@ -161,7 +161,7 @@ func TestGracefulLeaveSeenQuickly(t *testing.T) {
 	start := time.Now()
 	c.leave()
 	left := time.Since(start)
-	d := waitFor(t, 3*time.Second, "leave seen", sees([]string{"a", "b"}, a, b))
+	d := waitFor(t, 5*time.Second, "leave seen", sees([]string{"a", "b"}, a, b))
 	t.Logf("graceful leave: Run returned in %v, seen by both others %v after cancel", left, left+d)
 	select {
 	case <-sub:
@@ -231,7 +231,7 @@ func TestRotatedKeysAdmitted(t *testing.T) {
 		cfg.GossipKeys = []string{k2, k1}
 		cfg.Providers = static(t, a.Addr().String())
 	})
-	waitFor(t, 5*time.Second, "converge during rotation", sees([]string{"a", "b"}, a, b))
+	waitFor(t, 15*time.Second, "converge during rotation", sees([]string{"a", "b"}, a, b))
 }
 
 func TestOtherClusterNotAdmitted(t *testing.T) {
@@ -300,7 +300,7 @@ func TestSetMetaPropagates(t *testing.T) {
 	if err := a.SetMeta(m); err != nil {
 		t.Fatalf("SetMeta = %v", err)
 	}
-	waitFor(t, 3*time.Second, "meta propagated", func() bool {
+	waitFor(t, 10*time.Second, "meta propagated", func() bool {
 		for _, n := range []*node{b, c} {
 			got, _ := n.View().Member("a")
 			if got.Meta.State != StateDraining || got.Meta.Weight != 7 || got.Meta.Addr != "127.0.0.1:9999" {
@@ -373,7 +373,7 @@ func TestDeadSeedDoesNotStall(t *testing.T) {
 	if took > joinTimeout+time.Second {
 		t.Errorf("start-up took %v; want about JoinTimeout %v", took, joinTimeout)
 	}
-	waitFor(t, 3*time.Second, "joined the live seed", sees([]string{"b", "live"}, b))
+	waitFor(t, 10*time.Second, "joined the live seed", sees([]string{"b", "live"}, b))
 	// Leaving must not wait for the abandoned join either.
 	start = time.Now()
 	b.leave()
@@ -407,12 +407,12 @@ func TestRejoinMergesTwoClusters(t *testing.T) {
 	b := startNode(t, "b", func(cfg *Config) { fast(cfg); cfg.Providers = static(t, a.Addr().String()) })
 	c := startNode(t, "c", func(cfg *Config) { fast(cfg); cfg.Providers = []Provider{pa} })
 	d := startNode(t, "d", func(cfg *Config) { fast(cfg); cfg.Providers = static(t, c.Addr().String()) })
-	waitFor(t, 5*time.Second, "two clusters form", func() bool {
+	waitFor(t, 15*time.Second, "two clusters form", func() bool {
 		return sees([]string{"a", "b"}, a, b)() && sees([]string{"c", "d"}, c, d)()
 	})
 	start := time.Now()
 	pa.set(b.Addr().String()) // discovery now finds the other cluster
-	waitFor(t, 5*time.Second, "clusters merge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+	waitFor(t, 15*time.Second, "clusters merge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
 	t.Logf("merged %v after discovery found the other side", time.Since(start))
 }
 
@@ -463,7 +463,7 @@ func TestPartitionHealsByRejoin(t *testing.T) {
 			sideOf[a.Addr().String()], sideOf[b.Addr().String()] = 1, 1
 			sideOf[c.Addr().String()], sideOf[d.Addr().String()] = 2, 2
 			mu.Unlock()
-			waitFor(t, 5*time.Second, "converge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+			waitFor(t, 15*time.Second, "converge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
 			seeds.set(a.Addr().String(), b.Addr().String(), c.Addr().String(), d.Addr().String())
 
 			partitioned.Store(true)
@@ -477,7 +477,7 @@ func TestPartitionHealsByRejoin(t *testing.T) {
 			start := time.Now()
 			partitioned.Store(false)
 			if tc.wantHeal {
-				waitFor(t, 10*time.Second, "heal", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+				waitFor(t, 15*time.Second, "heal", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
 				t.Logf("partition healed %v after the network came back", time.Since(start))
 				return
 			}

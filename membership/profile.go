@@ -63,10 +63,14 @@ var profiles = map[string]profile{
 		ml: memberlist.DefaultLocalConfig,
 		tune: func(c *memberlist.Config) {
 			c.RetransmitMult = 4
-			c.ProbeInterval = 200 * time.Millisecond // loopback RTT is µs; detect in ~1-3s
-			c.ProbeTimeout = 100 * time.Millisecond  // 1000× loopback RTT
+			// Loopback RTT is µs, but one host is often a loaded one (a
+			// laptop, CI with -race): at 200ms/100ms members falsely
+			// suspected each other under load. 500ms/250ms held, and
+			// detects a crash in about 2–4s.
+			c.ProbeInterval = 500 * time.Millisecond
+			c.ProbeTimeout = 250 * time.Millisecond
 			c.GossipInterval = 50 * time.Millisecond // spreads a change in a few 50ms rounds
-			c.SuspicionMult = 3                      // min suspicion 3×200ms = 0.6s
+			c.SuspicionMult = 3                      // min suspicion 3×500ms = 1.5s
 			c.PushPullInterval = 5 * time.Second     // anti-entropy backstop, cheap on loopback
 			c.GossipToTheDeadTime = 5 * time.Second  // forget the dead quickly; the re-join loop heals
 			c.TCPTimeout = time.Second               // memberlist's local value

@@ -118,6 +118,6 @@
 // DefaultWANConfig or DefaultLocalConfig with the adjustments documented in
 // profile.go, plus this package's RejoinInterval, JoinTimeout and
 // LeaveTimeout defaults. Measured on loopback with three members: graceful
-// leave seen by all within ~0.1s; crash detected in ~1s (local) and ~6s
-// (lan).
+// leave seen by all within ~0.1s; a crash detected in ~2.5s (local) and
+// 6–7s (lan), under -race on a shared two-core machine.
 package membership

@@ -400,21 +400,34 @@ func (t *Table) flushLoop(ctx context.Context) {
 // frames to every peer's queue; a full queue turns into a resync.
 func (t *Table) flush() {
 	t.outMu.Lock()
-	es, ms, over := t.out, t.outMS, t.outOverflow
-	t.out, t.outMS, t.outOverflow = nil, nil, false
+	ps, ms, over := t.out, t.outMS, t.outOverflow
+	t.out, t.outMS, t.outOverflow = t.outSpare[:0], nil, false
+	t.outSpare = nil
 	t.outMu.Unlock()
-	if len(es) == 0 && len(ms) == 0 && !over {
+	if len(ps) == 0 && len(ms) == 0 && !over {
+		t.returnSpare(ps)
 		return
 	}
 	kr := t.sync.kr
 	var frames [][]byte
-	for i := 0; i < len(es); i += t.cfg.BatchEntries {
-		frames = append(frames, kr.seal(encodeEntries(es[i:min(i+t.cfg.BatchEntries, len(es))])))
+	var stored []Entry
+	batch := make([]Entry, 0, min(len(ps), t.cfg.BatchEntries))
+	for i := 0; i < len(ps); i += t.cfg.BatchEntries {
+		batch = batch[:0]
+		for j := i; j < min(i+t.cfg.BatchEntries, len(ps)); j++ {
+			batch = append(batch, t.pendingEntry(&ps[j]))
+		}
+		frames = append(frames, kr.seal(encodeEntries(batch)))
+		if t.cfg.Store != nil {
+			stored = append(stored, batch...)
+		}
 	}
+	n := len(ps)
+	t.returnSpare(ps)
 	if len(ms) > 0 {
 		frames = append(frames, kr.seal(encodeMemberStates(ms)))
 	}
-	t.sync.sentEntries.Add(uint64(len(es)))
+	t.sync.sentEntries.Add(uint64(n))
 	for _, p := range t.peerList() {
 		if over {
 			p.requestResync()
@@ -429,13 +442,24 @@ func (t *Table) flush() {
 			}
 		}
 	}
-	if t.cfg.Store != nil && len(es) > 0 {
+	if len(stored) > 0 {
 		select {
-		case t.sync.storeQ <- es:
+		case t.sync.storeQ <- stored:
 		default:
-			t.sync.storeDropped.Add(uint64(len(es)))
+			t.sync.storeDropped.Add(uint64(len(stored)))
 		}
 	}
+}
+
+// returnSpare keeps ps for the next batch unless it grew huge.
+func (t *Table) returnSpare(ps []pending) {
+	if cap(ps) > 1<<16 {
+		return
+	}
+	clear(ps)
+	t.outMu.Lock()
+	t.outSpare = ps[:0]
+	t.outMu.Unlock()
 }
 
 // housekeeping sweeps expired entries, persists member states received from

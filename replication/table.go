@@ -73,7 +73,8 @@ type Table struct {
 	// outMu guards out, outMS and outOverflow: local changes waiting for the
 	// flusher.
 	outMu       sync.Mutex
-	out         []Entry
+	out         []pending
+	outSpare    []pending // the flusher's previous batch, reused
 	outMS       []MemberState
 	outOverflow bool
 	outKick     chan struct{} // cap 1
@@ -279,10 +280,9 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 		old.exp = exp
 		t.flipLocked(sh, kh, old)
 		sh.m[string(k)] = old
-		e := t.entryOf(balancer, key, old)
 		sh.mu.Unlock()
-		t.enqueue(e)
-		return e
+		t.enqueue(pending{key: key, bal: bal, s: old})
+		return t.entryOf(balancer, key, old)
 	}
 	if had && rid == 0 && old.route == 0 {
 		sh.mu.Unlock()
@@ -297,10 +297,9 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 		t.insertLocked(sh, string(k), s, nowS)
 	}
 	t.flipLocked(sh, kh, s)
-	e := t.entryOf(balancer, key, s)
 	sh.mu.Unlock()
-	t.enqueue(e)
-	return e
+	t.enqueue(pending{key: key, bal: bal, s: s})
+	return t.entryOf(balancer, key, s)
 }
 
 // insertLocked adds a new key (cloned, so it does not pin the caller's
@@ -439,9 +438,8 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 	s.exp = addSec(need, t.slack)
 	t.flipLocked(sh, kh, s)
 	sh.m[string(k)] = s
-	e := t.entryOf(balancer, key, s)
 	sh.mu.Unlock()
-	t.enqueue(e)
+	t.enqueue(pending{key: key, bal: bal, s: s})
 	return true
 }
 
@@ -546,15 +544,27 @@ func (t *Table) appendShard(dst []Entry, i int, nowS uint32) []Entry {
 // expired entries included.
 func (t *Table) Len() int { return int(t.count.Load()) }
 
+// pending is a local change waiting to be sent: 40 bytes rather than an
+// Entry's 120, since changes may queue by the hundred thousand.
+type pending struct {
+	key string // the caller's key
+	bal uint16
+	s   slot
+}
+
+func (t *Table) pendingEntry(p *pending) Entry {
+	return t.entryOf(t.names.name(p.bal), p.key, p.s)
+}
+
 // enqueue queues a local change for the peers. The queue is bounded by
 // Config.MaxPending; past it, changes are dropped and every peer gets an
 // anti-entropy round instead, which carries them.
-func (t *Table) enqueue(e Entry) {
+func (t *Table) enqueue(p pending) {
 	t.outMu.Lock()
 	if len(t.out) >= t.cfg.MaxPending {
 		t.outOverflow = true
 	} else {
-		t.out = append(t.out, e)
+		t.out = append(t.out, p)
 	}
 	t.outMu.Unlock()
 	select {

@@ -88,7 +88,29 @@ func (a *adminServer) healthz(w http.ResponseWriter, r *http.Request) {
 // Status is the JSON of GET /api/status.
 type Status struct {
 	Node      NodeStatus       `json:"node"`
+	Cluster   *ClusterStatus   `json:"cluster,omitempty"`
 	Balancers []BalancerStatus `json:"balancers"`
+}
+
+// ClusterStatus is the cluster as this node sees it.
+type ClusterStatus struct {
+	Name    string                `json:"name"`
+	Self    string                `json:"self"`
+	Epoch   uint64                `json:"epoch"`
+	Members []ClusterMemberStatus `json:"members"`
+}
+
+// ClusterMemberStatus is one live cluster member.
+type ClusterMemberStatus struct {
+	Name    string `json:"name"`
+	Addr    string `json:"addr"`
+	Role    string `json:"role"`
+	Service string `json:"service,omitempty"`
+	Route   string `json:"route,omitempty"`
+	URL     string `json:"url,omitempty"`
+	State   string `json:"state"`
+	Healthy bool   `json:"healthy"`
+	Version string `json:"version,omitempty"`
 }
 
 // NodeStatus describes this Tether process.
@@ -129,6 +151,17 @@ type MemberStatus struct {
 // Status reports the server's balancers and members.
 func (s *Server) Status() Status {
 	st := Status{Node: NodeStatus{Version: s.opts.Version, Started: s.started, Draining: s.draining.Load()}}
+	if c := s.opts.Cluster; c != nil {
+		v := c.View()
+		cs := &ClusterStatus{Name: v.Self.Meta.Cluster, Self: v.Self.Name, Epoch: v.Epoch}
+		for _, m := range v.Members {
+			cs.Members = append(cs.Members, ClusterMemberStatus{
+				Name: m.Name, Addr: m.Addr.String(), Role: m.Meta.Role.String(), Service: m.Meta.Service,
+				Route: m.Meta.Route, URL: m.Meta.URL, State: m.Meta.State.String(), Healthy: m.Meta.Healthy, Version: m.Meta.Build,
+			})
+		}
+		st.Cluster = cs
+	}
 	for _, b := range s.balancers {
 		bs := BalancerStatus{
 			Name: b.name, Policy: b.cfg.LBPolicy, Sticky: b.cfg.Sticky.Mode, Force: b.cfg.Sticky.Force,

@@ -32,7 +32,14 @@ type Options struct {
 	// DataDir is the default certificate storage directory (storage file
 	// without DIR): cmd sets it from $TETHER_DATA or the XDG data dir.
 	DataDir string
+	// Cluster is this proxy's membership when the config has a cluster
+	// block; balancers with `discover cluster` follow its views.
+	Cluster ClusterView
 }
+
+// ClusterView is the part of the cluster membership the proxy reads: live
+// members and a signal when they change (*membership.Cluster).
+type ClusterView = clusterView
 
 // Server is a running Tether configuration: its listeners, sites,
 // balancers and admin API.
@@ -358,6 +365,7 @@ func (s *Server) closeListeners() {
 type Ready struct {
 	PID       int             `json:"pid"`
 	Admin     string          `json:"admin,omitempty"`
+	Gossip    string          `json:"gossip,omitempty"` // the cluster's gossip address, when in a cluster
 	Listeners []ReadyListener `json:"listeners"`
 }
 
@@ -392,6 +400,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer stopRun()
 	for _, b := range s.balancers {
 		wg.Go(func() { _ = b.Run(runCtx) })
+	}
+	if s.opts.Cluster != nil {
+		wg.Go(func() { s.runDiscovery(runCtx, s.opts.Cluster) })
 	}
 	for _, l := range s.listeners {
 		wg.Go(func() {

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/proxy"
 )
 
@@ -35,6 +36,9 @@ Usage:
   tether demo [--listen ADDR] [--ready-file PATH]  a local showcase: demo backends with jvmRoute sessions
   tether status [--admin ADDR]                      show balancers and members (admin API)
   tether set-state BALANCER MEMBER active|disabled|stopped [--admin ADDR]
+  tether agent --cluster NAME --service SVC --url URL [--route R] [--join ADDR,...] ...
+                                                    join the cluster as a backend member beside a backend
+  tether keygen                                     print a new gossip key
   tether version                                    version and build info
 `
 
@@ -74,6 +78,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSetState(rest, stdout)
 	case "import-jk":
 		err = cmdImportJK(rest, stdout, stderr)
+	case "agent":
+		err = cmdAgent(rest, stderr)
+	case "keygen":
+		err = cmdKeygen(rest, stdout)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
@@ -170,6 +178,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	path := fs.String("c", "Caddyfile", "config file")
 	fs.StringVar(path, "config", "Caddyfile", "config file")
 	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once listening")
+	node := fs.String("node-name", "", "this proxy's member name in the cluster (default: $TETHER_NODE_NAME or the hostname)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -181,21 +190,62 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serve(cfg, log, *ready, nil)
+	return serveNode(cfg, log, *ready, nodeName(*node), nil)
 }
 
 // serve runs a config until SIGTERM or SIGINT. started, if not nil, is
 // called once the listeners are bound.
 func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started func(*proxy.Server, proxy.Ready)) error {
-	srv, err := proxy.New(cfg, proxy.Options{Logger: log, Version: version, DataDir: dataDir()})
+	return serveNode(cfg, log, readyFile, nodeName(""), started)
+}
+
+// serveNode is serve with this proxy's member name for the cluster. With a
+// cluster block, the proxy joins before it reports ready and leaves after
+// it has drained.
+func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node string, started func(*proxy.Server, proxy.Ready)) error {
+	opts := proxy.Options{Logger: log, Version: version, DataDir: dataDir()}
+	var cluster *membership.Cluster
+	clusterCtx, leave := context.WithCancel(context.Background())
+	defer leave()
+	var clusterDone chan error
+	if cc := cfg.Global.Cluster; cc != nil {
+		c, err := newProxyCluster(clusterCtx, cc, node, log)
+		if err != nil {
+			return err
+		}
+		cluster = c
+		opts.Cluster = c
+	}
+	srv, err := proxy.New(cfg, opts)
 	if err != nil {
+		if cluster != nil {
+			cluster.Close()
+		}
 		return err
 	}
 	if err := srv.Listen(); err != nil {
+		if cluster != nil {
+			cluster.Close()
+		}
 		return err
 	}
 	addrs := srv.Addrs()
 	addrs.PID = os.Getpid()
+	if cluster != nil {
+		clusterDone = make(chan error, 1)
+		go func() { clusterDone <- cluster.Run(clusterCtx) }()
+		select {
+		case <-cluster.Started():
+		case err := <-clusterDone:
+			return fmt.Errorf("cluster: %w", err)
+		}
+		addrs.Gossip = cluster.Addr().String()
+		log.Info().Str("node", node).Str("gossip", addrs.Gossip).Int("members", len(cluster.View().Members)).Msg("joined cluster")
+		defer func() {
+			leave() // after Serve drained: leave the cluster gracefully
+			<-clusterDone
+		}()
+	}
 	if readyFile != "" {
 		if err := writeReady(readyFile, addrs); err != nil {
 			return err

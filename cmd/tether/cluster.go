@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/membership"
+)
+
+// nodeName is this process's member name: --node-name, else
+// $TETHER_NODE_NAME, else the hostname.
+func nodeName(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if v := os.Getenv("TETHER_NODE_NAME"); v != "" {
+		return v
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "tether"
+	}
+	return h
+}
+
+// providers builds the discovery providers of a cluster block.
+func providers(ctx context.Context, ds []config.Discover, log zerolog.Logger) ([]membership.Provider, error) {
+	var out []membership.Provider
+	for _, d := range ds {
+		p, err := membership.NewProvider(ctx, membership.DiscoverSpec{Kind: d.Kind, Addrs: d.Addrs, Options: d.Options}, log)
+		if err != nil {
+			return nil, fmt.Errorf("%s: discover %s: %w", d.Pos, d.Kind, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// newProxyCluster builds the membership of a proxy from its cluster block.
+func newProxyCluster(ctx context.Context, cc *config.Cluster, name string, log zerolog.Logger) (*membership.Cluster, error) {
+	ps, err := providers(ctx, cc.Discover, log)
+	if err != nil {
+		return nil, err
+	}
+	cfg := membership.DefaultConfig()
+	cfg.Name = name
+	cfg.Cluster = cc.Name
+	if cc.Bind != "" {
+		cfg.Bind = cc.Bind
+	}
+	cfg.Advertise = cc.Advertise
+	cfg.GossipKeys = cc.GossipKey
+	if cc.Profile != "" {
+		cfg.Profile = cc.Profile
+		// let the profile pick its own timings
+		cfg.RejoinInterval, cfg.JoinTimeout, cfg.LeaveTimeout = 0, 0, 0
+	}
+	cfg.Providers = ps
+	cfg.Meta = membership.Meta{Role: membership.RoleProxy, Cluster: cc.Name, Healthy: true, Build: version}
+	cfg.Log = log.With().Str("component", "membership").Logger()
+	c, err := membership.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cluster %s: %w", cc.Pos, cc.Name, err)
+	}
+	return c, nil
+}
+
+func cmdKeygen(args []string, stdout interface{ Write([]byte) (int, error) }) error {
+	if len(args) != 0 {
+		return usageError{fmt.Errorf("takes no arguments")}
+	}
+	k, err := membership.GenerateKey()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, k)
+	return nil
+}
+
+// splitList splits comma-separated flag values.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -103,11 +103,14 @@ func (l *jkLoader) warn(at Pos, format string, args ...any) {
 // loadJK is LoadJK on file contents. ufile is "" without a uriworkermap.
 func loadJK(wfile string, wsrc []byte, ufile string, usrc []byte, lookupEnv func(string) (string, bool)) (*JKImport, error) {
 	l := &jkLoader{workers: map[string]*jkWorker{}, warned: map[string]bool{}}
-	l.props = parseJKProps(wfile, wsrc, lookupEnv)
+	var err error
+	if l.props, err = parseJKProps(wfile, wsrc, lookupEnv); err != nil {
+		return nil, err
+	}
 	for _, w := range l.props.warns {
 		l.warn(w.Pos, "%s", w.Msg)
 	}
-	if err := l.collect(); err != nil {
+	if err = l.collect(); err != nil {
 		return nil, err
 	}
 	rules, err := l.rules(ufile, usrc)

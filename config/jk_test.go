@@ -677,3 +677,11 @@ func TestJKThroughParse(t *testing.T) {
 		t.Errorf("two imports: error = %v; want a balancer name clash", err)
 	}
 }
+
+func TestJKValueTooLong(t *testing.T) {
+	src := "v=0123456789abcdef\n" + strings.Repeat("v=$(v)$(v)\n", 20) + "worker.list=a\n"
+	_, err := loadJKTest(src, "", nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "w.properties:14:3: v: the value is longer than 65536 bytes") {
+		t.Errorf("loadJK error = %v; want the value too long at line 14", err)
+	}
+}

@@ -26,7 +26,12 @@ type jkProps struct {
 	props map[string]*jkProp // the last occurrence of each key
 	lists map[string][]*jkProp
 	warns []Warning
+	err   error // the first error (a value too long after substitution)
 }
+
+// jkMaxValue caps a value after $(name) substitution: a chain of lines
+// like "v=$(v)$(v)" doubles it each time.
+const jkMaxValue = 64 << 10
 
 // jkListProps are the properties whose repeated lines add to a list
 // (mod_jk's list_properties) rather than replace.
@@ -85,11 +90,18 @@ func jkLines(file string, src []byte, warn func(Pos, string), fn func(key, value
 
 // parseJKProps reads a workers.properties. lookupEnv resolves $(name)
 // variables that no earlier property defines.
-func parseJKProps(file string, src []byte, lookupEnv func(string) (string, bool)) *jkProps {
+func parseJKProps(file string, src []byte, lookupEnv func(string) (string, bool)) (*jkProps, error) {
 	p := &jkProps{file: file, props: map[string]*jkProp{}, lists: map[string][]*jkProp{}}
 	warn := func(at Pos, msg string) { p.warns = append(p.warns, Warning{Pos: at, Msg: msg}) }
 	jkLines(file, src, warn, func(key, value string, kp, vp Pos) {
+		if p.err != nil {
+			return
+		}
 		value = p.substitute(value, vp, lookupEnv)
+		if len(value) > jkMaxValue {
+			p.err = errorf(vp, "%s: the value is longer than %d bytes after $(name) substitution", key, jkMaxValue)
+			return
+		}
 		prop := &jkProp{key: key, value: value, pos: kp, valPos: vp}
 		prev, seen := p.props[key]
 		if !seen {
@@ -102,7 +114,7 @@ func parseJKProps(file string, src []byte, lookupEnv func(string) (string, bool)
 		}
 		p.props[key] = prop
 	})
-	return p
+	return p, p.err
 }
 
 func lastPart(key string) string {
@@ -132,6 +144,9 @@ func (p *jkProps) substitute(v string, at Pos, lookupEnv func(string) (string, b
 		}
 		name := rest[i+2 : i+j]
 		b.WriteString(rest[:i])
+		if b.Len() > jkMaxValue {
+			break
+		}
 		if prop, ok := p.props[name]; ok {
 			b.WriteString(prop.value)
 		} else if val, ok := lookupEnv(name); ok && name != "" {

@@ -8,6 +8,8 @@ pkgs=(
 	curl        # scripts and examples
 	wrk         # load in failover tests and bench/
 	tomcat10    # real AJP13/jvmRoute backends for proxy/ajp integration tests (scripts/tomcat.sh); pulls in a Java runtime
+	pebble          # Let's Encrypt's ACME test server (+ pebble-challtestsrv) for the proxy ACME tests
+	nghttp2-client  # h2load: HTTP/2 load in the proxy TLS tests and bench/
 	apache2            # the incumbent, side by side with Tether (scripts/apache-modjk.sh, bench ajp scenario)
 	libapache2-mod-jk  # mod_jk for it
 )

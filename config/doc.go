@@ -101,12 +101,17 @@
 //
 // # mod_jk
 //
-// import_jk records the files in Site.ImportJK and hands the site to
-// ExpandImportJK, the workers.properties loader, which adds balancers.
+// import_jk records the files in Site.ImportJK; LoadJK (jk*.go) reads the
+// workers.properties and uriworkermap.properties as mod_jk does and adds a
+// balancer per mounted worker, validated like reverse_proxy blocks, and a
+// file_server for doc_root. What it does not honour exactly becomes a
+// Warning in Config.Warnings, at the file and line that set it.
+// ImportJKCaddyfile and SiteCaddyfile print the equivalent Caddyfile
+// ("tether import-jk"). ExpandImportJK, when set, replaces LoadJK.
 //
 // # Concurrency
 //
 // Parse, Load and Format may run concurrently; they share no state except
-// ExpandImportJK, which is set once at init. A Config is a plain value,
+// ExpandImportJK, which is nil unless set before any parse. A Config is a plain value,
 // read-only once returned.
 package config

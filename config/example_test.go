@@ -26,8 +26,8 @@ func TestExample(t *testing.T) {
 	if g.DrainDelay != 15*time.Second {
 		t.Errorf("drain_delay = %v; want 15s", g.DrainDelay)
 	}
-	if len(cfg.Sites) != 6 {
-		t.Fatalf("sites = %d; want 6", len(cfg.Sites))
+	if len(cfg.Sites) != 7 {
+		t.Fatalf("sites = %d; want 7", len(cfg.Sites))
 	}
 	shop := cfg.Sites[0]
 	if len(shop.Addresses) != 2 || shop.Addresses[1].Host != "www.shop.example.com" {
@@ -39,7 +39,7 @@ func TestExample(t *testing.T) {
 			names = append(names, b.Name)
 		}
 	}
-	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "internal.example.com:8443-1", "*.tenants.example.com-1", "http://:8080-1", "reports.example.com-1"}
+	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "internal.example.com:8443-1", "*.tenants.example.com-1", "http://:8080-1", "lb", "reports.example.com-1"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("balancer names = %q; want %q", names, wantNames)
 	}
@@ -50,7 +50,12 @@ func TestExample(t *testing.T) {
 	if b.LBPolicy != "least_busy" || b.AJPSecret != "change-me-too" || b.DiscoverService != "app" || !slices.Equal(b.Excludes, []string{"/app/static/*"}) {
 		t.Errorf("shop balancer = %s", dump(b))
 	}
-	if r := cfg.Sites[5].Balancers[0]; len(r.Members) != 2 || r.Members[1].Name != "rep2" || r.HealthURI != "/health" {
+	// legacy.example.com imports examples/modjk (the Tomcat lab's files).
+	if jk := cfg.Sites[5]; len(jk.Balancers) != 1 || len(jk.Balancers[0].Members) != 2 || jk.Balancers[0].AJPSecret == "" ||
+		jk.FileServer == nil || jk.FileServer.Root != "/var/www/html" || len(cfg.Warnings) == 0 {
+		t.Errorf("import_jk site = %s; warnings %v", dump(jk), cfg.Warnings)
+	}
+	if r := cfg.Sites[6].Balancers[0]; len(r.Members) != 2 || r.Members[1].Name != "rep2" || r.HealthURI != "/health" {
 		t.Errorf("snippet balancer = %s", dump(r))
 	}
 	if tls := cfg.Sites[3].TLS; tls == nil || tls.OnDemandAsk != "http://127.0.0.1:9000/allowed" {

@@ -154,7 +154,7 @@ type Site struct {
 	// AccessLog is nil when access logging is off for the site.
 	AccessLog *AccessLog
 	// ImportJK records an import_jk directive, already expanded into
-	// Balancers by the loader (ExpandImportJK); kept for status and reload
+	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.
 	ImportJK *ImportJK
 	Pos      Pos // the first address
@@ -291,7 +291,7 @@ type Member struct {
 	// URL is http://host:port, https://host:port or ajp://host:port, the
 	// port always explicit (Parse adds the scheme's default).
 	URL      string
-	Weight   int    // mod_jk lbfactor; default 1 (also for 0 from ExpandImportJK)
+	Weight   int    // mod_jk lbfactor; default 1 (also for 0 from an import_jk loader)
 	Domain   string // replication group
 	Redirect string // preferred failover member
 	// State is active (default), disabled or stopped.

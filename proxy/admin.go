@@ -36,6 +36,7 @@ func newAdminServer(s *Server, addr, token string) (*adminServer, error) {
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /api/status", a.status)
 	mux.HandleFunc("PUT /api/balancers/{balancer}/members/{member}/state", a.setState)
+	mux.HandleFunc("POST /api/reload", a.reload)
 	a.srv = &http.Server{
 		Handler:           a.auth(mux),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -162,7 +163,7 @@ func (s *Server) Status() Status {
 		}
 		st.Cluster = cs
 	}
-	for _, b := range s.balancers {
+	for _, b := range s.balancerList() {
 		bs := BalancerStatus{
 			Name: b.name, Policy: b.cfg.LBPolicy, Sticky: b.cfg.Sticky.Mode, Force: b.cfg.Sticky.Force,
 			Failovers: b.failovers.Load(), NoMember: b.noMember.Load(),

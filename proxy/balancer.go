@@ -48,6 +48,7 @@ type Balancer struct {
 
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
+	recent    failoverLog // the last failovers and retries, for the status page
 }
 
 // memberSet is an immutable pairing of members and the routing table built
@@ -203,6 +204,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.dec = dec
 	if dec.From != "" {
 		b.failovers.Add(1)
+		b.recent.add(FailoverEvent{At: st.start, From: dec.From, To: dec.Member.Name, Reason: dec.Reason.String()})
 		if e := b.log.Debug(); e.Enabled() {
 			e.Str("from_route", dec.From).Str("to_route", dec.Member.Name).Msg("session failed over")
 		}
@@ -250,9 +252,11 @@ func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
 		m.load.Requests.Add(1)
 		st.cur = m
 		st.attempts++
+		t0 := b.now()
 		resp, err := m.rt.RoundTrip(out)
 		if err == nil {
 			m.requests.Add(1)
+			m.observe(resp.StatusCode, b.now().Sub(t0))
 			if slices.Contains(b.cfg.FailOnStatus, resp.StatusCode) {
 				b.memberFailed(m, fmt.Sprintf("status %d", resp.StatusCode))
 			} else {
@@ -268,6 +272,7 @@ func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
 		if isHeadersTooLarge(err) {
 			return nil, err // the client's fault, and too large for every member (413)
 		}
+		m.responses[0].Add(1)
 		b.memberFailed(m, failReason(err))
 		if !b.retryable(out, body, err) || st.attempts > b.cfg.Retries {
 			return nil, err
@@ -286,6 +291,7 @@ func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
 			dec.From = m.name
 		}
 		st.dec = dec
+		b.recent.add(FailoverEvent{At: b.now(), From: m.name, To: dec.Member.Name, Reason: "retry: " + failReason(err)})
 		if e := b.log.Debug(); e.Enabled() {
 			e.Str("member", m.name).Str("to_member", dec.Member.Name).Err(err).Msg("retrying on another member")
 		}
@@ -363,7 +369,8 @@ func (b *Balancer) Run(ctx context.Context) error {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var probe <-chan time.Time
-	if b.cfg.HealthURI != "" {
+	active := b.cfg.HealthURI != "" || b.cfg.AJPPing
+	if active {
 		t := time.NewTicker(orDefault(b.cfg.HealthInterval, 5*time.Second))
 		defer t.Stop()
 		probe = t.C
@@ -377,7 +384,7 @@ func (b *Balancer) Run(ctx context.Context) error {
 			now := b.now()
 			set := b.set.Load()
 			for i, m := range set.members {
-				if m.recoverIfDue(now, b.cfg.HealthURI != "") {
+				if m.recoverIfDue(now, active) {
 					set.table.CatchUp(i) // least_requests: no burst onto the returning member
 					b.log.Info().Str("member", m.name).Msg("member back after recover time")
 				}
@@ -421,6 +428,9 @@ func (b *Balancer) probe(ctx context.Context, m *member) string {
 			return "cping: " + err.Error()
 		}
 		return ""
+	}
+	if b.cfg.HealthURI == "" {
+		return "" // ajp_ping only: http members have no active check
 	}
 	u := *m.target
 	u.Path = b.cfg.HealthURI

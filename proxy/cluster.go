@@ -26,19 +26,23 @@ func (s *Server) runDiscovery(ctx context.Context, c clusterView) {
 	ch, cancel := c.Subscribe()
 	defer cancel()
 	for {
-		v := c.View()
-		for _, b := range s.balancers {
-			if b.cfg.DiscoverService == "" {
-				continue
-			}
-			if err := b.SetDiscovered(discoveredFrom(v, b.cfg.DiscoverService)); err != nil {
-				b.log.Error().Err(err).Msg("discovered members not applied")
-			}
-		}
+		s.applyView(c.View())
 		select {
 		case <-ctx.Done():
 			return
 		case <-ch:
+		}
+	}
+}
+
+// applyView gives every `discover cluster` balancer its members from v.
+func (s *Server) applyView(v *membership.View) {
+	for _, b := range s.balancerList() {
+		if b.cfg.DiscoverService == "" {
+			continue
+		}
+		if err := b.SetDiscovered(discoveredFrom(v, b.cfg.DiscoverService)); err != nil {
+			b.log.Error().Err(err).Msg("discovered members not applied")
 		}
 	}
 }

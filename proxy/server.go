@@ -32,6 +32,9 @@ type Options struct {
 	// DataDir is the default certificate storage directory (storage file
 	// without DIR): cmd sets it from $TETHER_DATA or the XDG data dir.
 	DataDir string
+	// ConfigPath is the config file, for reloads (SIGHUP, POST
+	// /api/reload); "" when the config did not come from a file.
+	ConfigPath string
 	// Cluster is this proxy's membership when the config has a cluster
 	// block; balancers with `discover cluster` follow its views.
 	Cluster ClusterView
@@ -54,6 +57,12 @@ type Server struct {
 	tls       *tlsManager             // nil without https sites
 	tlsNames  map[*tlsPolicy][]string // names each policy manages
 
+	// bmu guards balancers and cfg once serving: a reload replaces them.
+	bmu sync.RWMutex
+
+	reloads chan reloadRequest // to Serve, which applies reloads
+	stopped chan struct{}      // closed when Serve returns
+
 	draining atomic.Bool
 	started  time.Time
 }
@@ -65,6 +74,7 @@ type listener struct {
 	router *hostRouter
 	ln     net.Listener
 	srv    *http.Server
+	swap   *swapHandler // the handler reloads replace
 	https  bool
 	tls    *listenerTLS // https only
 	// proxyProto, when not nil, is the set of peers that must send a
@@ -76,7 +86,8 @@ type listener struct {
 // New builds a Server from a validated config. It binds nothing; Listen
 // does.
 func New(cfg *config.Config, opts Options) (*Server, error) {
-	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{}}
+	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{},
+		reloads: make(chan reloadRequest), stopped: make(chan struct{})}
 	byAddr := map[string]*listener{}
 	seen := map[string]bool{}
 	type redirect struct {
@@ -165,7 +176,8 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		if s.tls != nil && !l.https {
 			h = challengeHandler{m: s.tls, next: h}
 		}
-		l.srv = s.newHTTPServer(h, l.https)
+		l.swap = newSwapHandler(h)
+		l.srv = s.newHTTPServer(l.swap, l.https)
 	}
 	if cfg.Global.Admin != "" {
 		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken)
@@ -398,9 +410,19 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, len(s.listeners)+1)
 	runCtx, stopRun := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRun()
-	for _, b := range s.balancers {
-		wg.Go(func() { _ = b.Run(runCtx) })
+	defer close(s.stopped)
+	// The balancers' health loops run per config generation: a reload
+	// stops the old ones and starts the new ones.
+	startLoops := func(bs []*Balancer) (stop func()) {
+		lctx, cancel := context.WithCancel(runCtx)
+		var lwg sync.WaitGroup
+		for _, b := range bs {
+			lwg.Go(func() { _ = b.Run(lctx) })
+		}
+		return func() { cancel(); lwg.Wait() }
 	}
+	stopLoops := startLoops(s.balancers)
+	defer func() { stopLoops() }()
 	if s.opts.Cluster != nil {
 		wg.Go(func() { s.runDiscovery(runCtx, s.opts.Cluster) })
 	}
@@ -424,9 +446,29 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.log.Info().Int("listeners", len(s.listeners)).Int("balancers", len(s.balancers)).Msg("serving")
 
 	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
+serving:
+	for {
+		select {
+		case <-ctx.Done():
+			break serving
+		case err = <-errc:
+			break serving
+		case req := <-s.reloads:
+			ns, perr := s.prepare(req.cfg)
+			if perr != nil {
+				s.log.Error().Err(perr).Msg("reload rejected: the running config stays")
+				req.reply <- perr
+				continue
+			}
+			stopLoops()
+			s.apply(ns)
+			stopLoops = startLoops(s.balancerList())
+			if s.opts.Cluster != nil {
+				s.applyView(s.opts.Cluster.View())
+			}
+			s.log.Info().Int("balancers", len(s.balancerList())).Msg("config reloaded")
+			req.reply <- nil
+		}
 	}
 	s.shutdown()
 	stopRun()
@@ -464,7 +506,7 @@ func (s *Server) shutdown() {
 
 // Balancer returns the balancer with that name, or nil.
 func (s *Server) Balancer(name string) *Balancer {
-	for _, b := range s.balancers {
+	for _, b := range s.balancerList() {
 		if b.name == name {
 			return b
 		}

@@ -34,6 +34,8 @@ Usage:
   tether run [-c Caddyfile] [--ready-file PATH]   serve (default config: ./Caddyfile)
   tether validate [-c Caddyfile]                   check a config; exit 1 with file:line:col on error
   tether demo [--listen ADDR] [--ready-file PATH]  a local showcase: demo backends with jvmRoute sessions
+  tether import-jk workers.properties [uriworkermap.properties] [--site ADDR] [--doc-root DIR]
+                                                    print the Caddyfile equivalent of a mod_jk setup
   tether status [--admin ADDR]                      show balancers and members (admin API)
   tether set-state BALANCER MEMBER active|disabled|stopped [--admin ADDR]
   tether agent --cluster NAME --service SVC --url URL [--route R] [--join ADDR,...] ...
@@ -147,10 +149,15 @@ func newLogger(w io.Writer, lc config.Log) (zerolog.Logger, error) {
 	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
 }
 
+// loadConfig loads a config file and prints its warnings (mod_jk
+// attributes Tether does not honour, and the like) to stderr.
 func loadConfig(path string) (*config.Config, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, err // already file:line:col
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, w)
 	}
 	return cfg, nil
 }
@@ -190,20 +197,20 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveNode(cfg, log, *ready, nodeName(*node), nil)
+	return serveNode(cfg, log, *ready, nodeName(*node), *path, nil)
 }
 
 // serve runs a config until SIGTERM or SIGINT. started, if not nil, is
 // called once the listeners are bound.
 func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started func(*proxy.Server, proxy.Ready)) error {
-	return serveNode(cfg, log, readyFile, nodeName(""), started)
+	return serveNode(cfg, log, readyFile, nodeName(""), "", started)
 }
 
 // serveNode is serve with this proxy's member name for the cluster. With a
 // cluster block, the proxy joins before it reports ready and leaves after
 // it has drained.
-func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node string, started func(*proxy.Server, proxy.Ready)) error {
-	opts := proxy.Options{Logger: log, Version: version, DataDir: dataDir()}
+func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPath string, started func(*proxy.Server, proxy.Ready)) error {
+	opts := proxy.Options{Logger: log, Version: version, DataDir: dataDir(), ConfigPath: configPath}
 	var cluster *membership.Cluster
 	clusterCtx, leave := context.WithCancel(context.Background())
 	defer leave()
@@ -262,6 +269,25 @@ func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node string, s
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if configPath != "" {
+		// SIGHUP reloads the config file; a bad one is logged with its
+		// file:line:col and the running config stays.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					if err := srv.ReloadFile(); err != nil {
+						log.Error().Err(err).Msg("reload on SIGHUP failed")
+					}
+				}
+			}
+		}()
+	}
 	return srv.Serve(ctx)
 }
 

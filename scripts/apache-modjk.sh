@@ -17,7 +17,7 @@
 # "ready" line (stdout, for scripts and tests):
 #   ready pid=1234 addr=127.0.0.1:28090 workers=DIR/workers.properties uriworkermap=DIR/uriworkermap.properties
 # Everything else goes to stderr. The lb worker is "lb" (members tomcat1, tomcat2 = their jvmRoute,
-# mounted on /lab/* and /tether/*); jkstatus is at /jkstatus (127.0.0.1 only), e.g.
+# mounted on /lab/*, /tether/* and /bench/*); jkstatus is at /jkstatus (127.0.0.1 only), e.g.
 #   curl 'http://127.0.0.1:28090/jkstatus?cmd=update&mime=txt&w=lb&sw=tomcat1&vwa=d'   # disable
 # The workers.properties written here is plain mod_jk syntax: Tether loads the same file with
 # import_jk.
@@ -31,7 +31,7 @@
 #   JK_LOG_LEVEL [info]             debug shows route selection in DIR/logs/mod_jk.log
 #   JK_ACCESS_LOG [on]              off: no access log (bench)
 #   APACHE_THREADS [25]             ThreadsPerChild (= mod_jk connection_pool_size per child)
-#   APACHE_SERVERS [2]              ServerLimit (StartServers too)
+#   APACHE_SERVERS [2]              httpd children (StartServers; ServerLimit is twice that)
 #   APACHE_BIN [/usr/sbin/apache2]  APACHE_MODULES [/usr/lib/apache2/modules]
 #   APACHE_USER [www-data] APACHE_GROUP [www-data]  children's user when started as root
 # Needs: apache2 and libapache2-mod-jk (Debian; scripts/deps.sh installs them), curl.
@@ -100,10 +100,14 @@ LoadModule remoteip_module    $APACHE_MODULES/mod_remoteip.so
 LoadModule setenvif_module    $APACHE_MODULES/mod_setenvif.so
 LoadModule jk_module          $APACHE_MODULES/mod_jk.so
 
+# All children start at once and are never reaped for being idle (a reaped child closes its
+# keep-alive connections); ServerLimit leaves room for children that are still finishing.
 StartServers $APACHE_SERVERS
-ServerLimit $APACHE_SERVERS
+ServerLimit $((APACHE_SERVERS * 2))
 ThreadsPerChild $APACHE_THREADS
 MaxRequestWorkers $((APACHE_SERVERS * APACHE_THREADS))
+MinSpareThreads $APACHE_THREADS
+MaxSpareThreads $((APACHE_SERVERS * APACHE_THREADS))
 KeepAlive On
 MaxKeepAliveRequests 0
 
@@ -171,6 +175,7 @@ EOF
 /lab=lb
 /lab/*=lb
 /tether/*=lb
+/bench/*=lb
 /jkstatus=jkstatus
 EOF
 }

@@ -2,6 +2,7 @@
 # bench/run.sh — Tether side by side with HAProxy, nginx and Caddy on loopback.
 #
 #   bench/run.sh [targets...]        default: direct haproxy nginx caddy tether
+#   SCENARIOS=ajp bench/run.sh direct apache-modjk tether
 #
 # Every target sits in front of the same two Go backends (routes tomcat1 and
 # tomcat2) with its closest equivalent of jvmRoute stickiness; every request
@@ -10,6 +11,13 @@
 # generator, the backends and this script on LOAD_CORE. All targets stay up;
 # each round runs every scenario and concurrency over the targets in turn
 # (interleaved), and the summary takes medians over rounds. See bench/README.md.
+#
+# Scenario "ajp": two real Tomcat 10 nodes (scripts/tomcat.sh, on LOAD_CORE,
+# bench/tomcat-webapp as /bench) behind Apache httpd + mod_jk
+# (scripts/apache-modjk.sh, target apache-modjk) and Tether (ajp:// members)
+# over AJP13 with a secret; direct is tomcat1's HTTP connector. Requests go to
+# /bench/hello.jsp with the same tomcat1 cookie; tomcat2's hit count is the
+# misrouted count.
 #
 # Settings (environment):
 #   ROUNDS=3 DURATION=10s WARMUP=2s CONNS="32 256" SCENARIOS="http"
@@ -21,6 +29,9 @@
 #                        the cell uses (noise_pct); the quietest attempt is kept
 #                        in raw.csv, the others go to rejected.csv
 #   OUT=bench/results/<date>_<time>
+#   BENCH_TC_JAVA_OPTS="-Xms256m -Xmx256m -XX:+UseSerialGC"   Tomcat JVMs (ajp)
+#   APACHE_SERVERS=2 APACHE_THREADS=128   httpd children x threads (ajp; mod_jk pool = threads)
+#   AJP_WARMUP=15s       load on each ajp target before the rounds (Tomcat's JIT)
 #
 # Installs nothing: bench/deps.sh installs the peers and load generators (root).
 set -euo pipefail
@@ -82,7 +93,8 @@ for t in "${TARGETS[@]}"; do
 	case $t in
 	direct | tether) ;;
 	haproxy | nginx | caddy) need+=("$t") ;;
-	*) die "unknown target $t (known: direct haproxy nginx caddy tether)" ;;
+	apache-modjk) need+=(apache2) ;;
+	*) die "unknown target $t (known: direct haproxy nginx caddy tether apache-modjk)" ;;
 	esac
 done
 missing=()
@@ -106,6 +118,8 @@ chmod 755 "$TMP" # nginx workers run as nobody
 STARTED=()
 LOAD_PID=
 SAMPLER_PID=
+TOMCAT_DIR= # scripts/tomcat.sh DIR while Tomcat runs (ajp)
+APACHE_DIR= # scripts/apache-modjk.sh DIR while Apache runs
 
 # ours PID: PID is a running child of this script (not a zombie, and not a
 # reused PID of someone else's process).
@@ -124,6 +138,9 @@ cleanup() {
 		ours "$pid" && kill -KILL "$pid" 2>/dev/null
 	done
 	wait 2>/dev/null || true
+	# daemons of their own (not our children): stopped by the PIDs their scripts recorded
+	[ -z "$APACHE_DIR" ] || bash "$ROOT/scripts/apache-modjk.sh" stop "$APACHE_DIR" >>"$TMP/apache-stop.log" 2>&1 || true
+	[ -z "$TOMCAT_DIR" ] || bash "$ROOT/scripts/tomcat.sh" stop "$TOMCAT_DIR" >>"$TMP/tomcat-stop.log" 2>&1 || true
 	if [ "$rc" != 0 ] && [ -d "$TMP" ]; then
 		log "logs kept in $TMP"
 	else
@@ -188,6 +205,31 @@ wait_ok "http://127.0.0.1:$B1/_count" && wait_ok "http://127.0.0.1:$B2/_count" |
 count() { curl -s --max-time 5 "http://127.0.0.1:$1/_count" || echo 0; }
 
 # ---------------------------------------------------------------------------
+# Tomcat (scenario ajp): two clustered nodes on LOAD_CORE, like the backends.
+# Ports BASE_PORT+3..+8; AJP secret; bench/tomcat-webapp deployed as /bench.
+AJP_SECRET=tether-bench-secret
+declare -A AJP_PORT
+TC_PIDS=()
+if [[ " $SCENARIOS " == *" ajp "* ]]; then
+	TOMCAT_DIR="$TMP/tomcat"
+	log "starting two Tomcat nodes (scripts/tomcat.sh)"
+	for p in $((BASE_PORT + 3)) $((BASE_PORT + 4)) $((BASE_PORT + 5)) $((BASE_PORT + 6)) $((BASE_PORT + 7)) $((BASE_PORT + 8)); do
+		port_free "$p" || die "port $p is in use (set BASE_PORT)"
+	done
+	TC1_HTTP=$((BASE_PORT + 3)) TC1_AJP=$((BASE_PORT + 4)) TC2_HTTP=$((BASE_PORT + 6)) TC2_AJP=$((BASE_PORT + 7))
+	env AJP_SECRET="$AJP_SECRET" TOMCAT_EXTRA_WEBAPPS="bench=$HERE/tomcat-webapp" \
+		TC_JAVA_OPTS="${BENCH_TC_JAVA_OPTS:--Xms256m -Xmx256m -XX:+UseSerialGC}" \
+		TC1_HTTP_PORT=$TC1_HTTP TC1_AJP_PORT=$TC1_AJP TC1_TRIBES_PORT=$((BASE_PORT + 5)) \
+		TC2_HTTP_PORT=$TC2_HTTP TC2_AJP_PORT=$TC2_AJP TC2_TRIBES_PORT=$((BASE_PORT + 8)) \
+		bash "$ROOT/scripts/tomcat.sh" start "$TOMCAT_DIR" >"$TMP/tomcat.ready" 2>"$TMP/tomcat.log" ||
+		die "Tomcat did not start: $(tail -5 "$TMP/tomcat.log")"
+	mapfile -t TC_PIDS < <(grep -o 'pid=[0-9]*' "$TMP/tomcat.ready" | cut -d= -f2)
+	AJP_PORT[direct]=$TC1_HTTP
+fi
+# hits on tomcat2's /bench page (the misrouted count of the ajp scenario)
+count_tc2() { curl -s --max-time 5 "http://127.0.0.1:$TC2_HTTP/bench/hello.jsp?count" || echo 0; }
+
+# ---------------------------------------------------------------------------
 # Targets. Each has conf_<t> (writes its config into $TMP) and start_<t> (starts
 # it on PROXY_CORE, sets PID); HTTP_PORT[t] is its plain-HTTP listener. A new
 # scenario that needs another listener (TLS, h2) adds it to these configs and
@@ -198,6 +240,10 @@ HTTP_PORT[haproxy]=$((BASE_PORT + 10))
 HTTP_PORT[nginx]=$((BASE_PORT + 11))
 HTTP_PORT[caddy]=$((BASE_PORT + 12))
 HTTP_PORT[tether]=$((BASE_PORT + 13))
+if [ -n "$TOMCAT_DIR" ]; then
+	AJP_PORT[tether]=$((BASE_PORT + 14))
+	AJP_PORT[apache-modjk]=$((BASE_PORT + 15))
+fi
 
 conf_haproxy() {
 	cat >"$TMP/haproxy.cfg" <<EOF
@@ -342,10 +388,38 @@ http://127.0.0.1:${HTTP_PORT[tether]} {
 	}
 }
 EOF
+	[ -n "${AJP_PORT[tether]:-}" ] || return 0
+	cat >>"$TMP/tether.Caddyfile" <<EOF
+http://127.0.0.1:${AJP_PORT[tether]} {
+	reverse_proxy {
+		to tomcat1=ajp://127.0.0.1:$TC1_AJP tomcat2=ajp://127.0.0.1:$TC2_AJP
+		sticky jvmroute
+		ajp_secret $AJP_SECRET
+		max_idle_conns 512
+	}
+}
+EOF
 }
 start_tether() {
 	start tether "$PROXY_CORE" env GOMAXPROCS=1 \
 		"$TMP/tether" run -c "$TMP/tether.Caddyfile" --ready-file "$TMP/tether.ready"
+}
+
+# Apache httpd + mod_jk (scenario ajp): scripts/apache-modjk.sh, the same
+# workers.properties as the e2e tests, access log off. It daemonizes; ROOT_PID
+# is its parent process (CPU and memory count its children too).
+conf_apache-modjk() { APACHE_DIR="$TMP/apache"; }
+start_apache-modjk() {
+	env APACHE_PORT="${AJP_PORT[apache-modjk]}" TC1_AJP_PORT="$TC1_AJP" TC2_AJP_PORT="$TC2_AJP" \
+		AJP_SECRET="$AJP_SECRET" JK_ACCESS_LOG=off JK_LOG_LEVEL=error \
+		APACHE_SERVERS="${APACHE_SERVERS:-2}" APACHE_THREADS="${APACHE_THREADS:-128}" \
+		taskset -c "$PROXY_CORE" bash "$ROOT/scripts/apache-modjk.sh" start "$APACHE_DIR" \
+		>"$TMP/apache-modjk.ready" 2>"$TMP/apache-modjk.log" || true
+	PID=$(grep -o 'pid=[0-9]*' "$TMP/apache-modjk.ready" | cut -d= -f2)
+	# httpd detaches into a session (autogroup) of its own: give it ours' priority
+	if [ -n "$PID" ] && [ "$NICE" != off ]; then
+		echo "$NICE" >"/proc/$PID/autogroup" 2>/dev/null || log "note: could not set httpd's autogroup nice"
+	fi
 }
 
 # route URL [COOKIE] -> the X-Route of the answer ("" if none); with
@@ -473,8 +547,33 @@ wrk_run() {
 supports_http() { [ -n "${HTTP_PORT[$1]:-}" ]; }
 load_http() { wrk_run "http://127.0.0.1:${HTTP_PORT[$1]}/" "$2" "$3"; }
 
+supports_ajp() { [ -n "${AJP_PORT[$1]:-}" ]; }
+load_ajp() { wrk_run "http://127.0.0.1:${AJP_PORT[$1]}/bench/hello.jsp" "$2" "$3"; }
+
+# node URL [COOKIE] -> the node= line of a /bench/hello.jsp answer
+node() { curl -s --max-time 5 ${2:+-H "Cookie: $2"} "$1" | awk -F= '$1 == "node" {print $2}'; }
+
+# preflight_ajp TARGET: both routes stick, cookieless requests reach both nodes.
+preflight_ajp() {
+	local url="http://127.0.0.1:${AJP_PORT[$1]}/bench/hello.jsp" r i c seen=""
+	for r in tomcat1 tomcat2; do
+		[ "$1" = direct ] && [ $r = tomcat2 ] && continue
+		for i in 1 2 3; do
+			c=$(node "$url" "JSESSIONID=ABCDEF$i.$r")
+			[ "$c" = "$r" ] || { echo "cookie .$r reached '${c:-no answer}'"; return 1; }
+		done
+	done
+	[ "$1" = direct ] && return 0
+	for i in 1 2 3 4 5 6; do seen="$seen $(node "$url")"; done
+	case $seen in *tomcat1*tomcat2* | *tomcat2*tomcat1*) ;; *)
+		echo "cookieless requests reached only:$seen"
+		return 1
+		;;
+	esac
+}
+
 for s in $SCENARIOS; do
-	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http)"
+	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http ajp)"
 done
 
 # ---------------------------------------------------------------------------
@@ -482,24 +581,36 @@ done
 for t in "${TARGETS[@]}"; do
 	[ "${STATUS[$t]}" = ok ] || continue
 	[ "$t" = direct ] && continue
-	port_free "${HTTP_PORT[$t]}" || die "port ${HTTP_PORT[$t]} ($t) is in use (set BASE_PORT)"
+	for p in ${HTTP_PORT[$t]:-} ${AJP_PORT[$t]:-}; do
+		port_free "$p" || die "port $p ($t) is in use (set BASE_PORT)"
+	done
 	"conf_$t"
 	"start_$t"
 	ROOT_PID[$t]=$PID
 done
 for t in "${TARGETS[@]}"; do
 	[ "${STATUS[$t]}" = ok ] || continue
-	if ! wait_ok "http://127.0.0.1:${HTTP_PORT[$t]}/" "${ROOT_PID[$t]:-}"; then
+	if [ -n "${HTTP_PORT[$t]:-}" ]; then
+		url="http://127.0.0.1:${HTTP_PORT[$t]}/"
+	else
+		url="http://127.0.0.1:${AJP_PORT[$t]:-0}/bench/hello.jsp"
+	fi
+	if { [ "$t" != direct ] && [ -z "${ROOT_PID[$t]:-}" ]; } || ! wait_ok "$url" "${ROOT_PID[$t]:-}"; then
 		STATUS[$t]="skipped: did not start"
 		log "$t: did not start, skipped: $(tail -3 "$TMP/$t.log" 2>/dev/null | tr '\n' ' ')"
 		continue
 	fi
-	if ! why=$(preflight "$t"); then
+	if [ -n "${HTTP_PORT[$t]:-}" ] && ! why=$(preflight "$t"); then
 		STATUS[$t]="skipped: preflight: $why"
 		log "$t: preflight failed, skipped: $why"
 		continue
 	fi
-	log "$t: preflight ok (port ${HTTP_PORT[$t]})"
+	if [ -n "${AJP_PORT[$t]:-}" ] && ! why=$(preflight_ajp "$t"); then
+		STATUS[$t]="skipped: ajp preflight: $why"
+		log "$t: ajp preflight failed, skipped: $why"
+		continue
+	fi
+	log "$t: preflight ok (port ${HTTP_PORT[$t]:-}${AJP_PORT[$t]:+ ajp front ${AJP_PORT[$t]}})"
 done
 
 # ---------------------------------------------------------------------------
@@ -517,6 +628,7 @@ done
 		haproxy) echo "haproxy: $(haproxy -v | head -1)" ;;
 		nginx) echo "nginx: $(nginx -v 2>&1)" ;;
 		caddy) echo "caddy: $(caddy version)" ;;
+		apache-modjk) echo "apache-modjk: $(/usr/sbin/apache2 -v | head -1), $(dpkg-query -W -f='libapache2-mod-jk ${Version}' libapache2-mod-jk 2>/dev/null), ServerLimit ${APACHE_SERVERS:-2} x ThreadsPerChild ${APACHE_THREADS:-128}" ;;
 		tether)
 			echo "tether: built from the working tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)," \
 				"$(git -C "$ROOT" status --porcelain -- cmd proxy config routing membership replication 2>/dev/null | wc -l) files changed or new"
@@ -525,6 +637,7 @@ done
 		echo "status $t: ${STATUS[$t]}"
 	done
 	echo "wrk: $(wrk -v 2>&1 | head -1)"
+	[ -z "$TOMCAT_DIR" ] || echo "tomcat (ajp): $(dpkg-query -W -f='tomcat10 ${Version}' tomcat10 2>/dev/null), $(java -version 2>&1 | head -1), TC_JAVA_OPTS=${BENCH_TC_JAVA_OPTS:--Xms256m -Xmx256m -XX:+UseSerialGC}, on core $LOAD_CORE"
 } >"$OUT/env.txt"
 for t in "${TARGETS[@]}"; do echo "$t,${STATUS[$t]}"; done >"$OUT/status.csv"
 
@@ -540,8 +653,9 @@ measure_once() {
 	local round=$1 sc=$2 conns=$3 t=$4 attempt=$5 pids=() bpids=() line start
 	if [ "$t" != direct ]; then mapfile -t pids < <(tree "${ROOT_PID[$t]}"); fi
 	bpids=("$B1PID" "$B2PID")
-	local m0 m1
-	m0=$(count "$B2")
+	local m0 m1 mcount="count $B2"
+	if [ "$sc" = ajp ]; then bpids=("${TC_PIDS[@]}") mcount=count_tc2; fi
+	m0=$($mcount)
 	"load_$sc" "$t" "$conns" "$WARMUP"
 	start=$(date +%H:%M:%S)
 	: >"$TMP/mem"
@@ -559,7 +673,7 @@ measure_once() {
 		SAMPLER_PID=
 	fi
 	s1=$(self_ticks)
-	m1=$(count "$B2")
+	m1=$($mcount)
 	line=$(cat "$TMP/load.result")
 	[ -n "$line" ] || line="0 0 -1 0 0" # the load generator failed: errors -1
 	awk -v round="$round" -v sc="$sc" -v conns="$conns" -v t="$t" -v attempt="$attempt" -v start="$start" \
@@ -624,6 +738,14 @@ measure() {
 # The run: rounds x scenarios x concurrencies x targets (interleaved).
 run_targets=()
 for t in "${TARGETS[@]}"; do [ "${STATUS[$t]}" = ok ] && run_targets+=("$t"); done
+if [ -n "$TOMCAT_DIR" ]; then
+	# Tomcat compiles its hot paths for a while: warm it (and every target) up first
+	for t in "${run_targets[@]}"; do
+		supports_ajp "$t" || continue
+		log "ajp warm-up: $t, ${AJP_WARMUP:-15s}"
+		load_ajp "$t" 256 "${AJP_WARMUP:-15s}"
+	done
+fi
 [ ${#run_targets[@]} -gt 0 ] || die "no target passed its checks"
 cells=$((ROUNDS * $(wc -w <<<"$SCENARIOS") * $(wc -w <<<"$CONNS") * ${#run_targets[@]}))
 est=$((cells * ($(secs "$DURATION") + $(secs "$WARMUP") + 2) / 60 + 1))

@@ -86,7 +86,7 @@ func waitReady(t testing.TB, nodes ...*node) {
 	defer cancel()
 	for _, n := range nodes {
 		if err := n.WaitSynced(ctx); err != nil {
-			t.Fatalf("%s: WaitSynced: %v", n.name, err)
+			t.Fatalf("%s: WaitSynced: %v; stats %+v", n.name, err, n.Stats())
 		}
 	}
 }
@@ -114,7 +114,7 @@ func TestClusterPropagates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []*node{b, c} {
-		eventually(t, time.Second, n.name+" sees the pin", func() bool {
+		eventually(t, 5*time.Second, n.name+" sees the pin", func() bool {
 			r, ok := n.Get("app", "s1", time.Now())
 			return ok && r == "tomcat2"
 		})
@@ -122,14 +122,14 @@ func TestClusterPropagates(t *testing.T) {
 	// A failover re-pin on b wins everywhere; then a delete on c.
 	b.Set("app", "s1", "tomcat3", time.Now())
 	for _, n := range []*node{a, c} {
-		eventually(t, time.Second, n.name+" sees the re-pin", func() bool {
+		eventually(t, 5*time.Second, n.name+" sees the re-pin", func() bool {
 			r, _ := n.Get("app", "s1", time.Now())
 			return r == "tomcat3"
 		})
 	}
 	c.Delete("app", "s1", time.Now())
 	for _, n := range []*node{a, b} {
-		eventually(t, time.Second, n.name+" sees the delete", func() bool {
+		eventually(t, 5*time.Second, n.name+" sees the delete", func() bool {
 			_, ok := n.Get("app", "s1", time.Now())
 			return !ok
 		})
@@ -137,7 +137,7 @@ func TestClusterPropagates(t *testing.T) {
 	// Member state set on one applies on all.
 	a.SetMemberState("app", "tomcat1", "disabled", time.Now())
 	for _, n := range []*node{b, c} {
-		eventually(t, time.Second, n.name+" sees the member state", func() bool {
+		eventually(t, 5*time.Second, n.name+" sees the member state", func() bool {
 			m, ok := n.MemberState("app", "tomcat1")
 			return ok && m.State == "disabled"
 		})
@@ -189,13 +189,13 @@ func TestClusterRestartConverges(t *testing.T) {
 	for i := range 100 {
 		c.Set("app", fmt.Sprintf("before-%d", i), "t1", time.Now())
 	}
-	eventually(t, 2*time.Second, "a and b have c's writes", func() bool { return a.Len() == 100 && b.Len() == 100 })
+	eventually(t, 5*time.Second, "a and b have c's writes", func() bool { return a.Len() == 100 && b.Len() == 100 })
 
 	c.stop(t)
 	for i := range 100 {
 		a.Set("app", fmt.Sprintf("during-%d", i), "t2", time.Now())
 	}
-	eventually(t, 2*time.Second, "b has a's writes", func() bool { return b.Len() == 200 })
+	eventually(t, 5*time.Second, "b has a's writes", func() bool { return b.Len() == 200 })
 	// Restart c with an empty table at a new address, as after kill -9.
 	c2 := startNode(t, fastConfig("c", key1))
 	mesh(a, b, c2)
@@ -204,7 +204,7 @@ func TestClusterRestartConverges(t *testing.T) {
 		t.Errorf("restarted c has %d entries when ready; want 200", got)
 	}
 	c2.Set("app", "after", "t3", time.Now())
-	eventually(t, time.Second, "a sees the restarted node's write", func() bool {
+	eventually(t, 5*time.Second, "a sees the restarted node's write", func() bool {
 		_, ok := a.Get("app", "after", time.Now())
 		return ok
 	})
@@ -221,7 +221,7 @@ func TestClusterPartitionHeals(t *testing.T) {
 	a.SetPeers([]Peer{a.peer(), b.peer()})
 	b.SetPeers([]Peer{a.peer(), b.peer()})
 	c.SetPeers([]Peer{c.peer()})
-	eventually(t, 2*time.Second, "partition in effect", func() bool {
+	eventually(t, 5*time.Second, "partition in effect", func() bool {
 		return a.Stats().Connected == 1 && b.Stats().Connected == 1 && c.Stats().Connected == 0
 	})
 	now := time.Now()
@@ -312,7 +312,7 @@ func TestClusterKeyRotation(t *testing.T) {
 	waitReady(t, a, b)
 	a.Set("app", "s1", "t1", time.Now())
 	b.Set("app", "s2", "t2", time.Now())
-	eventually(t, time.Second, "both see both", func() bool { return a.Len() == 2 && b.Len() == 2 })
+	eventually(t, 5*time.Second, "both see both", func() bool { return a.Len() == 2 && b.Len() == 2 })
 	if f := a.Stats().AuthFailures + b.Stats().AuthFailures; f != 0 {
 		t.Errorf("auth failures during rotation = %d; want 0", f)
 	}

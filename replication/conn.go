@@ -288,8 +288,9 @@ func (t *Table) peerSession(ctx context.Context, p *peer) error {
 	t.log.Info().Str("peer", p.name).Bool("peer_ready", h.ready).Msg("replication peer connected")
 	defer t.log.Info().Str("peer", p.name).Msg("replication peer disconnected")
 
-	// What was queued while disconnected is covered by the round below.
-	drainQueue(p)
+	// Frames queued while disconnected are still valid changes and are sent
+	// after the first round; whatever overflowed the queue is covered by
+	// that round, which compares every entry, recent ones included.
 	p.resync.Store(false)
 
 	readErr := make(chan error, 1)
@@ -298,12 +299,25 @@ func (t *Table) peerSession(ctx context.Context, p *peer) error {
 	}()
 	defer nc.Close()
 
-	round := func() error {
+	// A round is not started while the previous one is unanswered (a large
+	// repair can take longer than the interval), unless it has been
+	// outstanding for several intervals.
+	var sentAt time.Time
+	// Periodic rounds leave out recent entries (still in the push stream);
+	// the first round of a connection and a round after an overflow do not
+	// (the push stream lost them).
+	round := func(force bool) error {
+		if !force && p.awaiting.Load() != 0 && time.Since(sentAt) < 5*t.cfg.AntiEntropyInterval {
+			return nil
+		}
 		r := t.sync.round.Add(1)
-		vcut, ecut := digestWindow(unixSec(t.cfg.Now()), !t.isReady())
+		p.awaiting.Store(r)
+		sentAt = time.Now()
+		vcut, ecut := digestWindow(unixSec(t.cfg.Now()), force || !t.isReady())
 		return c.send(encodeDigest(r, vcut, ecut, t.digests(vcut, ecut), t.memberStateDigest()))
 	}
-	if err := round(); err != nil {
+	p.awaiting.Store(0)
+	if err := round(true); err != nil {
 		return err
 	}
 	ae := time.NewTicker(t.cfg.AntiEntropyInterval)
@@ -320,14 +334,14 @@ func (t *Table) peerSession(ctx context.Context, p *peer) error {
 				return err
 			}
 		case <-ae.C:
-			if err := round(); err != nil {
+			if err := round(false); err != nil {
 				return err
 			}
 		case <-p.wake:
 			if p.resync.Swap(false) {
 				t.sync.resyncs.Add(1)
 				drainQueue(p)
-				if err := round(); err != nil {
+				if err := round(true); err != nil {
 					return err
 				}
 			}
@@ -359,6 +373,7 @@ func (t *Table) readPeer(c *conn, p *peer) error {
 		case msgEntries, msgMemberStates:
 			t.applyMessage(&m)
 		case msgDigestReply:
+			p.awaiting.CompareAndSwap(m.round, 0)
 			if !m.ready {
 				p.ready.Store(false)
 				t.checkAllStarting()

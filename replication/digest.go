@@ -103,8 +103,10 @@ func (sh *shard) digestLocked(vcut, ecut uint32) uint64 {
 }
 
 // digestWindow returns the window a node asks its peer to compare at now
-// (unix seconds). A node not yet synced asks for everything (vcut max,
-// ecut 0): it wants every entry, recent ones included.
+// (unix seconds). With full (a node not yet synced, the first round of a
+// connection, the round after a queue overflow) it asks for everything
+// (vcut max, ecut 0): recent entries included, since the push stream may
+// have lost them.
 func digestWindow(nowS uint32, full bool) (vcut, ecut uint32) {
 	if full {
 		return math.MaxUint32, 0

@@ -73,10 +73,11 @@
 //     offered to every peer's bounded queue. Received entries are not
 //     forwarded: every node pushes only its own writes to every peer (full
 //     mesh, as HAProxy and zone_sync do).
-//   - Backpressure: a peer whose queue (Config.PeerQueueFrames) is full, or
-//     that is disconnected, has its queue dropped and gets an anti-entropy
-//     round instead, which sends it only the shards that differ. Memory per
-//     peer is bounded by the queue, never by the peer's speed.
+//   - Backpressure: a peer whose queue (Config.PeerQueueFrames) overflows,
+//     because it is slow or disconnected, has its queue dropped and gets an
+//     anti-entropy round instead, which sends it only the shards that
+//     differ. Memory per peer is bounded by the queue, never by the peer's
+//     speed.
 //   - Anti-entropy: at every connect and every AntiEntropyInterval (10 s),
 //     the dialer sends a digest per shard (256 shards, xor of a hash per
 //     entry); the other side sends its entries of every shard that differs,
@@ -84,8 +85,10 @@
 //     leave out entries written in the last few seconds (still in the push
 //     stream) and entries about to expire (swept at different moments), so
 //     a busy cluster does not resend shards that are merely in flight; see
-//     digest.go. A change lost in the push stream, or made on the other side
-//     of a healed partition, is repaired within AntiEntropyInterval plus 3 s.
+//     digest.go. The first round of each connection and the round after an
+//     overflow compare everything. A change lost in the push stream is
+//     repaired within AntiEntropyInterval plus 3 s; a healed partition, at
+//     reconnection.
 //   - Full copy before ready: a node that starts asks for everything (its
 //     digest window covers every entry); a synced peer answers with every
 //     shard it holds, then the reply; that reply makes the node ready. A

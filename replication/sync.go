@@ -64,7 +64,8 @@ type peer struct {
 	wake       chan struct{} // cap 1
 	resync     atomic.Bool   // queue overflowed: drop it, run anti-entropy
 	connected  atomic.Bool
-	ready      atomic.Bool // the peer said it is synced
+	ready      atomic.Bool   // the peer said it is synced
+	awaiting   atomic.Uint64 // round sent and not yet answered, or 0
 
 	// mu guards repair and repairMS: what the peer asked us to send.
 	mu       sync.Mutex

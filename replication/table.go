@@ -268,7 +268,8 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	sh.mu.Lock()
 	old, had := sh.m[string(k)]
 	if had && old.exp <= nowS {
-		had = false // expired: as if absent
+		t.removeLocked(sh, string(k), old) // expired: as if absent
+		had = false
 	}
 	if had && rid != 0 && old.route == rid {
 		// Unchanged pin: a refresh, not a new version.

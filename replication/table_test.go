@@ -138,6 +138,21 @@ func TestDigestsConverge(t *testing.T) {
 	}
 }
 
+func TestSetOverExpiredEntry(t *testing.T) {
+	a := newTestTable(t, Config{NodeName: "a"})
+	b := newTestTable(t, Config{NodeName: "a"})
+	a.Set("app", "s1", "t1", t0)
+	later := t0.Add(time.Hour)
+	e, _ := a.Set("app", "s1", "t2", later)
+	b.Apply([]Entry{e}, later)
+	if a.Len() != 1 {
+		t.Errorf("Len() after re-Set of an expired key = %d; want 1", a.Len())
+	}
+	if *a.digests(digestWindow(0, true)) != *b.digests(digestWindow(0, true)) {
+		t.Error("digest still counts the expired entry")
+	}
+}
+
 func TestEviction(t *testing.T) {
 	tb := newTestTable(t, Config{MaxEntries: numShards * 16})
 	for i := range numShards * 64 {

@@ -25,14 +25,9 @@ const MaxKeyLen = 512
 // MaxNameLen is the longest balancer, route or node name, in bytes.
 const MaxNameLen = 255
 
-// Errors returned by the table's write methods.
-var (
-	// ErrInvalid means a balancer, key, route or node name is empty or too
-	// long.
-	ErrInvalid = errors.New("invalid balancer, key, route or name")
-	// ErrClosed means the table was closed.
-	ErrClosed = errors.New("replication table closed")
-)
+// ErrInvalid is returned by the write methods for a balancer, key, route,
+// member or state that is empty or too long.
+var ErrInvalid = errors.New("invalid balancer, key, route or name")
 
 // slot is a stored entry. The map key holds the balancer id and session key;
 // see storeKey.

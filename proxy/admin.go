@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-proxy/tether/routing"
@@ -21,6 +23,10 @@ type adminServer struct {
 	token string
 	ln    net.Listener
 	srv   *http.Server
+
+	metrics  *metrics                        // GET /metrics
+	page     *statusPage                     // GET /
+	sessions atomic.Pointer[sessionStatsBox] // set by SetSessionStats
 }
 
 func newAdminServer(s *Server, addr, token string) (*adminServer, error) {
@@ -32,13 +38,17 @@ func newAdminServer(s *Server, addr, token string) (*adminServer, error) {
 		return nil, fmt.Errorf("admin listener %s is not on loopback: set admin_token (or bind it to 127.0.0.1)", addr)
 	}
 	a := &adminServer{s: s, addr: addr, token: token}
+	a.metrics = newMetrics(s)
+	a.page = newStatusPage(s)
 	mux := http.NewServeMux()
+	mux.Handle("GET /{$}", a.page)
+	mux.Handle("GET /metrics", a.metrics.handler())
 	mux.HandleFunc("GET /healthz", a.healthz)
 	mux.HandleFunc("GET /api/status", a.status)
 	mux.HandleFunc("PUT /api/balancers/{balancer}/members/{member}/state", a.setState)
 	mux.HandleFunc("POST /api/reload", a.reload)
 	a.srv = &http.Server{
-		Handler:           a.auth(mux),
+		Handler:           a.auth(sameOrigin(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          newStdLogger(s.log, "admin"),
 	}
@@ -62,20 +72,75 @@ func (a *adminServer) listen() error {
 	return nil
 }
 
-// auth requires the bearer token on everything but /healthz (which the
-// ELB's health check calls without credentials).
-func (a *adminServer) auth(next http.Handler) http.Handler {
+// adminHeader is the header the status page's buttons and `tether
+// set-state` send with state-changing requests. A cross-site form or
+// fetch cannot set it without a CORS preflight, which the admin API never
+// grants.
+const adminHeader = "X-Tether-Admin"
+
+// sameOrigin refuses state-changing requests (anything but GET, HEAD and
+// OPTIONS) that could come from another site: they must carry
+// X-Tether-Admin, and when the browser says where they come from
+// (Sec-Fetch-Site, Origin) it must be this admin listener. A bearer token
+// alone does not protect a loopback listener without one, and a browser
+// that holds a token would send it with a forged request too.
+func sameOrigin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.token != "" && r.URL.Path != "/healthz" {
-			want := "Bearer " + a.token
-			if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte(want)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="tether"`)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if reason := crossSite(r); reason != "" {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "cross-site request refused: " + reason})
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// crossSite returns why r may be a cross-site request, or "".
+func crossSite(r *http.Request) string {
+	if r.Header.Get(adminHeader) == "" {
+		return "missing " + adminHeader + " header"
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return "Sec-Fetch-Site " + r.Header.Get("Sec-Fetch-Site")
+	}
+	if o := r.Header.Get("Origin"); o != "" { // "null" (sandboxed, file:) is refused too
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host {
+			return "Origin " + o + " is not " + r.Host
+		}
+	}
+	return ""
+}
+
+// auth requires the token on everything but /healthz (which the ELB's
+// health check calls without credentials): as a bearer token (the CLI,
+// scrapers) or as the password of HTTP Basic auth with any user name, so
+// that a browser can open the status page and its buttons' requests carry
+// the credentials the browser asked for.
+func (a *adminServer) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.token != "" && r.URL.Path != "/healthz" && !a.authorized(r) {
+			w.Header().Add("WWW-Authenticate", `Bearer realm="tether"`)
+			w.Header().Add("WWW-Authenticate", `Basic realm="tether admin (password: the admin token)", charset="UTF-8"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *adminServer) authorized(r *http.Request) bool {
+	got := r.Header.Get("Authorization")
+	if _, pass, ok := r.BasicAuth(); ok {
+		got = "Bearer " + pass
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte("Bearer "+a.token)) == 1
 }
 
 func (a *adminServer) healthz(w http.ResponseWriter, r *http.Request) {
@@ -88,9 +153,13 @@ func (a *adminServer) healthz(w http.ResponseWriter, r *http.Request) {
 
 // Status is the JSON of GET /api/status.
 type Status struct {
-	Node      NodeStatus       `json:"node"`
-	Cluster   *ClusterStatus   `json:"cluster,omitempty"`
-	Balancers []BalancerStatus `json:"balancers"`
+	Node         NodeStatus       `json:"node"`
+	Cluster      *ClusterStatus   `json:"cluster,omitempty"`
+	Balancers    []BalancerStatus `json:"balancers"`
+	Certificates []CertStatus     `json:"certificates,omitempty"`
+	// Sessions is the replicated session table; nil until replication
+	// reports through SetSessionStats.
+	Sessions *SessionsStatus `json:"sessions,omitempty"`
 }
 
 // ClusterStatus is the cluster as this node sees it.
@@ -116,6 +185,7 @@ type ClusterMemberStatus struct {
 
 // NodeStatus describes this Tether process.
 type NodeStatus struct {
+	Name     string    `json:"name,omitempty"` // the cluster member name; "" without a cluster
 	Version  string    `json:"version"`
 	Started  time.Time `json:"started"`
 	Draining bool      `json:"draining"`
@@ -128,8 +198,11 @@ type BalancerStatus struct {
 	Sticky    string         `json:"sticky"`
 	Force     bool           `json:"sticky_force"`
 	Failovers uint64         `json:"failovers"`
+	Retries   uint64         `json:"retries"`
 	NoMember  uint64         `json:"no_member"`
 	Members   []MemberStatus `json:"members"`
+	// RecentFailovers are the last failovers and retries, newest first.
+	RecentFailovers []FailoverEvent `json:"recent_failovers"`
 }
 
 // MemberStatus is one member's state and counters.
@@ -147,13 +220,25 @@ type MemberStatus struct {
 	Errors   uint64 `json:"errors"`
 	Retried  uint64 `json:"retried"`
 	Source   string `json:"source"`
+
+	Responses ResponseClasses `json:"responses"`
+	Latency   LatencyStatus   `json:"latency"`
+	// Sessions is the number of sessions pinned to the member; nil until
+	// replication reports through SetSessionStats.
+	Sessions *int `json:"sessions"`
 }
 
 // Status reports the server's balancers and members.
 func (s *Server) Status() Status {
 	st := Status{Node: NodeStatus{Version: s.opts.Version, Started: s.started, Draining: s.draining.Load()}}
+	ss := s.sessionStats()
+	if ss != nil {
+		st.Sessions = &SessionsStatus{Entries: ss.Entries(), LagMs: float64(ss.Lag().Microseconds()) / 1000}
+	}
+	st.Certificates = s.Certificates()
 	if c := s.opts.Cluster; c != nil {
 		v := c.View()
+		st.Node.Name = v.Self.Name
 		cs := &ClusterStatus{Name: v.Self.Meta.Cluster, Self: v.Self.Name, Epoch: v.Epoch}
 		for _, m := range v.Members {
 			cs.Members = append(cs.Members, ClusterMemberStatus{
@@ -166,14 +251,21 @@ func (s *Server) Status() Status {
 	for _, b := range s.balancerList() {
 		bs := BalancerStatus{
 			Name: b.name, Policy: b.cfg.LBPolicy, Sticky: b.cfg.Sticky.Mode, Force: b.cfg.Sticky.Force,
-			Failovers: b.failovers.Load(), NoMember: b.noMember.Load(),
+			Failovers: b.failovers.Load(), NoMember: b.noMember.Load(), RecentFailovers: b.recent.list(),
 		}
 		for _, m := range b.set.Load().members {
+			bs.Retries += m.retried.Load()
+			var pinned *int
+			if ss != nil {
+				n := ss.Pinned(b.name, m.name)
+				pinned = &n
+			}
 			bs.Members = append(bs.Members, MemberStatus{
 				Name: m.name, URL: m.target.String(), State: routing.State(m.state.Load()).String(),
 				Healthy: m.load.Healthy.Load(), Reason: m.healthReason(), Weight: m.weight,
 				Domain: m.domain, Redirect: m.redirect, InFlight: m.load.InFlight.Load(),
 				Requests: m.requests.Load(), Errors: m.errors.Load(), Retried: m.retried.Load(), Source: m.source,
+				Responses: m.responseClasses(), Latency: m.latencyStatus(), Sessions: pinned,
 			})
 		}
 		st.Balancers = append(st.Balancers, bs)

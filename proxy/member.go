@@ -35,6 +35,11 @@ type member struct {
 	errors   atomic.Uint64 // transport failures and fail_on_status answers
 	retried  atomic.Uint64 // requests that left this member for another
 
+	// responses counts answers by status class (index status/100, 1..5);
+	// index 0 counts transport failures. One atomic add per attempt.
+	responses [6]atomic.Uint64
+	latency   latencyHist // time to response headers, per attempt
+
 	// mu guards the health bookkeeping below.
 	mu         sync.Mutex
 	fails      int       // consecutive passive failures

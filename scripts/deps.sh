@@ -12,6 +12,8 @@ pkgs=(
 	nghttp2-client  # h2load: HTTP/2 load in the proxy TLS tests and bench/
 	apache2            # the incumbent, side by side with Tether (scripts/apache-modjk.sh, bench ajp scenario)
 	libapache2-mod-jk  # mod_jk for it
+	prometheus  # promtool: proxy's TestMetricsPromtool checks a real /metrics scrape
+	chromium    # headless browser for the status page test (cmd/tether TestStatusPage*) and docs/status-page.png
 )
 missing=()
 for p in "${pkgs[@]}"; do

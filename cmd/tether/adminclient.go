@@ -50,6 +50,9 @@ func adminDo(method, addr, token, path string, body any, out any) error {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	// State-changing requests without it are refused as possibly
+	// cross-site (see proxy's sameOrigin).
+	req.Header.Set("X-Tether-Admin", "cli")
 	c := &http.Client{Timeout: 10 * time.Second}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -85,22 +88,105 @@ func cmdStatus(args []string, stdout io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(st)
 	}
-	fmt.Fprintf(stdout, "tether %s, up since %s, draining=%v\n\n", st.Node.Version, st.Node.Started.Format(time.RFC3339), st.Node.Draining)
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BALANCER\tMEMBER\tURL\tSTATE\tHEALTH\tIN-FLIGHT\tREQUESTS\tERRORS")
-	for _, b := range st.Balancers {
-		for _, m := range b.Members {
-			health := "up"
-			if !m.Healthy {
-				health = "down"
-				if m.Reason != "" {
-					health += " (" + m.Reason + ")"
-				}
+	printStatus(stdout, st, time.Now())
+	return nil
+}
+
+// printStatus writes the cluster and the balancers as terminal tables.
+func printStatus(w io.Writer, st proxy.Status, now time.Time) {
+	node := st.Node.Name
+	if node == "" {
+		node = "standalone"
+	}
+	serving := "serving"
+	if st.Node.Draining {
+		serving = "DRAINING"
+	}
+	fmt.Fprintf(w, "tether %s · node %s · up %s · %s", st.Node.Version, node, now.Sub(st.Node.Started).Round(time.Second), serving)
+	if c := st.Cluster; c != nil {
+		fmt.Fprintf(w, " · cluster %s (epoch %d, %d members)", c.Name, c.Epoch, len(c.Members))
+	}
+	fmt.Fprintln(w)
+	if s := st.Sessions; s != nil {
+		fmt.Fprintf(w, "sessions: %d replicated, lag %.1f ms\n", s.Entries, s.LagMs)
+	}
+
+	if c := st.Cluster; c != nil && len(c.Members) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CLUSTER MEMBER\tROLE\tADDRESS\tSERVICE/ROUTE\tURL\tSTATE\tHEALTH\tVERSION")
+		for _, m := range c.Members {
+			name := m.Name
+			if name == c.Self {
+				name += " *"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\n", b.Name, m.Name, m.URL, m.State, health, m.InFlight, m.Requests, m.Errors)
+			svc := m.Service
+			if m.Route != "" {
+				svc += "/" + m.Route
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.Role, m.Addr, dash(svc), dash(m.URL), m.State, upDown(m.Healthy, ""), dash(m.Version))
+		}
+		tw.Flush()
+	}
+
+	for _, b := range st.Balancers {
+		fmt.Fprintf(w, "\nBALANCER %s  %s · sticky %s · failovers %d · retries %d · no member %d\n",
+			b.Name, or(b.Policy, "round_robin"), or(b.Sticky, "jvmroute"), b.Failovers, b.Retries, b.NoMember)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "MEMBER\tURL\tSTATE\tHEALTH\tINFL\tREQS\t2XX\t3XX\t4XX\t5XX\tERR\tP50MS\tP90MS\tP99MS\tSESS")
+		for _, m := range b.Members {
+			sess := "n/a"
+			if m.Sessions != nil {
+				sess = fmt.Sprint(*m.Sessions)
+			}
+			r, l := m.Responses, m.Latency
+			p := func(v float64) string {
+				if l.Count == 0 {
+					return "-"
+				}
+				return fmt.Sprintf("%.1f", v)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
+				m.Name, m.URL, m.State, upDown(m.Healthy, m.Reason), m.InFlight, m.Requests,
+				r.Success, r.Redirect, r.ClientError, r.ServerError, r.Transport, p(l.P50), p(l.P90), p(l.P99), sess)
+		}
+		tw.Flush()
+		for i, f := range b.RecentFailovers {
+			if i == 5 {
+				fmt.Fprintf(w, "  … %d more on the status page\n", len(b.RecentFailovers)-5)
+				break
+			}
+			fmt.Fprintf(w, "  failover %s  %s → %s  (%s)\n", f.At.Local().Format("15:04:05"), f.From, f.To, f.Reason)
 		}
 	}
-	return tw.Flush()
+	if len(st.Certificates) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CERTIFICATE\tSOURCE\tEXPIRES\tDAYS LEFT")
+		for _, c := range st.Certificates {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", strings.Join(c.Names, ","), c.Source, c.NotAfter.Format("2006-01-02"), int(c.NotAfter.Sub(now).Hours()/24))
+		}
+		tw.Flush()
+	}
+}
+
+func upDown(ok bool, reason string) string {
+	if ok {
+		return "up"
+	}
+	if reason != "" {
+		return "down (" + reason + ")"
+	}
+	return "down"
+}
+
+func dash(s string) string { return or(s, "-") }
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func cmdSetState(args []string, stdout io.Writer) error {

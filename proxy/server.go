@@ -347,6 +347,9 @@ func (s *Server) Listen() error {
 		}
 	}
 	for _, l := range s.listeners {
+		if l.tls != nil {
+			l.ln = quickAckListener{l.ln}
+		}
 		if l.proxyProto != nil {
 			l.ln = &proxyListener{Listener: l.ln, allowed: l.proxyProto, log: s.log.With().Str("component", "proxy_protocol").Logger()}
 		}

@@ -240,6 +240,14 @@ HTTP_PORT[haproxy]=$((BASE_PORT + 10))
 HTTP_PORT[nginx]=$((BASE_PORT + 11))
 HTTP_PORT[caddy]=$((BASE_PORT + 12))
 HTTP_PORT[tether]=$((BASE_PORT + 13))
+# TLS scenarios (https, handshake, h2): one ECDSA P-256 certificate for every
+# target that has an HTTPS_PORT, so they do the same cryptography.
+declare -A HTTPS_PORT
+HTTPS_PORT[haproxy]=$((BASE_PORT + 20))
+HTTPS_PORT[tether]=$((BASE_PORT + 23))
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+	-addext subjectAltName=DNS:localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
+cat "$TMP/tls.crt" "$TMP/tls.key" >"$TMP/tls.pem"
 if [ -n "$TOMCAT_DIR" ]; then
 	AJP_PORT[tether]=$((BASE_PORT + 14))
 	AJP_PORT[apache-modjk]=$((BASE_PORT + 15))
@@ -263,7 +271,9 @@ defaults
 
 frontend fe
 	bind 127.0.0.1:${HTTP_PORT[haproxy]}
-	http-request set-header X-Forwarded-Proto http
+	bind 127.0.0.1:${HTTPS_PORT[haproxy]} ssl crt $TMP/tls.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2
+	http-request set-header X-Forwarded-Proto http if !{ ssl_fc }
+	http-request set-header X-Forwarded-Proto https if { ssl_fc }
 	default_backend app
 
 backend app
@@ -382,6 +392,13 @@ conf_tether() {
 	}
 }
 http://127.0.0.1:${HTTP_PORT[tether]} {
+	reverse_proxy {
+		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
+		sticky jvmroute
+	}
+}
+https://localhost:${HTTPS_PORT[tether]} {
+	tls $TMP/tls.crt $TMP/tls.key
 	reverse_proxy {
 		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
 		sticky jvmroute
@@ -547,6 +564,47 @@ wrk_run() {
 supports_http() { [ -n "${HTTP_PORT[$1]:-}" ]; }
 load_http() { wrk_run "http://127.0.0.1:${HTTP_PORT[$1]}/" "$2" "$3"; }
 
+# https: HTTP/1.1 keep-alive over TLS (wrk negotiates http/1.1).
+supports_https() { [ -n "${HTTPS_PORT[$1]:-}" ]; }
+load_https() { wrk_run "https://localhost:${HTTPS_PORT[$1]}/" "$2" "$3"; }
+
+# handshake: every request on a new connection with a full TLS handshake, so
+# req/s = handshakes/s. ab without -k (wrk with Connection: close would
+# resume sessions); ab is single-threaded on LOAD_CORE.
+supports_handshake() { supports_https "$1"; }
+load_handshake() {
+	local d
+	d=$(secs "$3")
+	timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" ab -q -c "$2" -t "$d" -n 100000000 -s 5 \
+		-H "Cookie: $COOKIE" "https://localhost:${HTTPS_PORT[$1]}/" >"$TMP/ab.out" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID" || true
+	LOAD_PID=
+	awk '/^Complete requests:/ {n = $3} /^Failed requests:/ {f = $3} /^Non-2xx responses:/ {x = $3}
+		/^Time taken for tests:/ {t = $5} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+		END {if (t > 0) printf "%d %.6f %d %.3f %.3f\n", n, t, f + x, p50, p99}' "$TMP/ab.out" >"$TMP/load.result"
+}
+
+# h2: HTTP/2 over TLS with h2load; CONNS concurrent streams, 10 per
+# connection. h2load reports no percentiles: the p50 column holds the mean
+# request time and p99 the maximum.
+supports_h2() { supports_https "$1"; }
+load_h2() {
+	local d clients=$((($2 + 9) / 10))
+	d=$(secs "$3")
+	timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" h2load -t"$WRK_THREADS" -c"$clients" -m10 -D"$d" \
+		-H "cookie: $COOKIE" "https://localhost:${HTTPS_PORT[$1]}/" >"$TMP/h2load.out" 2>&1 &
+	LOAD_PID=$!
+	wait "$LOAD_PID" || true
+	LOAD_PID=
+	grep -q 'Application protocol: h2' "$TMP/h2load.out" || return 0
+	awk 'function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+		/^finished in/ {sub(/s,$/, "", $3); dur = $3}
+		/^requests:/ {ok = $8; err = $10 + $12 + $14}
+		/^time for request:/ {mean = ms($6); mx = ms($5)}
+		END {if (dur > 0) printf "%d %.6f %d %.3f %.3f\n", ok, dur, err, mean, mx}' "$TMP/h2load.out" >"$TMP/load.result"
+}
+
 supports_ajp() { [ -n "${AJP_PORT[$1]:-}" ]; }
 load_ajp() { wrk_run "http://127.0.0.1:${AJP_PORT[$1]}/bench/hello.jsp" "$2" "$3"; }
 
@@ -573,7 +631,7 @@ preflight_ajp() {
 }
 
 for s in $SCENARIOS; do
-	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http ajp)"
+	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http https handshake h2 ajp)"
 done
 
 # ---------------------------------------------------------------------------

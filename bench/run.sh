@@ -686,7 +686,7 @@ done
 		haproxy) echo "haproxy: $(haproxy -v | head -1)" ;;
 		nginx) echo "nginx: $(nginx -v 2>&1)" ;;
 		caddy) echo "caddy: $(caddy version)" ;;
-		apache-modjk) echo "apache-modjk: $(/usr/sbin/apache2 -v | head -1), $(dpkg-query -W -f='libapache2-mod-jk ${Version}' libapache2-mod-jk 2>/dev/null), ServerLimit ${APACHE_SERVERS:-2} x ThreadsPerChild ${APACHE_THREADS:-128}" ;;
+		apache-modjk) echo "apache-modjk: $(/usr/sbin/apache2 -v | head -1), $(dpkg-query -W -f='libapache2-mod-jk ${Version}' libapache2-mod-jk 2>/dev/null), ${APACHE_SERVERS:-2} children x ThreadsPerChild ${APACHE_THREADS:-128}" ;;
 		tether)
 			echo "tether: built from the working tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)," \
 				"$(git -C "$ROOT" status --porcelain -- cmd proxy config routing membership replication 2>/dev/null | wc -l) files changed or new"

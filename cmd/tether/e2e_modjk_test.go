@@ -73,6 +73,7 @@ http://127.0.0.1:0 {
 			t.Helper()
 			req, _ := http.NewRequest(http.MethodPut, "http://"+ready.Admin+"/api/balancers/lb/members/"+member+"/state",
 				strings.NewReader(`{"state":"`+state+`"}`))
+			req.Header.Set("X-Tether-Admin", "e2e") // the admin API's cross-site guard
 			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatalf("admin API: %v", err)

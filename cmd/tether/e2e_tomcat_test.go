@@ -62,6 +62,7 @@ func TestTomcatThroughTether(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPut, "http://"+ready.Admin+"/api/balancers/app/members/"+member+"/state",
 			strings.NewReader(`{"state":"`+state+`"}`))
+		req.Header.Set("X-Tether-Admin", "e2e") // the admin API's cross-site guard
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("PUT %s state %s: %v", member, state, err)

@@ -101,6 +101,7 @@ func TestMemberStatesThroughAdminAPI(t *testing.T) {
 	setState := func(member, state string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPut, "http://"+ready.Admin+"/api/balancers/app/members/"+member+"/state", strings.NewReader(`{"state":"`+state+`"}`))
+		req.Header.Set("X-Tether-Admin", "1")
 		resp, err := client.Do(req)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("PUT state %s=%s: %v %v", member, state, err, resp)

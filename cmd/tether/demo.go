@@ -106,7 +106,7 @@ Tether demo is running.
   site           http://%[1]s/
   https site     %[14]s/ (tls internal: Tether's own CA)
   CA root        %[15]s
-  status (JSON)  http://%[2]s/api/status
+  status page    http://%[2]s/  (JSON: /api/status)
   app nodes      %[3]s (in this process; they replicate sessions like a Tomcat cluster)
 
 Try it:
@@ -129,7 +129,7 @@ Try it:
   curl -s -X POST http://%[11]s/backends/tomcat1/start
 
   # operator controls (mod_jk activation): disable or stop a member
-  curl -s -X PUT -d '{"state":"disabled"}' http://%[12]s/api/balancers/demo/members/tomcat2/state
+  curl -s -X PUT -H 'X-Tether-Admin: 1' -d '{"state":"disabled"}' http://%[12]s/api/balancers/demo/members/tomcat2/state
   go run ./cmd/tether status --admin %[13]s
 
 Stop with Ctrl-C.

@@ -67,6 +67,7 @@ type logRecord struct {
 	member   string
 	reason   string
 	attempts int
+	trusted  *trustedProxies // the site's, so the client is the real one behind an ALB
 }
 
 type logKey struct{}
@@ -97,7 +98,7 @@ func (w *recorder) Write(p []byte) (int, error) {
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (l *accessLogger) begin(w http.ResponseWriter, r *http.Request, s *site) (http.ResponseWriter, *http.Request) {
-	rec := &logRecord{start: time.Now()}
+	rec := &logRecord{start: time.Now(), trusted: s.trusted}
 	r = r.WithContext(context.WithValue(r.Context(), logKey{}, rec))
 	return &recorder{ResponseWriter: w, rec: rec}, r
 }
@@ -107,7 +108,7 @@ func (l *accessLogger) end(w http.ResponseWriter, r *http.Request) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
-	client := clientHost(r, nil)
+	client := clientHost(r, rec.trusted)
 	uri := stripPathParams(r.URL.Path)
 	if r.URL.RawQuery != "" {
 		uri += "?" + r.URL.RawQuery

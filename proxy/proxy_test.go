@@ -425,3 +425,16 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		t.Errorf("Serve: %v", err)
 	}
 }
+
+func TestAccessLogClientBehindTrustedProxy(t *testing.T) {
+	app := newBackend(t, "tomcat1", nil)
+	logf := filepath.Join(t.TempDir(), "access.log")
+	src := strings.Replace(oneBalancer("tomcat1=http://"+app.hostport(), ""), "http://127.0.0.1:0 {",
+		"http://127.0.0.1:0 {\n\ttrusted_proxies 127.0.0.0/8\n\taccess_log "+logf+" combined", 1)
+	_, site := startProxy(t, src, nil)
+	doGet(t, site+"/", map[string]string{"X-Forwarded-For": "203.0.113.7"})
+	data, _ := os.ReadFile(logf)
+	if !bytes.HasPrefix(data, []byte("203.0.113.7 ")) {
+		t.Errorf("access log behind a trusted proxy = %q; want the client 203.0.113.7 from X-Forwarded-For", data)
+	}
+}

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -86,9 +86,8 @@ func start(t *testing.T, bin string, args []string, readyFlag string, ready any)
 	rf := filepath.Join(dir, "ready.json")
 	cmd := exec.Command(bin, append(args, readyFlag, rf)...)
 	cmd.Stdout = io.Discard
-	var logs strings.Builder
-	var mu sync.Mutex
-	cmd.Stderr = writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return logs.Write(p) })
+	logs := &testpeers.Buffer{}
+	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
@@ -107,9 +106,7 @@ func start(t *testing.T, bin string, args []string, readyFlag string, ready any)
 			}
 		}
 		if t.Failed() {
-			mu.Lock()
 			t.Logf("%s %v logs:\n%s", filepath.Base(bin), args, logs.String())
-			mu.Unlock()
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
@@ -123,8 +120,6 @@ func start(t *testing.T, bin string, args []string, readyFlag string, ready any)
 		}
 		select {
 		case <-p.done:
-			mu.Lock()
-			defer mu.Unlock()
 			t.Fatalf("%s exited before it was ready: %v\n%s", filepath.Base(bin), cmd.ProcessState, logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
@@ -133,10 +128,6 @@ func start(t *testing.T, bin string, args []string, readyFlag string, ready any)
 		}
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // startBackend starts an example app node with the given route.
 func startBackend(t *testing.T, route string) *proc {

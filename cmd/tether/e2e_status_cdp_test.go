@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"io"
 	"net"
 	"net/http"
@@ -17,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,7 +56,7 @@ func startChromium(t *testing.T) *browser {
 		"--disable-dev-shm-usage", "--user-data-dir="+profile,
 		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--window-size=1600,1000", "about:blank")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its helpers are stopped with it
-	logs := &lockedWriter{w: &strings.Builder{}}
+	logs := &testpeers.Buffer{}
 	cmd.Stdout, cmd.Stderr = io.Discard, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -96,23 +96,6 @@ func startChromium(t *testing.T) *browser {
 			t.Fatalf("chromium wrote no DevToolsActivePort in 60s\n%s", logs.String())
 		}
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return fmt.Sprint(l.w)
 }
 
 // page opens the browser's first page target.

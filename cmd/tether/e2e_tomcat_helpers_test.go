@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"io"
 	"net"
 	"net/http"
@@ -276,26 +277,8 @@ func tail(s string, n int) string {
 	return s
 }
 
-// logBuf collects a process's stderr.
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // lines returns the log lines that contain every one of subs.
-func (l *logBuf) lines(subs ...string) []string {
+func logLines(l *testpeers.Buffer, subs ...string) []string {
 	var out []string
 	for line := range strings.Lines(l.String()) {
 		ok := true
@@ -311,7 +294,7 @@ func (l *logBuf) lines(subs ...string) []string {
 
 // startTetherLogged runs tether with the given Caddyfile text, like
 // startTether, and also returns its log.
-func startTetherLogged(t *testing.T, caddyfile string) (addr string, ready readyInfo, logs *logBuf) {
+func startTetherLogged(t *testing.T, caddyfile string) (addr string, ready readyInfo, logs *testpeers.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "Caddyfile")
@@ -319,7 +302,7 @@ func startTetherLogged(t *testing.T, caddyfile string) (addr string, ready ready
 		t.Fatal(err)
 	}
 	rf := filepath.Join(dir, "ready.json")
-	logs = &logBuf{}
+	logs = &testpeers.Buffer{}
 	cmd := exec.Command(tetherBin, "run", "-c", path, "--ready-file", rf)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = logs

@@ -244,7 +244,7 @@ func TestTomcatThroughTether(t *testing.T) {
 	})
 
 	t.Run("oversized request headers answer 413 with one log line", func(t *testing.T) {
-		before := len(logs.lines("413"))
+		before := len(logLines(logs, "413"))
 		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/lab/echo.jsp", nil)
 		req.Header.Set("X-Big-1", strings.Repeat("a", 6000))
 		req.Header.Set("X-Big-2", strings.Repeat("b", 6000))
@@ -254,7 +254,7 @@ func TestTomcatThroughTether(t *testing.T) {
 		}
 		var got []string
 		waitFor(t, 5*time.Second, "the 413 log line", func() bool {
-			got = logs.lines("413")
+			got = logLines(logs, "413")
 			return len(got) > before
 		})
 		got = got[before:]
@@ -263,7 +263,7 @@ func TestTomcatThroughTether(t *testing.T) {
 		}
 		t.Logf("12 KB of headers → %d; log: %s", r.status, got[0])
 		// the client's fault: no member was taken out for it
-		if down := logs.lines("member down"); len(down) > 0 {
+		if down := logLines(logs, "member down"); len(down) > 0 {
 			t.Fatalf("after the 413: %q; want no member down", down)
 		}
 		for i := range 4 {
@@ -337,7 +337,7 @@ func TestTomcatWrongSecret(t *testing.T) {
 			t.Fatalf("wrong secret: status %d; want 502 or 503", r.status)
 		}
 	}
-	got := logs.lines("secret")
+	got := logLines(logs, "secret")
 	if len(got) == 0 {
 		t.Fatalf("no log line names the secret as the cause; log:\n%s", logs.String())
 	}

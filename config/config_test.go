@@ -228,6 +228,9 @@ func TestErrors(t *testing.T) {
 		{name: "discover static port", src: "{\n\tcluster c {\n\t\tdiscover static 10.0.0.1:7946 10.0.0.2\n\t}\n}", want: "Caddyfile:3:33: discover static: \"10.0.0.2\" is not host:port"},
 		{name: "discover s3 bucket", src: "{\n\tcluster c {\n\t\tdiscover s3 {\n\t\t\tprefix p/\n\t\t}\n\t}\n}", want: "Caddyfile:3:12: discover s3: bucket is required"},
 		{name: "session ttl", src: "{\n\tcluster c {\n\t\tsession_ttl 30\n\t}\n}", want: "Caddyfile:3:15: session_ttl: bad duration \"30\""},
+		{name: "store kind", src: "{\n\tcluster c {\n\t\tstore redis\n\t}\n}", want: "Caddyfile:3:9: store: unknown kind \"redis\" (want dynamodb)"},
+		{name: "store table", src: "{\n\tcluster c {\n\t\tstore dynamodb {\n\t\t\tregion eu-west-1\n\t\t}\n\t}\n}", want: "Caddyfile:3:9: store dynamodb: table is required"},
+		{name: "store option", src: "{\n\tcluster c {\n\t\tstore dynamodb {\n\t\t\ttabel x\n\t\t}\n\t}\n}", want: "Caddyfile:4:4: unknown store dynamodb option \"tabel\""},
 
 		// Sites.
 		{name: "unknown directive", src: "a.com {\n\trevers_proxy http://x\n}", want: "Caddyfile:2:2: unknown directive \"revers_proxy\""},

@@ -246,8 +246,10 @@ func (b *builder) cluster(n *node) error {
 			if err = s.simple(1); err == nil {
 				c.SessionTTL, err = durArg(s, s.arg(0), false)
 			}
+		case "store":
+			c.Store, err = sessionStore(s)
 		default:
-			err = unknown(s, "cluster option", []string{"bind", "advertise", "gossip_key", "profile", "discover", "session_ttl"}, nil, "")
+			err = unknown(s, "cluster option", []string{"bind", "advertise", "gossip_key", "profile", "discover", "session_ttl", "store"}, nil, "")
 		}
 		if err != nil {
 			return err
@@ -255,6 +257,48 @@ func (b *builder) cluster(n *node) error {
 	}
 	b.cfg.Global.Cluster = c
 	return nil
+}
+
+// sessionStore parses a cluster's "store dynamodb { table T; region R;
+// endpoint URL }".
+func sessionStore(n *node) (*SessionStore, error) {
+	if err := n.argc(1, 1); err != nil {
+		return nil, err
+	}
+	kind := n.arg(0)
+	if kind.text != "dynamodb" {
+		return nil, errorf(kind.pos, "store: unknown kind %q (want dynamodb)", kind.text)
+	}
+	st := &SessionStore{Kind: kind.text, Pos: n.args[0].pos}
+	seen := map[string]Pos{}
+	known := []string{"table", "region", "endpoint"}
+	for _, s := range n.block {
+		if err := once(seen, s); err != nil {
+			return nil, err
+		}
+		if !slices.Contains(known, s.name()) {
+			return nil, unknown(s, "store dynamodb option", known, nil, "")
+		}
+		if err := s.simple(1); err != nil {
+			return nil, err
+		}
+		v := s.arg(0).text
+		switch s.name() {
+		case "table":
+			st.Table = v
+		case "region":
+			st.Region = v
+		case "endpoint":
+			if msg := checkURL(v); msg != "" {
+				return nil, errorf(s.arg(0).pos, "endpoint: %s", msg)
+			}
+			st.Endpoint = v
+		}
+	}
+	if st.Table == "" {
+		return nil, errorf(kind.pos, "store dynamodb: table is required")
+	}
+	return st, nil
 }
 
 // discover parses a cluster's "discover KIND ...".

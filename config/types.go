@@ -116,7 +116,20 @@ type Cluster struct {
 	// SessionTTL is how long a replicated session entry lives after its last
 	// use. Default 30m.
 	SessionTTL time.Duration
-	Pos        Pos
+	// Store, when set, writes replicated session entries through to a
+	// shared store and reads it on a local miss (sticky learn), so proxy
+	// clusters that share only the store agree on sessions.
+	Store *SessionStore
+	Pos   Pos
+}
+
+// SessionStore is a cluster's "store dynamodb { ... }".
+type SessionStore struct {
+	Kind     string // "dynamodb"
+	Table    string // required
+	Region   string // "" for the SDK's default chain
+	Endpoint string // a DynamoDB-compatible endpoint URL (moto_server); "" for AWS
+	Pos      Pos
 }
 
 // Discover is one discovery provider of a cluster block.

@@ -49,9 +49,14 @@ var stateActions = []stateAction{
 type statusPage struct {
 	s   *Server
 	now func() time.Time
+	// seen dates the cluster members for this page and /api/status (see
+	// Server.clusterSeen): the admin API is its only reader.
+	seen *clusterSeen
 }
 
-func newStatusPage(s *Server) *statusPage { return &statusPage{s: s, now: time.Now} }
+func newStatusPage(s *Server) *statusPage {
+	return &statusPage{s: s, now: time.Now, seen: newClusterSeen(goneKeep, goneMax)}
+}
 
 // pageData is what the template renders.
 type pageData struct {

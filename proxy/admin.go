@@ -164,13 +164,19 @@ type Status struct {
 
 // ClusterStatus is the cluster as this node sees it.
 type ClusterStatus struct {
-	Name    string                `json:"name"`
-	Self    string                `json:"self"`
-	Epoch   uint64                `json:"epoch"`
+	Name  string `json:"name"`
+	Self  string `json:"self"`
+	Epoch uint64 `json:"epoch"`
+	// Members are the live members, sorted by name.
 	Members []ClusterMemberStatus `json:"members"`
+	// Gone are the members that left or died in the last 10 minutes, most
+	// recently seen first. They are kept apart from Members so that
+	// Members still lists only live ones.
+	Gone []ClusterMemberStatus `json:"gone,omitempty"`
 }
 
-// ClusterMemberStatus is one live cluster member.
+// ClusterMemberStatus is one cluster member. A gone member keeps the
+// address and metadata it had when last seen, with Healthy false.
 type ClusterMemberStatus struct {
 	Name    string `json:"name"`
 	Addr    string `json:"addr"`
@@ -181,6 +187,17 @@ type ClusterMemberStatus struct {
 	State   string `json:"state"`
 	Healthy bool   `json:"healthy"`
 	Version string `json:"version,omitempty"`
+	// Status is "alive" for a member in this node's membership view and
+	// "gone" for one that left it (State is the member's administrative
+	// state, as it last advertised it).
+	Status string `json:"status"`
+	// FirstSeen is when this node saw the member join (or, for members
+	// already there, when this node first looked); it restarts when a gone
+	// member comes back.
+	FirstSeen time.Time `json:"first_seen"`
+	// LastSeen is when this node last saw the member alive: now for a live
+	// member, and for a gone one when this node found it gone.
+	LastSeen time.Time `json:"last_seen"`
 }
 
 // NodeStatus describes this Tether process.
@@ -240,11 +257,19 @@ func (s *Server) Status() Status {
 		v := c.View()
 		st.Node.Name = v.Self.Name
 		cs := &ClusterStatus{Name: v.Self.Meta.Cluster, Self: v.Self.Name, Epoch: v.Epoch}
-		for _, m := range v.Members {
-			cs.Members = append(cs.Members, ClusterMemberStatus{
+		for _, sm := range s.clusterSeen().Observe(v, time.Now()) {
+			m := sm.Member
+			ms := ClusterMemberStatus{
 				Name: m.Name, Addr: m.Addr.String(), Role: m.Meta.Role.String(), Service: m.Meta.Service,
 				Route: m.Meta.Route, URL: m.Meta.URL, State: m.Meta.State.String(), Healthy: m.Meta.Healthy, Version: m.Meta.Build,
-			})
+				Status: "alive", FirstSeen: sm.First, LastSeen: sm.Last,
+			}
+			if sm.Gone {
+				ms.Status, ms.Healthy = "gone", false
+				cs.Gone = append(cs.Gone, ms)
+				continue
+			}
+			cs.Members = append(cs.Members, ms)
 		}
 		st.Cluster = cs
 	}

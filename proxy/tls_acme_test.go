@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,7 +13,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -143,7 +141,7 @@ func TestACMEIssuance(t *testing.T) {
 }
 `, name, challenge, writeIndex(t))
 			start := time.Now()
-			var logs syncBuffer
+			var logs testpeers.Buffer
 			startProxy(t, src, &logs)
 			leaf := waitCert(t, p, p.TLSPort, name)
 			if len(leaf.DNSNames) != 1 || leaf.DNSNames[0] != name {
@@ -201,30 +199,16 @@ https:// {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestACMESharedS3 runs two Tether instances sharing storage s3 on
 // moto_server: A in this process, B as a separate `tether run` process (so
-// certmagic's in-memory challenge state is not shared). Both serve
+// certmagic's in-memory challenge state is not shared), once for each
+// challenge type with only that type allowed. Pebble validates at B's ports
+// only (HTTP-01 at B's http_port, TLS-ALPN-01 at B's https_port). Both serve
 // shared.test: Pebble issues its certificate once and both serve it. Only A
-// serves cross.test, but Pebble validates HTTP-01 at B's port: B answers
-// the challenge A began, from the shared storage.
+// serves cross.test, so A begins its challenge and B must answer it (the
+// HTTP-01 token, or the acme-tls/1 handshake with the challenge
+// certificate), reading the challenge from the shared storage; if B does
+// not, cross.test gets no certificate.
 func TestACMESharedS3(t *testing.T) {
 	if moto == nil {
 		t.Skip("integration test (moto_server); skipped under -short")
@@ -233,24 +217,32 @@ func TestACMESharedS3(t *testing.T) {
 	if out, err := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/tether").CombinedOutput(); err != nil {
 		t.Fatalf("build tether: %v\n%s", err, out)
 	}
-	bucket := fmt.Sprintf("tether-acme-%d", os.Getpid())
+	moto.AWSEnv(t.Setenv)
+	for _, challenge := range []string{"http-01", "tls-alpn-01"} {
+		t.Run(challenge, func(t *testing.T) { testACMESharedS3(t, bin, challenge) })
+	}
+}
+
+func testACMESharedS3(t *testing.T, bin, challenge string) {
+	bucket := fmt.Sprintf("tether-acme-%d-%s", os.Getpid(), strings.ReplaceAll(challenge, "-", ""))
 	if err := moto.CreateBucket(t.Context(), bucket); err != nil {
 		t.Fatal(err)
 	}
-	moto.AWSEnv(t.Setenv)
-	portA, portsA, portB := freePort(t), freePort(t), freePort(t)
-	p := startPebble(t, testpeers.PebbleOptions{HTTPPort: portB}) // validates at B's http_port
+	// Pebble validates at its HTTPPort and TLSPort: B's http_port and
+	// https_port. A's ports are its own, and Pebble never dials them.
+	p := startPebble(t, testpeers.PebbleOptions{})
+	portA, portsA := freePort(t), freePort(t)
 	storage := fmt.Sprintf("storage s3 {\n\t\tbucket %s\n\t\tprefix fleet/\n\t\tregion us-east-1\n\t\tendpoint %s\n\t}", bucket, moto.URL)
 	root := writeIndex(t)
 	site := func(name string) string {
-		return fmt.Sprintf("%s {\n\ttls {\n\t\tchallenges http-01\n\t}\n\tfile_server {\n\t\troot %s\n\t}\n}\n", name, root)
+		return fmt.Sprintf("%s {\n\ttls {\n\t\tchallenges %s\n\t}\n\tfile_server {\n\t\troot %s\n\t}\n}\n", name, challenge, root)
 	}
 	srcA := acmeGlobal(p, portA, portsA, storage) + site("shared.test") + site("cross.test")
 	srcB := acmeGlobal(p, p.HTTPPort, p.TLSPort, storage) + site("shared.test")
 
 	cfgB := filepath.Join(t.TempDir(), "Caddyfile")
 	os.WriteFile(cfgB, []byte(srcB), 0o600)
-	var logB syncBuffer
+	var logB, logA testpeers.Buffer
 	b := exec.CommandContext(t.Context(), bin, "run", "-c", cfgB)
 	b.Stderr = &logB
 	b.Cancel = func() error { return b.Process.Signal(os.Interrupt) }
@@ -263,34 +255,41 @@ func TestACMESharedS3(t *testing.T) {
 		b.Wait()
 		if t.Failed() {
 			t.Logf("B's log:\n%s", logB.String())
+			t.Logf("A's log:\n%s", logA.String())
 		}
 	})
-	startProxy(t, srcA, nil)
+	startProxy(t, srcA, &logA)
 
 	leafA := waitCert(t, p, portsA, "shared.test")
 	leafB := waitCert(t, p, p.TLSPort, "shared.test")
 	if leafA.SerialNumber.Cmp(leafB.SerialNumber) != 0 {
 		t.Errorf("A and B serve different certificates for shared.test (serials %x, %x)", leafA.SerialNumber, leafB.SerialNumber)
 	}
-	waitCert(t, p, portsA, "cross.test")
+	leafCross := waitCert(t, p, portsA, "cross.test")
 	if n := p.Issued(); n != 2 {
 		t.Errorf("pebble issued %d certificates; want 2 (shared.test once, cross.test once)", n)
 	}
+	// certmagic logs each answer; HTTP-01 names the identifier, TLS-ALPN-01
+	// the server_name. distributed:true means it came from storage.
 	var answered bool
 	for _, line := range strings.Split(logB.String(), "\n") {
-		if strings.Contains(line, "served key authentication") && strings.Contains(line, `"identifier":"cross.test"`) && strings.Contains(line, `"distributed":true`) {
+		if strings.Contains(line, "served key authentication") && strings.Contains(line, `"cross.test"`) &&
+			strings.Contains(line, `"challenge":"`+challenge+`"`) && strings.Contains(line, `"distributed":true`) {
 			answered = true
 		}
 	}
 	if !answered {
-		t.Errorf("B's log does not show it answering A's challenge for cross.test from storage")
+		t.Errorf("B's log does not show it answering A's %s challenge for cross.test from storage", challenge)
+	}
+	if strings.Contains(logA.String(), "served key authentication") {
+		t.Errorf("A answered a validation itself; Pebble should only dial B")
 	}
 	crts := storedCerts(t, bucket)
 	if len(crts) != 2 {
 		t.Errorf("certificates in the bucket = %q; want one for each name", crts)
 	}
-	t.Logf("pebble issued %d certificates; shared.test serial %x served by both; cross.test: A's order, B answered from storage; bucket: %q",
-		p.Issued(), leafA.SerialNumber, crts)
+	t.Logf("%s: pebble issued %d certificates; shared.test serial %x served by both; cross.test serial %x: A's order, B answered from storage; bucket: %q",
+		challenge, p.Issued(), leafA.SerialNumber, leafCross.SerialNumber, crts)
 }
 
 // storedCerts lists the .crt objects under the fleet prefix.

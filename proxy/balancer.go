@@ -18,6 +18,7 @@ import (
 
 	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/proxy/ajp"
+	"github.com/tether-proxy/tether/replication"
 	"github.com/tether-proxy/tether/routing"
 )
 
@@ -45,6 +46,11 @@ type Balancer struct {
 	rp *httputil.ReverseProxy
 
 	hasAJP bool // some member speaks AJP: requests carry ajp.ClientInfo
+
+	// tab is the replicated session table (pins, learned sessions); nil
+	// when the server has none. hasStore: it reads a shared store on a miss.
+	tab      *replication.Table
+	hasStore bool
 
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
@@ -74,13 +80,8 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 	if err != nil {
 		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
 	}
-	switch cfg.Sticky.Mode {
-	case "", "jvmroute", "off":
-	default:
-		if srv.opts.CheckOnly {
-			break
-		}
-		return nil, fmt.Errorf("%s: balancer %s: sticky %s is not built yet (see README: unfinished)", cfg.Pos, cfg.Name, cfg.Sticky.Mode)
+	if cfg.Sticky.Mode == "learn" && srv.opts.Sessions == nil && !srv.opts.CheckOnly {
+		return nil, fmt.Errorf("%s: balancer %s: sticky learn needs the session table (Options.Sessions)", cfg.Pos, cfg.Name)
 	}
 	b := &Balancer{
 		name: cfg.Name,
@@ -93,7 +94,9 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		log:  log.With().Str("balancer", cfg.Name).Logger(),
 		now:  time.Now,
 		srv:  srv,
+		tab:  srv.opts.Sessions,
 	}
+	b.hasStore = b.tab != nil && srv.opts.SessionStore
 	members := make([]*member, 0, len(cfg.Members))
 	for _, mc := range cfg.Members {
 		m, err := newMember(cfg, mc, srv.ajpTransport)
@@ -107,8 +110,9 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
 	}
 	b.rp = &httputil.ReverseProxy{
-		Rewrite:      b.rewrite,
-		Transport:    b,
+		Rewrite:        b.rewrite,
+		ModifyResponse: b.modifyResponse,
+		Transport:      b,
 		ErrorHandler: srv.proxyError,
 		ErrorLog:     newStdLogger(b.log, "reverse proxy"),
 		BufferPool:   bufferPool{},
@@ -163,6 +167,19 @@ func (b *Balancer) SetState(name string, st routing.State) error {
 	return nil
 }
 
+// setStateIfDifferent is SetState for a state replicated from elsewhere: it
+// does nothing (and logs nothing) when the member is already in st.
+func (b *Balancer) setStateIfDifferent(name string, st routing.State) error {
+	for _, m := range b.set.Load().members {
+		if m.name == name && routing.State(m.state.Load()) == st {
+			return nil
+		}
+	}
+	return b.SetState(name, st)
+}
+
+func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
+
 var errNotFound = errors.New("not found")
 
 // reqState is what one proxied request carries through the reverse proxy:
@@ -177,6 +194,12 @@ type reqState struct {
 	attempts int
 	start    time.Time
 	retried  bool
+
+	// The session as the table knows it (see findSession): the key it is
+	// stored under, and whether the table's route replaced the request's.
+	key    string
+	pinned bool
+	secure bool // the client came over HTTPS (for the affinity cookie)
 }
 
 type stateKey struct{}
@@ -186,9 +209,7 @@ type stateKey struct{}
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	set := b.set.Load()
 	st := &reqState{b: b, set: set, start: b.now()}
-	if b.cfg.Sticky.Mode != "off" {
-		st.req.Session, st.req.HasSession = set.table.FindSession(r.URL.Path, r.Header["Cookie"], b.names)
-	}
+	b.findSession(r, st)
 	switch b.opts.Policy {
 	case routing.IPHash:
 		st.req.ClientAddr = clientHost(r, b.site.trusted)
@@ -218,6 +239,15 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.cur.load.InFlight.Add(-1)
 	}
 	setChosen(r, st)
+}
+
+// modifyResponse records what the member's answer says about the session
+// (failover pins, learned sessions, the affinity cookie).
+func (b *Balancer) modifyResponse(resp *http.Response) error {
+	if st, ok := resp.Request.Context().Value(stateKey{}).(*reqState); ok {
+		b.recordSession(resp, st)
+	}
+	return nil
 }
 
 // rewrite points the outbound request at the chosen member. The incoming

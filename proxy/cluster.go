@@ -26,7 +26,10 @@ func (s *Server) runDiscovery(ctx context.Context, c clusterView) {
 	ch, cancel := c.Subscribe()
 	defer cancel()
 	for {
-		s.applyView(c.View())
+		v := c.View()
+		s.setPeers(v)
+		s.applyView(v)
+		s.applyMemberStates()
 		select {
 		case <-ctx.Done():
 			return

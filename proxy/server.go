@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/replication"
 )
 
 // Options are what the process gives a Server besides its config.
@@ -38,6 +39,19 @@ type Options struct {
 	// Cluster is this proxy's membership when the config has a cluster
 	// block; balancers with `discover cluster` follow its views.
 	Cluster ClusterView
+	// Sessions is the session table shared with the other proxies
+	// (failover pins, sticky learn, member states); nil runs without one:
+	// no pins, no sticky learn, member states local and not persisted. The
+	// caller runs it (Table.Run); Serve gives it the cluster's proxies as
+	// peers and /healthz answers 503 until it is Ready.
+	Sessions *replication.Table
+	// SessionStore says Sessions has a shared store (store dynamodb):
+	// sticky learn then reads it on a local miss.
+	SessionStore bool
+	// AffinityKey signs `sticky cookie` cookies; every proxy of a cluster
+	// must have the same (cmd derives it from the cluster key). Empty: a
+	// random key per process.
+	AffinityKey []byte
 }
 
 // ClusterView is the part of the cluster membership the proxy reads: live
@@ -65,6 +79,8 @@ type Server struct {
 
 	draining atomic.Bool
 	started  time.Time
+
+	affinity *affinity // signs sticky cookie values
 }
 
 // listener is one bound address and the sites served on it.
@@ -87,7 +103,7 @@ type listener struct {
 // does.
 func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{},
-		reloads: make(chan reloadRequest), stopped: make(chan struct{})}
+		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey)}
 	byAddr := map[string]*listener{}
 	seen := map[string]bool{}
 	type redirect struct {
@@ -428,6 +444,11 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer func() { stopLoops() }()
 	if s.opts.Cluster != nil {
 		wg.Go(func() { s.runDiscovery(runCtx, s.opts.Cluster) })
+	} else if s.opts.Sessions != nil {
+		s.opts.Sessions.SetPeers(nil) // alone: ready at once
+	}
+	if s.opts.Sessions != nil {
+		wg.Go(func() { s.runMemberStates(runCtx) })
 	}
 	for _, l := range s.listeners {
 		wg.Go(func() {
@@ -469,6 +490,7 @@ serving:
 			if s.opts.Cluster != nil {
 				s.applyView(s.opts.Cluster.View())
 			}
+			s.applyMemberStates()
 			s.log.Info().Int("balancers", len(s.balancerList())).Msg("config reloaded")
 			req.reply <- nil
 		}

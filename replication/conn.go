@@ -157,11 +157,35 @@ func (t *Table) applyMessage(m *message) {
 	switch m.typ {
 	case msgEntries:
 		t.sync.recvEntries.Add(uint64(len(m.entries)))
+		t.observeLag(m.entries, now)
 		t.Apply(m.entries, now)
 	case msgMemberStates:
 		t.applyMemberStates(m.memberStates, now)
 	}
 }
+
+// observeLag records how old the newest entry of a received frame is: for a
+// pushed batch, the time from the write on its origin to its arrival here
+// (clock skew between the nodes included). Frames whose newest entry is
+// older than lagWindow are anti-entropy repairs, not the push stream, and
+// are not counted.
+func (t *Table) observeLag(es []Entry, now time.Time) {
+	var newest Version
+	for i := range es {
+		newest = max(newest, es[i].Version)
+	}
+	if newest == 0 {
+		return
+	}
+	lag := max(now.Sub(newest.Wall()), 0)
+	if lag < lagWindow {
+		t.sync.lag.Store(int64(lag))
+		t.sync.lagAt.Store(now.UnixNano())
+	}
+}
+
+// lagWindow bounds what observeLag counts as the push stream.
+const lagWindow = 10 * time.Second
 
 // answerDigest compares a peer's digests with ours, sends our entries of every
 // shard that differs (and our member states if those differ), then the reply

@@ -54,6 +54,8 @@ type syncState struct {
 
 	sentEntries, recvEntries, resyncs, authFailures atomic.Uint64
 	evicted, skewed, storeErrors, storeDropped      atomic.Uint64
+
+	lag, lagAt atomic.Int64 // see observeLag; nanoseconds, and when (unix ns)
 }
 
 // peer is the outbound side of one peer: a queue of sealed frames and the
@@ -197,6 +199,11 @@ type Stats struct {
 	SkewedVersions  uint64 // received versions too far ahead of our clock
 	StoreErrors     uint64 // failed Store writes
 	StoreDropped    uint64 // Store writes dropped because the store lagged
+	// Lag is the age, on arrival, of the newest entry of the last batch
+	// pushed by a peer (origin write to apply here, clock skew included);
+	// LagAt is when it was measured (zero: never).
+	Lag   time.Duration
+	LagAt time.Time
 }
 
 // Stats returns the current counters.
@@ -213,6 +220,10 @@ func (t *Table) Stats() Stats {
 		SkewedVersions:  s.skewed.Load(),
 		StoreErrors:     s.storeErrors.Load(),
 		StoreDropped:    s.storeDropped.Load(),
+		Lag:             time.Duration(s.lag.Load()),
+	}
+	if at := s.lagAt.Load(); at != 0 {
+		st.LagAt = time.Unix(0, at)
 	}
 	s.mu.Lock()
 	st.Peers = len(s.want)

@@ -42,7 +42,8 @@ func providers(ctx context.Context, ds []config.Discover, log zerolog.Logger) ([
 }
 
 // newProxyCluster builds the membership of a proxy from its cluster block.
-func newProxyCluster(ctx context.Context, cc *config.Cluster, name string, log zerolog.Logger) (*membership.Cluster, error) {
+// replAddr is the session table's address, advertised in the metadata.
+func newProxyCluster(ctx context.Context, cc *config.Cluster, name, replAddr string, log zerolog.Logger) (*membership.Cluster, error) {
 	ps, err := providers(ctx, cc.Discover, log)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func newProxyCluster(ctx context.Context, cc *config.Cluster, name string, log z
 		cfg.RejoinInterval, cfg.JoinTimeout, cfg.LeaveTimeout = 0, 0, 0
 	}
 	cfg.Providers = ps
-	cfg.Meta = membership.Meta{Role: membership.RoleProxy, Cluster: cc.Name, Healthy: true, Build: version}
+	cfg.Meta = membership.Meta{Role: membership.RoleProxy, Cluster: cc.Name, Healthy: true, Build: version, Addr: replAddr}
 	cfg.Log = log.With().Str("component", "membership").Logger()
 	c, err := membership.New(cfg)
 	if err != nil {

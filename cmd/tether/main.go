@@ -208,38 +208,61 @@ func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started fun
 
 // serveNode is serve with this proxy's member name for the cluster. With a
 // cluster block, the proxy joins before it reports ready and leaves after
-// it has drained.
+// it has drained. It reports ready (the ready file, started) once the
+// session table holds a full copy from the other proxies; until then
+// /healthz answers 503.
 func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPath string, started func(*proxy.Server, proxy.Ready)) error {
 	opts := proxy.Options{Logger: log, Version: version, DataDir: dataDir(), ConfigPath: configPath}
+	bg, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+
+	sessions, err := newSessionTable(bg, cfg, node, log)
+	if err != nil {
+		return err
+	}
+	opts.Sessions, opts.SessionStore, opts.AffinityKey = sessions.tab, sessions.store, sessions.affinityKey
+	sessionsDone := make(chan error, 1)
+	sessionsCtx, stopSessions := context.WithCancel(bg)
+	defer func() {
+		stopSessions() // last: after the cluster is left
+		<-sessionsDone
+	}()
+	runSessions := func() { go func() { sessionsDone <- sessions.tab.Run(sessionsCtx) }() }
+
 	var cluster *membership.Cluster
-	clusterCtx, leave := context.WithCancel(context.Background())
+	clusterCtx, leave := context.WithCancel(bg)
 	defer leave()
-	var clusterDone chan error
 	if cc := cfg.Global.Cluster; cc != nil {
-		c, err := newProxyCluster(clusterCtx, cc, node, log)
+		c, err := newProxyCluster(clusterCtx, cc, node, sessions.advertise, log)
 		if err != nil {
+			sessions.tab.Close()
+			sessionsDone <- nil
 			return err
 		}
 		cluster = c
 		opts.Cluster = c
 	}
+	fail := func(err error) error {
+		if cluster != nil {
+			cluster.Close()
+		}
+		sessions.tab.Close()
+		sessionsDone <- nil
+		return err
+	}
 	srv, err := proxy.New(cfg, opts)
 	if err != nil {
-		if cluster != nil {
-			cluster.Close()
-		}
-		return err
+		return fail(err)
 	}
 	if err := srv.Listen(); err != nil {
-		if cluster != nil {
-			cluster.Close()
-		}
-		return err
+		return fail(err)
 	}
+	srv.SetSessionStats(proxy.TableStats(sessions.tab))
+	runSessions()
 	addrs := srv.Addrs()
 	addrs.PID = os.Getpid()
 	if cluster != nil {
-		clusterDone = make(chan error, 1)
+		clusterDone := make(chan error, 1)
 		go func() { clusterDone <- cluster.Run(clusterCtx) }()
 		select {
 		case <-cluster.Started():
@@ -253,8 +276,22 @@ func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPa
 			<-clusterDone
 		}()
 	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+
+	// Ready once the session table is synced (Serve gives it its peers).
+	select {
+	case <-sessions.tab.Ready():
+	case err := <-served:
+		return err
+	}
 	if readyFile != "" {
 		if err := writeReady(readyFile, addrs); err != nil {
+			stop()
+			<-served
 			return err
 		}
 	}
@@ -267,8 +304,6 @@ func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPa
 	if started != nil {
 		started(srv, addrs)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
 	if configPath != "" {
 		// SIGHUP reloads the config file; a bad one is logged with its
 		// file:line:col and the running config stays.
@@ -288,7 +323,7 @@ func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPa
 			}
 		}()
 	}
-	return srv.Serve(ctx)
+	return <-served
 }
 
 // dataDir is where certificates, the internal CA and locks live without a

@@ -1,15 +1,22 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/config"
 )
 
 func TestLatencyHistQuantiles(t *testing.T) {
@@ -169,6 +176,82 @@ func TestStatusPageRendersMembersAndButtons(t *testing.T) {
 	}
 }
 
+// TestStatusPageLastSeen runs a proxy whose cluster view lost node-b
+// three minutes ago: /api/status lists node-b under gone with that time,
+// and the page shows a last-seen column, "now" for live members.
+func TestStatusPageLastSeen(t *testing.T) {
+	ok := newBackend(t, "tomcat1", nil)
+	src := fmt.Sprintf("{\n\tadmin 127.0.0.1:0\n}\nhttp://127.0.0.1:0 {\n\treverse_proxy {\n\t\tname app\n\t\tto tomcat1=http://%s\n\t}\n}\n", ok.hostport())
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "Caddyfile"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after := seenView(1, "node-a", "node-b", "proxy1"), seenView(2, "node-a", "proxy1")
+	before.Self, after.Self = before.Members[2], after.Members[1]
+	s, err := New(cfg, Options{Logger: zerolog.New(t.Output()), Cluster: &fixedView{v: after, ch: make(chan struct{})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The views as the discovery loop would have delivered them, before
+	// Serve starts it.
+	now := time.Now()
+	lastB := now.Add(-3 * time.Minute)
+	s.clusterSeen().Observe(before, now.Add(-5*time.Minute))
+	s.clusterSeen().Observe(after, lastB)
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	admin := "http://" + s.Addrs().Admin
+
+	c := statusOf(t, admin).Cluster
+	if c == nil {
+		t.Fatal("/api/status has no cluster")
+	}
+	var live []string
+	for _, m := range c.Members {
+		live = append(live, m.Name+"/"+m.Status)
+		if m.LastSeen.Before(now) {
+			t.Errorf("live member %s last_seen = %v; want now (>= %v)", m.Name, m.LastSeen, now)
+		}
+	}
+	if got, want := strings.Join(live, " "), "node-a/alive proxy1/alive"; got != want {
+		t.Errorf("cluster members = %s; want %s", got, want)
+	}
+	if len(c.Gone) != 1 || c.Gone[0].Name != "node-b" || c.Gone[0].Status != "gone" || c.Gone[0].Healthy || !c.Gone[0].LastSeen.Equal(lastB) {
+		t.Errorf("cluster gone = %+v; want node-b, gone, not healthy, last seen %v", c.Gone, lastB)
+	}
+
+	_, body := doGet(t, admin+"/?refresh=0", nil)
+	for _, want := range []string{
+		"<th>Last seen</th>",
+		"1 gone in the last 10 minutes",
+		`<tr class="cluster-member" data-name="node-a" data-status="alive">`,
+		`<tr class="cluster-gone mute" data-name="node-b" data-status="gone">`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	row := func(name string) string {
+		i := strings.Index(body, `data-name="`+name+`"`)
+		if i < 0 {
+			return ""
+		}
+		r := body[i:]
+		return r[:strings.Index(r, "</tr>")]
+	}
+	if !regexp.MustCompile(`<td class="seen" title="member since [^"]+">now</td>`).MatchString(row("node-a")) {
+		t.Errorf("node-a's row does not say last seen now:\n%s", row("node-a"))
+	}
+	if !regexp.MustCompile(`<td class="seen" title="[^"]+">3m[0-9]+s ago</td>`).MatchString(row("node-b")) {
+		t.Errorf("node-b's row does not say last seen 3m ago:\n%s", row("node-b"))
+	}
+}
+
 func TestStatusPageEscapes(t *testing.T) {
 	evil := `<img src=x onerror=alert(1)>"'`
 	n := 3
@@ -177,6 +260,8 @@ func TestStatusPageEscapes(t *testing.T) {
 			Node: NodeStatus{Name: evil, Version: evil, Started: time.Now().Add(-time.Hour)},
 			Cluster: &ClusterStatus{Name: evil, Self: evil, Members: []ClusterMemberStatus{
 				{Name: evil, Addr: "127.0.0.1:7946", Role: "proxy", State: "active", Healthy: true, Version: evil},
+			}, Gone: []ClusterMemberStatus{
+				{Name: evil, Addr: "127.0.0.1:7947", Role: evil, Service: evil, URL: evil, State: "active", Version: evil, Status: "gone", LastSeen: time.Now()},
 			}},
 			Balancers: []BalancerStatus{{Name: evil, Members: []MemberStatus{
 				{Name: evil, URL: "http://" + evil, State: evil, Reason: evil, Sessions: &n},

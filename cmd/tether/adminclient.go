@@ -104,18 +104,31 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 	}
 	fmt.Fprintf(w, "tether %s · node %s · up %s · %s", st.Node.Version, node, now.Sub(st.Node.Started).Round(time.Second), serving)
 	if c := st.Cluster; c != nil {
-		fmt.Fprintf(w, " · cluster %s (epoch %d, %d members)", c.Name, c.Epoch, len(c.Members))
+		fmt.Fprintf(w, " · cluster %s (epoch %d, %d members", c.Name, c.Epoch, len(c.Members))
+		if len(c.Gone) > 0 {
+			fmt.Fprintf(w, ", %d gone", len(c.Gone))
+		}
+		fmt.Fprint(w, ")")
 	}
 	fmt.Fprintln(w)
 	if s := st.Sessions; s != nil {
 		fmt.Fprintf(w, "sessions: %d replicated, lag %.1f ms\n", s.Entries, s.LagMs)
 	}
 
-	if c := st.Cluster; c != nil && len(c.Members) > 0 {
+	if c := st.Cluster; c != nil && len(c.Members)+len(c.Gone) > 0 {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CLUSTER MEMBER\tROLE\tADDRESS\tSERVICE/ROUTE\tURL\tSTATE\tHEALTH\tVERSION")
+		fmt.Fprintln(tw, "CLUSTER MEMBER\tROLE\tADDRESS\tSERVICE/ROUTE\tURL\tSTATE\tHEALTH\tVERSION\tLAST SEEN")
+		// The proxy's own clock dates a gone member; this node's own
+		// last_seen is the proxy's now, so the age does not depend on
+		// this host's clock agreeing with it.
+		ref := now
 		for _, m := range c.Members {
+			if m.Name == c.Self && !m.LastSeen.IsZero() {
+				ref = m.LastSeen
+			}
+		}
+		for _, m := range append(c.Members[:len(c.Members):len(c.Members)], c.Gone...) {
 			name := m.Name
 			if name == c.Self {
 				name += " *"
@@ -124,7 +137,11 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 			if m.Route != "" {
 				svc += "/" + m.Route
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.Role, m.Addr, dash(svc), dash(m.URL), m.State, upDown(m.Healthy, ""), dash(m.Version))
+			state, health, seen := m.State, upDown(m.Healthy, ""), "now"
+			if m.Status == "gone" {
+				state, health, seen = "GONE", "-", lastSeen(m.LastSeen, ref)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, m.Role, m.Addr, dash(svc), dash(m.URL), state, health, dash(m.Version), seen)
 		}
 		tw.Flush()
 	}
@@ -168,6 +185,15 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 		}
 		tw.Flush()
 	}
+}
+
+// lastSeen says how long ago a gone member was last seen, to the second
+// (3m12s ago), or "-" when the proxy did not say.
+func lastSeen(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return max(now.Sub(t), 0).Round(time.Second).String() + " ago"
 }
 
 func upDown(ok bool, reason string) string {

@@ -113,9 +113,9 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		Rewrite:        b.rewrite,
 		ModifyResponse: b.modifyResponse,
 		Transport:      b,
-		ErrorHandler: srv.proxyError,
-		ErrorLog:     newStdLogger(b.log, "reverse proxy"),
-		BufferPool:   bufferPool{},
+		ErrorHandler:   srv.proxyError,
+		ErrorLog:       newStdLogger(b.log, "reverse proxy"),
+		BufferPool:     bufferPool{},
 		// FlushInterval 0: Go flushes at once for text/event-stream and
 		// responses of unknown length, which covers streaming members.
 	}

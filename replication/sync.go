@@ -251,7 +251,7 @@ func (t *Table) Run(ctx context.Context) error {
 	if s.ln == nil {
 		t.markReady("no listener")
 	}
-	if s.kr == nil {
+	if s.kr == nil && s.ln != nil {
 		t.log.Warn().Msg("replication without a cluster key: frames are neither encrypted nor authenticated")
 	}
 	ev := t.log.Info()

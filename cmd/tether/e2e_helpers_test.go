@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -78,6 +79,20 @@ func (p *proc) kill9(t *testing.T) {
 	<-p.done
 }
 
+var testDataDirs sync.Map // *testing.T -> string
+
+// testDataDir is the test's TETHER_DATA, so that nothing a test persists
+// (member states, certificates) leaks into another test or the user's home.
+func testDataDir(t *testing.T) string {
+	if d, ok := testDataDirs.Load(t); ok {
+		return d.(string)
+	}
+	d := t.TempDir()
+	testDataDirs.Store(t, d)
+	t.Cleanup(func() { testDataDirs.Delete(t) })
+	return d
+}
+
 // start runs bin with args, waits for its ready file and returns the
 // process. The ready file's JSON is decoded into ready.
 func start(t *testing.T, bin string, args []string, readyFlag string, ready any) *proc {
@@ -85,6 +100,9 @@ func start(t *testing.T, bin string, args []string, readyFlag string, ready any)
 	dir := t.TempDir()
 	rf := filepath.Join(dir, "ready.json")
 	cmd := exec.Command(bin, append(args, readyFlag, rf)...)
+	// One data directory per test (member states, certificates), shared by
+	// the test's processes so a restarted proxy finds its own again.
+	cmd.Env = append(os.Environ(), "TETHER_DATA="+testDataDir(t))
 	cmd.Stdout = io.Discard
 	logs := &testpeers.Buffer{}
 	cmd.Stderr = logs

@@ -47,6 +47,9 @@ func newSessionTable(ctx context.Context, cfg *config.Config, node string, log z
 		Logger:    log,
 		StatePath: filepath.Join(dataDir(), "sessions", safeFileName(node), "member-states.json"),
 	}
+	if err := os.MkdirAll(filepath.Dir(rc.StatePath), 0o700); err != nil {
+		return nil, fmt.Errorf("session table: %w", err)
+	}
 	st := &sessionTable{}
 	cc := cfg.Global.Cluster
 	if cc != nil {

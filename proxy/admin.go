@@ -148,6 +148,12 @@ func (a *adminServer) healthz(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "draining", http.StatusServiceUnavailable)
 		return
 	}
+	if !a.s.sessionsReady() {
+		// A starting proxy takes no traffic before it holds the session
+		// table: it would route failed-over and learned sessions wrongly.
+		http.Error(w, "syncing the session table", http.StatusServiceUnavailable)
+		return
+	}
 	_, _ = w.Write([]byte("ok\n"))
 }
 
@@ -327,6 +333,14 @@ func (a *adminServer) setState(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, code, map[string]string{"error": err.Error()})
 		return
+	}
+	if tab := a.s.opts.Sessions; tab != nil {
+		// Replicated to every proxy and persisted, so it holds cluster-wide
+		// and across restarts.
+		if _, err := tab.SetMemberState(b.name, r.PathValue("member"), body.State, time.Now()); err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "applied here, not replicated: " + err.Error()})
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"balancer": b.name, "member": r.PathValue("member"), "state": body.State})
 }

@@ -27,6 +27,7 @@ func (s *Server) runDiscovery(ctx context.Context, c clusterView) {
 	defer cancel()
 	for {
 		v := c.View()
+		s.observeView(v)
 		s.setPeers(v)
 		s.applyView(v)
 		s.applyMemberStates()

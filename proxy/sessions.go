@@ -100,21 +100,26 @@ func (b *Balancer) recordSession(resp *http.Response, st *reqState) {
 		if b.tab == nil {
 			return
 		}
-		if v, set, ok := setCookieValue(resp.Header["Set-Cookie"], b.names.Cookie); ok {
-			if !set {
-				_, _ = b.tab.Delete(b.name, v, st.start)
-			} else if _, err := b.tab.Set(b.name, v, member, st.start); err != nil {
-				b.log.Debug().Err(err).Msg("session not learned")
-			}
-			if v != st.key || !set {
-				return // a new (or ended) session replaces the one the request carried
-			}
-		}
-		if st.key != "" && st.pinned {
+		if st.pinned {
 			if failedOver {
+				// The session moved (its state too, as far as we know):
+				// pin it there, also if the member issues a new id.
 				_, _ = b.tab.Set(b.name, st.key, member, st.start)
 			} else {
 				b.tab.Touch(b.name, st.key, st.start)
+			}
+		}
+		if v, set, ok := setCookieValue(resp.Header["Set-Cookie"], b.names.Cookie); ok {
+			if !set {
+				// The session ended: the id the request carried, and
+				// the one named, if any, route by balancing again.
+				for _, k := range []string{st.key, v} {
+					if k != "" {
+						_, _ = b.tab.Delete(b.name, k, st.start)
+					}
+				}
+			} else if _, err := b.tab.Set(b.name, v, member, st.start); err != nil {
+				b.log.Debug().Err(err).Msg("session not learned")
 			}
 		}
 	case "cookie":
@@ -146,8 +151,8 @@ func (b *Balancer) recordSession(resp *http.Response, st *reqState) {
 }
 
 // setCookieValue finds the cookie called name among Set-Cookie header
-// values: its value, and set false when the header deletes it (empty value,
-// Max-Age zero or negative, or Expires in the past).
+// values (ok): its value, and set false when the header deletes it (empty
+// value, Max-Age zero or negative, or Expires in the past).
 func setCookieValue(headers []string, name string) (value string, set, ok bool) {
 	for _, h := range headers {
 		nv, attrs, _ := strings.Cut(h, ";")
@@ -172,7 +177,7 @@ func setCookieValue(headers []string, name string) (value string, set, ok bool) 
 		}
 		value, ok = v, true
 	}
-	return value, set, ok && value != ""
+	return value, set && value != "", ok
 }
 
 // affinity signs and checks Tether's own affinity cookies (sticky cookie

@@ -22,9 +22,11 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	route := flag.String("route", "tomcat1", "jvmRoute of this node")
 	ready := flag.String("ready-file", "", "write {\"addr\": ...} here once listening")
+	cookie := flag.String("cookie", "JSESSIONID", "session cookie name")
+	noRoute := flag.Bool("no-route", false, "session ids without a .route suffix (as PHP or Node apps issue)")
 	flag.Parse()
 
-	b := &demoapp.Backend{Route: *route, Store: demoapp.NewStore()}
+	b := &demoapp.Backend{Route: *route, Store: demoapp.NewStore(), Cookie: *cookie, NoRoute: *noRoute}
 	if err := b.Start(*addr); err != nil {
 		fmt.Fprintln(os.Stderr, "backend:", err)
 		os.Exit(1)

@@ -49,6 +49,11 @@ type Backend struct {
 	Route  string
 	Store  *Store
 	Rename bool // rename failed-over sessions to this route (JvmRouteBinderValve)
+	// Cookie is the session cookie's name; default JSESSIONID.
+	Cookie string
+	// NoRoute issues session ids without a ".route" suffix, as PHP, Node
+	// or Spring Session apps do (for sticky learn).
+	NoRoute bool
 
 	requests atomic.Uint64
 	mu       sync.Mutex // guards srv and ln
@@ -137,7 +142,7 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	id, route := sessionOf(r)
+	id, route := b.sessionOf(r)
 	var count int
 	if id != "" && b.Store != nil {
 		if n, ok := b.Store.hit(id, false); ok {
@@ -158,23 +163,43 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if count < 0 {
 		count = 0 // no store: the backend does not count sessions
 	}
+	value := id + "." + b.Route
+	if b.NoRoute {
+		value, route = id, b.Route // a routeless id names no route to rename
+		if count == 1 {
+			route = ""
+		}
+	}
 	if route != b.Route && (route == "" || b.Rename) {
-		http.SetCookie(w, &http.Cookie{Name: "JSESSIONID", Value: id + "." + b.Route, Path: "/", HttpOnly: true, Secure: r.Header.Get("X-Forwarded-Proto") == "https"})
+		http.SetCookie(w, &http.Cookie{Name: b.cookieName(), Value: value, Path: "/", HttpOnly: true, Secure: r.Header.Get("X-Forwarded-Proto") == "https"})
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	fmt.Fprintf(w, "served by %s, request %d of this session\n", b.Route, count)
 }
 
+func (b *Backend) cookieName() string {
+	if b.Cookie == "" {
+		return "JSESSIONID"
+	}
+	return b.Cookie
+}
+
 // sessionOf returns the session id and route a request carries, from
-// ;jsessionid= or the JSESSIONID cookie.
-func sessionOf(r *http.Request) (id, route string) {
+// ;jsessionid= or the session cookie.
+func (b *Backend) sessionOf(r *http.Request) (id, route string) {
 	raw := ""
+	if b.NoRoute {
+		if c, err := r.Cookie(b.cookieName()); err == nil {
+			return c.Value, ""
+		}
+		return "", ""
+	}
 	if i := strings.Index(r.URL.Path, ";jsessionid="); i >= 0 {
 		raw = r.URL.Path[i+len(";jsessionid="):]
 		if j := strings.IndexAny(raw, ";/?"); j >= 0 {
 			raw = raw[:j]
 		}
-	} else if c, err := r.Cookie("JSESSIONID"); err == nil {
+	} else if c, err := r.Cookie(b.cookieName()); err == nil {
 		raw = c.Value
 	}
 	id, route, _ = strings.Cut(raw, ".")

@@ -28,6 +28,7 @@
 #   NOISE_RETRIES=1      processes used more than this % of a core on the cores
 #                        the cell uses (noise_pct); the quietest attempt is kept
 #                        in raw.csv, the others go to rejected.csv
+#   HS_CLIENT=hsload     handshake scenario client: hsload (bench/hsload) or ab
 #   OUT=bench/results/<date>_<time>
 #   BENCH_TC_JAVA_OPTS="-Xms256m -Xmx256m -XX:+UseSerialGC"   Tomcat JVMs (ajp)
 #   APACHE_SERVERS=2 APACHE_THREADS=128   httpd children x threads (ajp; mod_jk pool = threads)
@@ -51,6 +52,7 @@ WRK_THREADS=${WRK_THREADS:-1}
 NICE=${NICE:--20}
 NOISE_MAX=${NOISE_MAX:-20}
 NOISE_RETRIES=${NOISE_RETRIES:-1}
+HS_CLIENT=${HS_CLIENT:-hsload}
 OUT=${OUT:-$HERE/results/$(date +%Y-%m-%d_%H%M%S)}
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=(direct haproxy nginx caddy tether); fi
 
@@ -178,8 +180,9 @@ wait_ok() {
 # ---------------------------------------------------------------------------
 # Build.
 mkdir -p "$OUT"
-log "building backend and summarizer"
-(cd "$ROOT" && go build -o "$TMP/backend" ./bench/backend && go build -o "$TMP/summarize" ./bench/summarize)
+log "building backend, summarizer and hsload"
+(cd "$ROOT" && go build -o "$TMP/backend" ./bench/backend && go build -o "$TMP/summarize" ./bench/summarize &&
+	go build -o "$TMP/hsload" ./bench/hsload)
 declare -A STATUS # target -> ok | skipped: reason
 for t in "${TARGETS[@]}"; do STATUS[$t]=ok; done
 if [ -n "${STATUS[tether]:-}" ]; then
@@ -244,6 +247,8 @@ HTTP_PORT[tether]=$((BASE_PORT + 13))
 # target that has an HTTPS_PORT, so they do the same cryptography.
 declare -A HTTPS_PORT
 HTTPS_PORT[haproxy]=$((BASE_PORT + 20))
+HTTPS_PORT[nginx]=$((BASE_PORT + 21))
+HTTPS_PORT[caddy]=$((BASE_PORT + 22))
 HTTPS_PORT[tether]=$((BASE_PORT + 23))
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-addext subjectAltName=DNS:localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
@@ -320,6 +325,10 @@ http {
 	}
 	server {
 		listen 127.0.0.1:${HTTP_PORT[nginx]};
+		listen 127.0.0.1:${HTTPS_PORT[nginx]} ssl http2;
+		ssl_certificate $TMP/tls.crt;
+		ssl_certificate_key $TMP/tls.key;
+		ssl_protocols TLSv1.2 TLSv1.3;
 		location / {
 			proxy_pass http://\$route_upstream;
 			proxy_http_version 1.1;
@@ -341,11 +350,12 @@ conf_caddy() {
 	cat >"$TMP/caddy/Caddyfile" <<EOF
 {
 	admin off
+	auto_https off
 	log {
 		level error
 	}
 }
-http://127.0.0.1:${HTTP_PORT[caddy]} {
+(routes) {
 	@tomcat1 header_regexp Cookie JSESSIONID=[^;]*\.tomcat1(;|$)
 	@tomcat2 header_regexp Cookie JSESSIONID=[^;]*\.tomcat2(;|$)
 	handle @tomcat1 {
@@ -374,8 +384,16 @@ http://127.0.0.1:${HTTP_PORT[caddy]} {
 		}
 	}
 }
+http://127.0.0.1:${HTTP_PORT[caddy]} {
+	import routes
+}
+https://localhost:${HTTPS_PORT[caddy]} {
+	tls $TMP/tls.crt $TMP/tls.key
+	import routes
+}
 EOF
 }
+
 start_caddy() {
 	start caddy "$PROXY_CORE" env GOMAXPROCS=1 HOME="$TMP/caddy" \
 		XDG_CONFIG_HOME="$TMP/caddy" XDG_DATA_HOME="$TMP/caddy" \
@@ -443,7 +461,7 @@ start_apache-modjk() {
 # SETCOOKIE=file, the answer's JSESSIONID=value is written there.
 route() {
 	local hdrs
-	hdrs=$(curl -s --max-time 5 -o /dev/null -D - ${2:+-H "Cookie: $2"} "$1" | tr -d '\r') || true
+	hdrs=$(curl -sk --max-time 5 -o /dev/null -D - ${2:+-H "Cookie: $2"} "$1" | tr -d '\r') || true
 	[ -n "${SETCOOKIE:-}" ] && awk -F'[:;] *' 'tolower($1)=="set-cookie" {print $2}' <<<"$hdrs" >"$SETCOOKIE"
 	awk -F': *' 'tolower($1)=="x-route" {print $2}' <<<"$hdrs"
 }
@@ -458,6 +476,10 @@ preflight() {
 			c=$(route "$url" "JSESSIONID=ABCDEF$i.$r")
 			[ "$c" = "$r" ] || { echo "cookie .$r reached '${c:-no answer}'"; return 1; }
 		done
+		if [ -n "${HTTPS_PORT[$t]:-}" ]; then
+			c=$(route "https://localhost:${HTTPS_PORT[$t]}/" "JSESSIONID=ABCDEF.$r")
+			[ "$c" = "$r" ] || { echo "https: cookie .$r reached '${c:-no answer}'"; return 1; }
+		fi
 	done
 	[ "$t" = direct ] && return 0
 	for i in 1 2 3 4 5 6 7 8; do
@@ -569,20 +591,33 @@ supports_https() { [ -n "${HTTPS_PORT[$1]:-}" ]; }
 load_https() { wrk_run "https://localhost:${HTTPS_PORT[$1]}/" "$2" "$3"; }
 
 # handshake: every request on a new connection with a full TLS handshake, so
-# req/s = handshakes/s. ab without -k (wrk with Connection: close would
-# resume sessions); ab is single-threaded on LOAD_CORE.
+# req/s = handshakes/s. The client never resumes a session (no session
+# cache), so every target does full handshakes whatever tickets it issues;
+# wrk with Connection: close and h2load would resume. HS_CLIENT=hsload
+# (default, bench/hsload: Go, TLS 1.3 + X25519 like ab, TCP_NODELAY, less
+# client CPU per connection) or ab (single-threaded OpenSSL 3.0 without -k,
+# the client of the first runs: it became the bottleneck). Both on LOAD_CORE.
 supports_handshake() { supports_https "$1"; }
 load_handshake() {
 	local d
 	d=$(secs "$3")
-	timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" ab -q -c "$2" -t "$d" -n 100000000 -s 5 \
-		-H "Cookie: $COOKIE" "https://localhost:${HTTPS_PORT[$1]}/" >"$TMP/ab.out" 2>&1 &
+	if [ "$HS_CLIENT" = ab ]; then
+		timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" ab -q -c "$2" -t "$d" -n 100000000 -s 5 \
+			-H "Cookie: $COOKIE" "https://localhost:${HTTPS_PORT[$1]}/" >"$TMP/ab.out" 2>&1 &
+		LOAD_PID=$!
+		wait "$LOAD_PID" || true
+		LOAD_PID=
+		awk '/^Complete requests:/ {n = $3} /^Failed requests:/ {f = $3} /^Non-2xx responses:/ {x = $3}
+			/^Time taken for tests:/ {t = $5} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
+			END {if (t > 0) printf "%d %.6f %d %.3f %.3f\n", n, t, f + x, p50, p99}' "$TMP/ab.out" >"$TMP/load.result"
+		return
+	fi
+	timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" env GOMAXPROCS=1 "$TMP/hsload" -c "$2" -d "${d}s" \
+		-H "Cookie: $COOKIE" "https://localhost:${HTTPS_PORT[$1]}/" >"$TMP/hsload.out" 2>&1 &
 	LOAD_PID=$!
 	wait "$LOAD_PID" || true
 	LOAD_PID=
-	awk '/^Complete requests:/ {n = $3} /^Failed requests:/ {f = $3} /^Non-2xx responses:/ {x = $3}
-		/^Time taken for tests:/ {t = $5} $1 == "50%" {p50 = $2} $1 == "99%" {p99 = $2}
-		END {if (t > 0) printf "%d %.6f %d %.3f %.3f\n", n, t, f + x, p50, p99}' "$TMP/ab.out" >"$TMP/load.result"
+	awk '$1 == "HSLOAD" {print $2, $3, $4, $5, $6}' "$TMP/hsload.out" >"$TMP/load.result"
 }
 
 # h2: HTTP/2 over TLS with h2load; CONNS concurrent streams, 10 per
@@ -639,7 +674,7 @@ done
 for t in "${TARGETS[@]}"; do
 	[ "${STATUS[$t]}" = ok ] || continue
 	[ "$t" = direct ] && continue
-	for p in ${HTTP_PORT[$t]:-} ${AJP_PORT[$t]:-}; do
+	for p in ${HTTP_PORT[$t]:-} ${HTTPS_PORT[$t]:-} ${AJP_PORT[$t]:-}; do
 		port_free "$p" || die "port $p ($t) is in use (set BASE_PORT)"
 	done
 	"conf_$t"
@@ -676,7 +711,7 @@ done
 {
 	echo "date: $(date -Is)"
 	echo "command: ${BENCH_CMD:-bench/run.sh} ${TARGETS[*]}"
-	echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" SCENARIOS=\"$SCENARIOS\" WRK_THREADS=$WRK_THREADS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE NICE=$NICE NOISE_MAX=$NOISE_MAX NOISE_RETRIES=$NOISE_RETRIES"
+	echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" SCENARIOS=\"$SCENARIOS\" WRK_THREADS=$WRK_THREADS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE NICE=$NICE NOISE_MAX=$NOISE_MAX NOISE_RETRIES=$NOISE_RETRIES HS_CLIENT=$HS_CLIENT"
 	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')"
 	echo "machine: $(nproc --all) cpus, $(lscpu | awk -F': *' '/^Model name/ {m=$2} /^CPU family/ {f=$2} /^Model:/ {n=$2} END {print m, "family", f, "model", n}'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM"
 	echo "kernel: $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"

@@ -51,16 +51,16 @@ http://127.0.0.1:0 {
 		to %[5]s
 		sticky learn SID
 		health_uri /health
-		health_interval 250ms
-		health_timeout 200ms
+		health_interval 300ms
+		health_timeout 2s
 		recover_time 1s
 	}
 	reverse_proxy {
 		name jvm
 		to %[5]s
 		health_uri /health
-		health_interval 250ms
-		health_timeout 200ms
+		health_interval 300ms
+		health_timeout 2s
 		recover_time 1s
 	}
 }

@@ -149,20 +149,8 @@ func (b *builder) storage(n *node) error {
 			return err
 		}
 		st.Kind = "s3"
-		seen := map[string]Pos{}
-		for _, s := range n.block {
-			if err := once(seen, s); err != nil {
-				return err
-			}
-			known := []string{"bucket", "prefix", "region", "endpoint"}
-			if !slices.Contains(known, s.name()) {
-				return unknown(s, "storage s3 option", known, nil, "")
-			}
-			if err := s.simple(1); err != nil {
-				return err
-			}
-			v := s.arg(0).text
-			switch s.name() {
+		err := optionBlock(n, "storage s3 option", []string{"bucket", "prefix", "region", "endpoint"}, func(name, v string) {
+			switch name {
 			case "bucket":
 				st.Bucket = v
 			case "prefix":
@@ -170,11 +158,11 @@ func (b *builder) storage(n *node) error {
 			case "region":
 				st.Region = v
 			case "endpoint":
-				if msg := checkURL(v); msg != "" {
-					return errorf(s.arg(0).pos, "endpoint: %s", msg)
-				}
 				st.Endpoint = v
 			}
+		})
+		if err != nil {
+			return err
 		}
 		if st.Bucket == "" {
 			return errorf(kind.pos, "storage s3: bucket is required")
@@ -259,6 +247,31 @@ func (b *builder) cluster(n *node) error {
 	return nil
 }
 
+// optionBlock parses a block of single-valued options (each at most once,
+// each one of known; "endpoint" must be a URL) and hands each to set.
+func optionBlock(n *node, what string, known []string, set func(name, value string)) error {
+	seen := map[string]Pos{}
+	for _, s := range n.block {
+		if err := once(seen, s); err != nil {
+			return err
+		}
+		if !slices.Contains(known, s.name()) {
+			return unknown(s, what, known, nil, "")
+		}
+		if err := s.simple(1); err != nil {
+			return err
+		}
+		v := s.arg(0).text
+		if s.name() == "endpoint" {
+			if msg := checkURL(v); msg != "" {
+				return errorf(s.arg(0).pos, "endpoint: %s", msg)
+			}
+		}
+		set(s.name(), v)
+	}
+	return nil
+}
+
 // sessionStore parses a cluster's "store dynamodb { table T; region R;
 // endpoint URL }".
 func sessionStore(n *node) (*SessionStore, error) {
@@ -270,30 +283,18 @@ func sessionStore(n *node) (*SessionStore, error) {
 		return nil, errorf(kind.pos, "store: unknown kind %q (want dynamodb)", kind.text)
 	}
 	st := &SessionStore{Kind: kind.text, Pos: n.args[0].pos}
-	seen := map[string]Pos{}
-	known := []string{"table", "region", "endpoint"}
-	for _, s := range n.block {
-		if err := once(seen, s); err != nil {
-			return nil, err
-		}
-		if !slices.Contains(known, s.name()) {
-			return nil, unknown(s, "store dynamodb option", known, nil, "")
-		}
-		if err := s.simple(1); err != nil {
-			return nil, err
-		}
-		v := s.arg(0).text
-		switch s.name() {
+	err := optionBlock(n, "store dynamodb option", []string{"table", "region", "endpoint"}, func(name, v string) {
+		switch name {
 		case "table":
 			st.Table = v
 		case "region":
 			st.Region = v
 		case "endpoint":
-			if msg := checkURL(v); msg != "" {
-				return nil, errorf(s.arg(0).pos, "endpoint: %s", msg)
-			}
 			st.Endpoint = v
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	if st.Table == "" {
 		return nil, errorf(kind.pos, "store dynamodb: table is required")

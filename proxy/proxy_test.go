@@ -74,11 +74,18 @@ func startProxyB(b *testing.B, src string) (*Server, string) {
 
 func startProxyTB(t testing.TB, src string, logs io.Writer) (*Server, string) {
 	t.Helper()
+	return startProxyOpts(t, src, Options{Logger: zerolog.New(logs)}, nil)
+}
+
+// startProxyOpts runs a Server for src with opts until the test ends, and
+// run alongside it when not nil (a session table's Run).
+func startProxyOpts(t testing.TB, src string, opts Options, run func(context.Context) error) (*Server, string) {
+	t.Helper()
 	cfg, err := config.Parse(filepath.Join(t.TempDir(), "Caddyfile"), []byte(src))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	s, err := New(cfg, Options{Logger: zerolog.New(logs)})
+	s, err := New(cfg, opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -86,12 +93,18 @@ func startProxyTB(t testing.TB, src string, logs io.Writer) (*Server, string) {
 		t.Fatalf("Listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- s.Serve(ctx) }()
+	if run != nil {
+		go func() { done <- run(ctx) }()
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
+		}
+		if run != nil {
+			<-done
 		}
 	})
 	return s, "http://" + s.Addrs().Listeners[0].Addr

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/replication"
 )
@@ -22,36 +20,16 @@ import (
 // own (no peers) and returns the table too.
 func startProxyWithTable(t *testing.T, src string, opts Options) (*Server, string, *replication.Table) {
 	t.Helper()
-	cfg, err := config.Parse(filepath.Join(t.TempDir(), "Caddyfile"), []byte(src))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	tab := opts.Sessions
-	if tab == nil {
-		tab, err = replication.New(replication.Config{NodeName: "p1", StatePath: filepath.Join(t.TempDir(), "states.json")})
+	if opts.Sessions == nil {
+		tab, err := replication.New(replication.Config{NodeName: "p1", StatePath: filepath.Join(t.TempDir(), "states.json")})
 		if err != nil {
 			t.Fatal(err)
 		}
 		opts.Sessions = tab
 	}
 	opts.Logger = zerolog.New(t.Output())
-	s, err := New(cfg, opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatalf("Listen: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
-	go func() { done <- tab.Run(ctx) }()
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		<-done
-	})
-	return s, "http://" + s.Addrs().Listeners[0].Addr, tab
+	s, site := startProxyOpts(t, src, opts, opts.Sessions.Run)
+	return s, site, opts.Sessions
 }
 
 // routelessBackend issues SID=<n> (no route) to a visitor without one, as a

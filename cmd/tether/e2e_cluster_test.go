@@ -15,9 +15,10 @@ import (
 	"github.com/tether-proxy/tether/proxy"
 )
 
-// clusterProxyConfig is a proxy in cluster "e2e" whose only balancer takes
-// its members from the cluster's "app" service.
-func clusterProxyConfig(key, seed string) string {
+// clusterGlobal is the global block of a proxy in cluster name: admin on a
+// free port, warnings only, gossip on loopback joining seed ("" for the
+// first proxy); extra goes into the cluster block.
+func clusterGlobal(name, key, seed, profile, extra string) string {
 	discover := ""
 	if seed != "" {
 		discover = "\t\tdiscover static " + seed + "\n"
@@ -27,20 +28,26 @@ func clusterProxyConfig(key, seed string) string {
 	log {
 		level warn
 	}
-	cluster e2e {
+	cluster %s {
 		bind 127.0.0.1:0
 		gossip_key %s
-		profile lan
-%s	}
+		profile %s
+%s%s	}
+}
+`, name, key, profile, discover, extra)
 }
 
+// clusterProxyConfig is a proxy in cluster "e2e" whose only balancer takes
+// its members from the cluster's "app" service.
+func clusterProxyConfig(key, seed string) string {
+	return clusterGlobal("e2e", key, seed, "lan", "") + `
 http://127.0.0.1:0 {
 	reverse_proxy {
 		name app
 		discover cluster app
 	}
 }
-`, key, discover)
+`
 }
 
 func startClusterProxy(t *testing.T, name, key, seed string) (*proc, readyInfoCluster) {

@@ -29,26 +29,11 @@ import (
 // the same backends: /learn/* learns routeless SID sessions, everything
 // else sticks by jvmRoute. extraCluster goes into the cluster block.
 func replicatedProxyConfig(name, key, seed, members, extraCluster string) string {
-	discover := ""
-	if seed != "" {
-		discover = "\t\tdiscover static " + seed + "\n"
-	}
-	return fmt.Sprintf(`{
-	admin 127.0.0.1:0
-	log {
-		level warn
-	}
-	cluster %s {
-		bind 127.0.0.1:0
-		gossip_key %s
-		profile local
-%s%s	}
-}
-
+	return clusterGlobal(name, key, seed, "local", extraCluster) + fmt.Sprintf(`
 http://127.0.0.1:0 {
 	reverse_proxy /learn/* {
 		name learn
-		to %[5]s
+		to %[1]s
 		sticky learn SID
 		health_uri /health
 		health_interval 300ms
@@ -57,14 +42,14 @@ http://127.0.0.1:0 {
 	}
 	reverse_proxy {
 		name jvm
-		to %[5]s
+		to %[1]s
 		health_uri /health
 		health_interval 300ms
 		health_timeout 2s
 		recover_time 1s
 	}
 }
-`, name, key, discover, extraCluster, members)
+`, members)
 }
 
 type replProxy struct {

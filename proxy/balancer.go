@@ -51,6 +51,7 @@ type Balancer struct {
 	// when the server has none. hasStore: it reads a shared store on a miss.
 	tab      *replication.Table
 	hasStore bool
+	fetchers chan struct{} // store reads in flight (see fetch)
 
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
@@ -97,6 +98,7 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		tab:  srv.opts.Sessions,
 	}
 	b.hasStore = b.tab != nil && srv.opts.SessionStore
+	b.fetchers = make(chan struct{}, storeFetchers)
 	members := make([]*member, 0, len(cfg.Members))
 	for _, mc := range cfg.Members {
 		m, err := newMember(cfg, mc, srv.ajpTransport)

@@ -49,11 +49,7 @@ func (b *Balancer) findSession(r *http.Request, st *reqState) {
 		st.key = v
 		route, ok := b.tab.Get(b.name, v, st.start)
 		if !ok && b.hasStore {
-			// Another cluster may have learned it (a shared store):
-			// bounded, since the request waits on it.
-			ctx, cancel := context.WithTimeout(r.Context(), storeFetchTimeout)
-			route, ok, _ = b.tab.Fetch(ctx, b.name, v, st.start)
-			cancel()
+			route, ok = b.fetch(r.Context(), v, st.start)
 		}
 		if ok {
 			st.req.Session = routing.SessionID{ID: v, Route: route}
@@ -86,8 +82,32 @@ func (b *Balancer) findSession(r *http.Request, st *reqState) {
 	}
 }
 
-// storeFetchTimeout bounds a request's wait on the shared session store.
-const storeFetchTimeout = 500 * time.Millisecond
+// storeFetchTimeout bounds a request's wait on the shared session store;
+// storeFetchers bounds the reads in flight per balancer, so clients sending
+// invented cookie values cannot turn into unbounded store traffic (past it,
+// an unknown session is balanced as new).
+const (
+	storeFetchTimeout = 500 * time.Millisecond
+	storeFetchers     = 32
+)
+
+// fetch reads a session unknown here from the shared store (another
+// cluster may have learned it).
+func (b *Balancer) fetch(ctx context.Context, key string, now time.Time) (string, bool) {
+	select {
+	case b.fetchers <- struct{}{}:
+	default:
+		return "", false
+	}
+	defer func() { <-b.fetchers }()
+	ctx, cancel := context.WithTimeout(ctx, storeFetchTimeout)
+	defer cancel()
+	route, ok, err := b.tab.Fetch(ctx, b.name, key, now)
+	if err != nil {
+		b.log.Debug().Err(err).Msg("session store read failed")
+	}
+	return route, ok
+}
 
 // recordSession runs on the member's response, before it is copied to the
 // client: it pins a failed-over session to its new member, learns sessions

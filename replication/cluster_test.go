@@ -119,6 +119,10 @@ func TestClusterPropagates(t *testing.T) {
 			return ok && r == "tomcat2"
 		})
 	}
+	// The push was timed on arrival: a lag measured, and sane on loopback.
+	if st := b.Stats(); st.LagAt.IsZero() || st.Lag <= 0 || st.Lag > 5*time.Second {
+		t.Errorf("b's replication lag after a push: %v measured at %v", st.Lag, st.LagAt)
+	}
 	// A failover re-pin on b wins everywhere; then a delete on c.
 	b.Set("app", "s1", "tomcat3", time.Now())
 	for _, n := range []*node{a, c} {

@@ -95,8 +95,9 @@ for t in "${TARGETS[@]}"; do
 	case $t in
 	direct | tether) ;;
 	haproxy | nginx | caddy) need+=("$t") ;;
+	haproxy-noresume) need+=(haproxy) ;;
 	apache-modjk) need+=(apache2) ;;
-	*) die "unknown target $t (known: direct haproxy nginx caddy tether apache-modjk)" ;;
+	*) die "unknown target $t (known: direct haproxy nginx caddy tether apache-modjk haproxy-noresume)" ;;
 	esac
 done
 missing=()
@@ -243,6 +244,7 @@ HTTP_PORT[haproxy]=$((BASE_PORT + 10))
 HTTP_PORT[nginx]=$((BASE_PORT + 11))
 HTTP_PORT[caddy]=$((BASE_PORT + 12))
 HTTP_PORT[tether]=$((BASE_PORT + 13))
+HTTP_PORT[haproxy-noresume]=$((BASE_PORT + 16))
 # TLS scenarios (https, handshake, h2): one ECDSA P-256 certificate for every
 # target that has an HTTPS_PORT, so they do the same cryptography.
 declare -A HTTPS_PORT
@@ -250,6 +252,7 @@ HTTPS_PORT[haproxy]=$((BASE_PORT + 20))
 HTTPS_PORT[nginx]=$((BASE_PORT + 21))
 HTTPS_PORT[caddy]=$((BASE_PORT + 22))
 HTTPS_PORT[tether]=$((BASE_PORT + 23))
+HTTPS_PORT[haproxy-noresume]=$((BASE_PORT + 26))
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-addext subjectAltName=DNS:localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
 cat "$TMP/tls.crt" "$TMP/tls.key" >"$TMP/tls.pem"
@@ -258,11 +261,13 @@ if [ -n "$TOMCAT_DIR" ]; then
 	AJP_PORT[apache-modjk]=$((BASE_PORT + 15))
 fi
 
-conf_haproxy() {
-	cat >"$TMP/haproxy.cfg" <<EOF
+# haproxy_conf NAME GLOBAL_EXTRA BIND_EXTRA: the HAProxy config of target NAME.
+haproxy_conf() {
+	cat >"$TMP/$1.cfg" <<EOF
 global
 	nbthread 1
 	maxconn 8192
+$2
 
 defaults
 	mode http
@@ -275,8 +280,8 @@ defaults
 	http-reuse always
 
 frontend fe
-	bind 127.0.0.1:${HTTP_PORT[haproxy]}
-	bind 127.0.0.1:${HTTPS_PORT[haproxy]} ssl crt $TMP/tls.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2
+	bind 127.0.0.1:${HTTP_PORT[$1]}
+	bind 127.0.0.1:${HTTPS_PORT[$1]} ssl crt $TMP/tls.pem alpn h2,http/1.1 ssl-min-ver TLSv1.2$3
 	http-request set-header X-Forwarded-Proto http if !{ ssl_fc }
 	http-request set-header X-Forwarded-Proto https if { ssl_fc }
 	default_backend app
@@ -289,7 +294,16 @@ backend app
 	server tomcat2 127.0.0.1:$B2 pool-max-conn 1024
 EOF
 }
+conf_haproxy() { haproxy_conf haproxy "" ""; }
 start_haproxy() { start haproxy "$PROXY_CORE" haproxy -db -f "$TMP/haproxy.cfg"; }
+
+# haproxy-noresume: HAProxy that keeps no TLS sessions at all (no tickets, no
+# session cache), so a full handshake costs it no ticket or cache entry. A
+# check on the handshake scenario, whose client never resumes anyway, that
+# the servers' ticket defaults (OpenSSL 2 tickets per TLS 1.3 handshake, Go 1)
+# do not decide the comparison.
+conf_haproxy-noresume() { haproxy_conf haproxy-noresume "	tune.ssl.cachesize 0" " no-tls-tickets"; }
+start_haproxy-noresume() { start haproxy-noresume "$PROXY_CORE" haproxy -db -f "$TMP/haproxy-noresume.cfg"; }
 
 conf_nginx() {
 	mkdir -p "$TMP/nginx"
@@ -618,6 +632,8 @@ load_handshake() {
 	wait "$LOAD_PID" || true
 	LOAD_PID=
 	awk '$1 == "HSLOAD" {print $2, $3, $4, $5, $6}' "$TMP/hsload.out" >"$TMP/load.result"
+	# what was negotiated, and that no connection resumed a session
+	awk -v t="$1" -v c="$2" '$1 == "HSLOAD-TLS" {$1 = ""; print t, c "" $0}' "$TMP/hsload.out" >>"$OUT/handshake-tls.txt"
 }
 
 # h2: HTTP/2 over TLS with h2load; CONNS concurrent streams, 10 per
@@ -718,7 +734,7 @@ done
 	echo "go: $(go version)"
 	for t in "${TARGETS[@]}"; do
 		case $t in
-		haproxy) echo "haproxy: $(haproxy -v | head -1)" ;;
+		haproxy | haproxy-noresume) echo "$t: $(haproxy -v | head -1)" ;;
 		nginx) echo "nginx: $(nginx -v 2>&1)" ;;
 		caddy) echo "caddy: $(caddy version)" ;;
 		apache-modjk) echo "apache-modjk: $(/usr/sbin/apache2 -v | head -1), $(dpkg-query -W -f='libapache2-mod-jk ${Version}' libapache2-mod-jk 2>/dev/null), ${APACHE_SERVERS:-2} children x ThreadsPerChild ${APACHE_THREADS:-128}" ;;

@@ -21,7 +21,11 @@
 //	HSLOAD requests duration_s errors p50_ms p99_ms
 //
 // where latency is connect + handshake + request + response of a connection
-// and errors counts failed connections and non-2xx answers.
+// and errors counts failed connections and non-2xx answers; then, as a
+// check, what the connections negotiated and how many were resumed (always
+// 0: this client keeps no sessions):
+//
+//	HSLOAD-TLS TLS1.3 X25519 http/1.1 resumed=0
 package main
 
 import (
@@ -91,6 +95,7 @@ func main() {
 		lat    []time.Duration
 		start  = time.Now()
 		dialer = &net.Dialer{Timeout: *timeout}
+		st     tlsStats
 	)
 	for range *conns {
 		wg.Go(func() {
@@ -98,7 +103,7 @@ func main() {
 			br := bufio.NewReaderSize(nil, 4096)
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				if err := once(dialer, addr, cfg, req, br, *timeout); err != nil {
+				if err := once(dialer, addr, cfg, req, br, *timeout, &st); err != nil {
 					if ctx.Err() == nil {
 						errs.Add(1)
 					}
@@ -116,6 +121,7 @@ func main() {
 	slices.Sort(lat)
 	fmt.Printf("HSLOAD %d %.6f %d %.3f %.3f\n", len(lat), elapsed.Seconds(), errs.Load(),
 		ms(pct(lat, 0.50)), ms(pct(lat, 0.99)))
+	fmt.Println(st.String())
 	if len(lat) == 0 {
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -124,7 +130,7 @@ func main() {
 
 // once makes one connection: dial, full handshake, one request, the whole
 // answer, close.
-func once(d *net.Dialer, addr string, cfg *tls.Config, req []byte, br *bufio.Reader, timeout time.Duration) error {
+func once(d *net.Dialer, addr string, cfg *tls.Config, req []byte, br *bufio.Reader, timeout time.Duration, st *tlsStats) error {
 	raw, err := d.Dial("tcp", addr)
 	if err != nil {
 		return err
@@ -135,6 +141,7 @@ func once(d *net.Dialer, addr string, cfg *tls.Config, req []byte, br *bufio.Rea
 	if err := c.Handshake(); err != nil {
 		return err
 	}
+	st.record(c.ConnectionState())
 	if _, err := c.Write(req); err != nil {
 		return err
 	}
@@ -172,6 +179,26 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// tlsStats keeps what the first handshake negotiated and counts resumed
+// ones.
+type tlsStats struct {
+	once    sync.Once
+	first   tls.ConnectionState
+	resumed atomic.Int64
+}
+
+func (s *tlsStats) record(cs tls.ConnectionState) {
+	s.once.Do(func() { s.first = cs })
+	if cs.DidResume {
+		s.resumed.Add(1)
+	}
+}
+
+func (s *tlsStats) String() string {
+	return fmt.Sprintf("HSLOAD-TLS %s %s %s resumed=%d", strings.ReplaceAll(tls.VersionName(s.first.Version), " ", ""),
+		s.first.CurveID, s.first.NegotiatedProtocol, s.resumed.Load())
+}
 
 type headerList []string
 

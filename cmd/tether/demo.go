@@ -8,28 +8,55 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"text/template"
 	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/internal/demoapp"
+	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/proxy"
 )
 
-// demoConfig is the config `tether demo` runs: one site on plain HTTP and
-// on https://localhost with Tether's internal CA, one balancer over three
-// in-process app nodes, with active health checks so a stopped node is seen
-// within seconds even without traffic.
-const demoConfig = `{
+// `tether demo` runs, in one process, what a small production setup runs
+// on several hosts: three proxies that form cluster "demo" over encrypted
+// gossip on loopback and replicate their session table and member states,
+// and three app nodes that join the cluster as backend members of service
+// "app" (as `tether agent` does beside a real backend), which the proxies'
+// balancer "demo" discovers.
+
+// demoProxyConfig is the config of one demo proxy: one site on plain HTTP
+// and on https://localhost with Tether's internal CA (the CA is shared by
+// the three proxies through the storage directory), one balancer over the
+// cluster's app nodes, with active health checks so a stopped node is seen
+// within seconds even without traffic. The last argument is the discover
+// line of proxies 2 and 3 (proxy1 is their seed).
+const demoProxyConfig = `{
 	admin %s
 	storage file "%s"
+	shutdown_timeout 5s
+	cluster demo {
+		bind 127.0.0.1:0
+		gossip_key %s
+		profile local
+%s	}
 }
 
 http://%s, https://%s {
 	tls internal
 	reverse_proxy {
 		name demo
-		to %s
+		discover cluster app
 		sticky jvmroute
 		lb_policy round_robin
 		health_uri /health
@@ -40,38 +67,78 @@ http://%s, https://%s {
 }
 `
 
+// demoReady is what `tether demo --ready-file` writes once the three
+// proxies are serving and each has discovered the three app nodes. Its
+// top level is proxy1's proxy.Ready, as `tether run` writes it, so a
+// script written for one proxy reads proxy1.
+type demoReady struct {
+	proxy.Ready
+	Proxies  []demoReadyProxy   `json:"proxies"`
+	Backends []demoReadyBackend `json:"backends"`
+	Control  string             `json:"control"`
+}
+
+type demoReadyProxy struct {
+	Name string `json:"name"`
+	proxy.Ready
+}
+
+type demoReadyBackend struct {
+	Route  string `json:"route"`
+	Addr   string `json:"addr"`
+	Gossip string `json:"gossip"`
+}
+
+var demoRoutes = []string{"tomcat1", "tomcat2", "tomcat3"}
+
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:8080", "address of the demo site")
-	httpsListen := fs.String("https", "localhost:8443", "address of the demo's https site (tls internal)")
-	admin := fs.String("admin", "127.0.0.1:9180", "admin API address")
-	control := fs.String("control", "127.0.0.1:9181", "address of the demo's backend control (stop/start a node)")
-	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once listening")
+	listen := fs.String("listen", "127.0.0.1:8080", "http address of proxy1's site; proxy2 and proxy3 take the next two ports (port 0: each picks a free one), or give three, comma-separated")
+	httpsListen := fs.String("https", "localhost:8443", "https address of proxy1's site (tls internal); proxies 2 and 3 as for --listen")
+	admin := fs.String("admin", "127.0.0.1:9180,127.0.0.1:9182,127.0.0.1:9183", "admin API and status page addresses of proxy1, proxy2, proxy3 (one address: the next two ports for the others)")
+	control := fs.String("control", "127.0.0.1:9181", "address of the demo's backend control (stop/start an app node)")
+	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once the cluster is up")
+	noBrowser := fs.Bool("no-browser", false, "do not open the status page in a browser (it is opened only when stdout is a terminal)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	var addrs [3][3]string // per proxy: http, https, admin
+	for i, f := range []struct{ name, value string }{{"listen", *listen}, {"https", *httpsListen}, {"admin", *admin}} {
+		as, err := demoAddrs(f.value)
+		if err != nil {
+			return usageError{fmt.Errorf("--%s: %w", f.name, err)}
+		}
+		for p := range as {
+			addrs[p][i] = as[p]
+		}
+	}
+	key, err := membership.GenerateKey()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, config.Log{})
+	if err != nil {
+		return err
+	}
+
+	// Registered first and kept to the end: the proxies stop on SIGTERM or
+	// SIGINT (serveNode takes no context), and while this is registered a
+	// signal the demo sends itself to stop them cannot kill the process.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stopSignals()
 
 	store := demoapp.NewStore() // shared: the nodes replicate sessions, like a Tomcat cluster
 	var backends []*demoapp.Backend
-	var members []string
-	for _, route := range []string{"tomcat1", "tomcat2", "tomcat3"} {
+	for _, route := range demoRoutes {
 		b := &demoapp.Backend{Route: route, Store: store, Rename: true}
 		if err := b.Start("127.0.0.1:0"); err != nil {
 			return fmt.Errorf("start demo backend %s: %w", route, err)
 		}
 		defer b.Stop()
 		backends = append(backends, b)
-		members = append(members, route+"=http://"+b.Addr())
-	}
-
-	src := fmt.Sprintf(demoConfig, *admin, dataDir(), *listen, *httpsListen, strings.Join(members, " "))
-	cfg, err := config.Parse("demo.Caddyfile", []byte(src))
-	if err != nil {
-		return fmt.Errorf("demo config: %w", err)
-	}
-	log, err := newLogger(stderr, cfg.Global.Log)
-	if err != nil {
-		return err
 	}
 
 	ctl, err := net.Listen("tcp", *control)
@@ -82,66 +149,433 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	go ctlSrv.Serve(ctl)
 	defer ctlSrv.Close()
 
-	return serve(cfg, log, *ready, func(srv *proxy.Server, r proxy.Ready) {
-		site := r.Listeners[0].Addr
-		https := "https://" + *httpsListen
-		for _, l := range r.Listeners {
-			if l.HTTPS {
-				_, port, _ := net.SplitHostPort(l.Addr)
-				https = "https://localhost:" + port
+	// Whatever happens below, stop in order: the proxies (they drain),
+	// then the app nodes' memberships (they leave the cluster).
+	var proxies []*demoProxy
+	var members []*demoMember
+	defer func() {
+		stopDemoProxies(proxies)
+		for _, m := range members {
+			m.leave()
+		}
+	}()
+	startProxy := func(i int, seed string) (*demoProxy, error) {
+		discover := ""
+		if seed != "" {
+			discover = "\t\tdiscover static " + seed + "\n"
+		}
+		a := addrs[i]
+		src := fmt.Sprintf(demoProxyConfig, a[2], dataDir(), key, discover, a[0], a[1])
+		cfg, err := config.Parse("demo.Caddyfile", []byte(src))
+		if err != nil {
+			return nil, fmt.Errorf("demo config: %w", err)
+		}
+		p := &demoProxy{name: "proxy" + strconv.Itoa(i+1), started: make(chan struct{}), done: make(chan struct{})}
+		p.run(cfg, log.With().Str("proxy", p.name).Logger())
+		proxies = append(proxies, p)
+		return p, nil
+	}
+	wait := func(ps ...*demoProxy) error {
+		for _, p := range ps {
+			select {
+			case <-p.started:
+			case <-p.done:
+				switch {
+				case ctx.Err() != nil: // Ctrl-C while it started
+					return nil
+				case errors.Is(p.err, syscall.EADDRINUSE):
+					return fmt.Errorf("%s: %w (choose other addresses with --listen, --https, --admin)", p.name, p.err)
+				case p.err != nil:
+					return fmt.Errorf("%s: %w", p.name, p.err)
+				}
+				return fmt.Errorf("%s stopped while starting", p.name)
+			case <-ctx.Done():
+				return nil
 			}
 		}
-		_, root, err := srv.InternalRoot(context.Background())
-		if err != nil || root == "" {
-			root = "(the internal CA root: " + fmt.Sprint(err) + ")"
+		return nil
+	}
+
+	// proxy1 first: it is the seed the others join.
+	p1, err := startProxy(0, "")
+	if err != nil {
+		return err
+	}
+	if err := wait(p1); err != nil || ctx.Err() != nil {
+		return err
+	}
+	seed := p1.ready.Gossip
+
+	// The app nodes join through proxy1, as `tether agent --join` would.
+	for _, b := range backends {
+		m, err := joinDemoBackend(ctx, b, key, seed, log)
+		if err != nil {
+			return fmt.Errorf("demo backend %s: %w", b.Route, err)
 		}
-		fmt.Fprintf(stdout, demoIntro, site, r.Admin, strings.Join(routes(backends), ", "), site, site, site, site,
-			ctl.Addr(), site, site, ctl.Addr(), r.Admin, r.Admin, https, root)
-	})
+		members = append(members, m)
+	}
+
+	p2, err := startProxy(1, seed)
+	if err != nil {
+		return err
+	}
+	p3, err := startProxy(2, seed)
+	if err != nil {
+		return err
+	}
+	if err := wait(p2, p3); err != nil || ctx.Err() != nil {
+		return err
+	}
+	if err := waitDiscovered(ctx, proxies, 30*time.Second); err != nil || ctx.Err() != nil {
+		return err
+	}
+
+	if *ready != "" {
+		r := demoReady{Ready: p1.ready, Control: ctl.Addr().String()}
+		for _, p := range proxies {
+			r.Proxies = append(r.Proxies, demoReadyProxy{Name: p.name, Ready: p.ready})
+		}
+		for i, b := range backends {
+			r.Backends = append(r.Backends, demoReadyBackend{Route: b.Route, Addr: b.Addr(), Gossip: members[i].c.Addr().String()})
+		}
+		if err := writeReady(*ready, r); err != nil {
+			return err
+		}
+	}
+
+	intro := demoIntroData{Control: ctl.Addr().String()}
+	for _, p := range proxies {
+		intro.Proxies = append(intro.Proxies, newDemoIntroProxy(p))
+	}
+	intro.Status = intro.Proxies[0].Admin
+	for _, b := range backends {
+		intro.Backends = append(intro.Backends, b.Route+" ("+b.Addr()+")")
+	}
+	_, root, err := p1.srv.InternalRoot(ctx)
+	if err != nil || root == "" {
+		root = "(the internal CA root: " + fmt.Sprint(err) + ")"
+	}
+	intro.Root = root
+	if err := demoIntro.Execute(stdout, intro); err != nil {
+		return err
+	}
+	if !*noBrowser && isTerminal(stdout) && os.Getenv("CI") == "" {
+		openBrowser("http://"+intro.Status+"/", log)
+	}
+
+	// Serve until Ctrl-C, or until a proxy stops by itself.
+	anyDone := make(chan *demoProxy, len(proxies))
+	for _, p := range proxies {
+		go func() { <-p.done; anyDone <- p }()
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case p := <-anyDone:
+		if p.err != nil {
+			return fmt.Errorf("%s: %w", p.name, p.err)
+		}
+		return fmt.Errorf("%s stopped", p.name)
+	}
 }
 
-const demoIntro = `
-Tether demo is running.
+// demoProxy is one of the demo's proxies, run by serveNode in a goroutine.
+type demoProxy struct {
+	name    string
+	started chan struct{} // closed once serving and synced; srv and ready are set
+	done    chan struct{} // closed when serveNode returned; err is set
+	srv     *proxy.Server
+	ready   proxy.Ready
+	err     error
+}
 
-  site           http://%[1]s/
-  https site     %[14]s/ (tls internal: Tether's own CA)
-  CA root        %[15]s
-  status page    http://%[2]s/  (JSON: /api/status)
-  app nodes      %[3]s (in this process; they replicate sessions like a Tomcat cluster)
+func (p *demoProxy) run(cfg *config.Config, log zerolog.Logger) {
+	go func() {
+		defer close(p.done)
+		p.err = serveNode(cfg, log, "", p.name, "", func(srv *proxy.Server, r proxy.Ready) {
+			p.srv, p.ready = srv, r
+			close(p.started)
+		})
+	}()
+}
 
+// stopDemoProxies stops the proxies and waits for them. serveNode stops on
+// SIGTERM or SIGINT only, so the demo signals itself (cmdDemo keeps its
+// own registration, so the signal never kills the process), again every
+// half second: a proxy that was still starting when the first one arrived
+// registers for signals only later.
+func stopDemoProxies(ps []*demoProxy) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for _, p := range ps {
+		for stopped := false; !stopped; {
+			select {
+			case <-p.done:
+				stopped = true
+			default:
+				_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+				select {
+				case <-p.done:
+					stopped = true
+				case <-tick.C:
+				}
+			}
+		}
+	}
+}
+
+// waitDiscovered waits until every proxy's balancer has the three app
+// nodes as members.
+func waitDiscovered(ctx context.Context, ps []*demoProxy, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for {
+		missing := ""
+		for _, p := range ps {
+			if n := demoMembers(p.srv); n < len(demoRoutes) {
+				missing = fmt.Sprintf("%s has found %d of %d app nodes", p.name, n, len(demoRoutes))
+				break
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %v, %s", d, missing)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func demoMembers(srv *proxy.Server) int {
+	for _, b := range srv.Status().Balancers {
+		if b.Name == "demo" {
+			return len(b.Members)
+		}
+	}
+	return 0
+}
+
+// demoMember is an app node's membership in the demo cluster: what
+// `tether agent` does beside a real backend, in process.
+type demoMember struct {
+	c    *membership.Cluster
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// joinDemoBackend joins b to the demo cluster through seed as a backend
+// member of service app, with b's route as member name, and keeps its
+// advertised health current (checked every second, as an agent would).
+// Its gossip logs only warnings: the proxies already log every membership
+// change, and three more copies would bury the demo's terminal.
+func joinDemoBackend(ctx context.Context, b *demoapp.Backend, key, seed string, log zerolog.Logger) (*demoMember, error) {
+	log = log.With().Str("app_node", b.Route).Logger()
+	u := &url.URL{Scheme: "http", Host: b.Addr()}
+	check := newBackendCheck(u, "/health")
+	static, err := membership.NewStatic([]string{seed})
+	if err != nil {
+		return nil, err
+	}
+	meta := membership.Meta{
+		Role: membership.RoleBackend, Cluster: "demo", Service: "app", Route: b.Route,
+		URL: u.String(), Weight: 1, Healthy: check(ctx) == nil, Build: version,
+	}
+	cfg := membership.DefaultConfig()
+	cfg.Name = b.Route
+	cfg.Cluster = "demo"
+	cfg.Bind = "127.0.0.1:0"
+	cfg.GossipKeys = []string{key}
+	cfg.Profile = membership.ProfileLocal
+	cfg.RejoinInterval, cfg.JoinTimeout, cfg.LeaveTimeout = 0, 0, 0 // the profile's
+	cfg.Providers = []membership.Provider{static}
+	cfg.Meta = meta
+	cfg.Log = log.Level(max(log.GetLevel(), zerolog.WarnLevel))
+	c, err := membership.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	m := &demoMember{c: c, stop: stop}
+	runErr := make(chan error, 1)
+	m.wg.Go(func() { runErr <- c.Run(runCtx) })
+	select {
+	case <-c.Started():
+	case err := <-runErr:
+		stop()
+		return nil, err
+	}
+	m.wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-tick.C:
+			}
+			if healthy := check(runCtx) == nil; healthy != meta.Healthy && runCtx.Err() == nil {
+				meta.Healthy = healthy
+				if err := c.SetMeta(meta); err != nil {
+					log.Error().Err(err).Msg("health not advertised")
+				}
+				log.Info().Bool("healthy", healthy).Msg("backend health changed")
+			}
+		}
+	})
+	return m, nil
+}
+
+// leave leaves the cluster gracefully and waits.
+func (m *demoMember) leave() {
+	m.stop()
+	m.wg.Wait()
+}
+
+// demoAddrs expands a demo address flag into one address per proxy: three
+// comma-separated addresses, or one, whose port the other proxies follow
+// with the next two (port 0 stays 0: each proxy picks a free port).
+func demoAddrs(v string) ([3]string, error) {
+	var out [3]string
+	parts := splitList(v)
+	switch len(parts) {
+	case 3:
+		for i, p := range parts {
+			if _, _, err := net.SplitHostPort(p); err != nil {
+				return out, err
+			}
+			out[i] = p
+		}
+		return out, nil
+	case 1:
+		host, port, err := net.SplitHostPort(parts[0])
+		if err != nil {
+			return out, err
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 0 || n > 65535-2 {
+			return out, fmt.Errorf("port %q: want a number from 0 to 65533", port)
+		}
+		for i := range out {
+			p := n
+			if n != 0 {
+				p += i
+			}
+			out[i] = net.JoinHostPort(host, strconv.Itoa(p))
+		}
+		return out, nil
+	}
+	return out, fmt.Errorf("%q: want one address or three, comma-separated", v)
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
+}
+
+// openBrowser opens url in the desktop's browser, if there is a desktop:
+// xdg-open needs a display (without one it may start a text browser on
+// this terminal), macOS has open. Failing to open is not an error: the
+// URL is printed.
+func openBrowser(url string, log zerolog.Logger) {
+	var name string
+	switch runtime.GOOS {
+	case "darwin":
+		name = "open"
+	case "linux", "freebsd", "openbsd", "netbsd":
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			return
+		}
+		name = "xdg-open"
+	default:
+		return
+	}
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		return
+	}
+	cmd := exec.Command(bin, url) // stdin, stdout and stderr: /dev/null
+	if err := cmd.Start(); err != nil {
+		log.Debug().Err(err).Msg("browser not opened")
+		return
+	}
+	go cmd.Wait() // reap it; xdg-open returns once the browser has it
+}
+
+type demoIntroData struct {
+	Status   string // proxy1's admin address
+	Proxies  []demoIntroProxy
+	Backends []string
+	Control  string
+	Root     string
+}
+
+type demoIntroProxy struct {
+	Name, Site, HTTPS, Admin string
+}
+
+func newDemoIntroProxy(p *demoProxy) demoIntroProxy {
+	ip := demoIntroProxy{Name: p.name, Admin: p.ready.Admin}
+	for _, l := range p.ready.Listeners {
+		if l.HTTPS {
+			_, port, _ := net.SplitHostPort(l.Addr)
+			ip.HTTPS = "https://localhost:" + port
+		} else if ip.Site == "" {
+			ip.Site = l.Addr
+		}
+	}
+	return ip
+}
+
+var demoIntro = template.Must(template.New("intro").Parse(`
+  open http://{{.Status}}/    the status page: the demo cluster, live
+
+Tether demo is running: three proxies in cluster "demo" (gossip on loopback, encrypted with a key
+generated for this run) and three app nodes that joined it as backend members of service "app".
+{{range .Proxies}}
+  {{.Name}}   site http://{{.Site}}/   {{.HTTPS}}/   status page http://{{.Admin}}/{{end}}
+
+  app nodes  {{range $i, $b := .Backends}}{{if $i}}, {{end}}{{$b}}{{end}}
+             (in this process; the proxies find them through the cluster; they replicate
+             sessions like a Tomcat cluster)
+  CA root    {{.Root}}
+             (the https sites use Tether's internal CA)
+{{with $p1 := index .Proxies 0}}{{with $p2 := index $.Proxies 1}}{{with $p3 := index $.Proxies 2}}
 Try it:
 
   # a new visitor gets JSESSIONID=<id>.<route>; the cookie jar keeps it sticky
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://%[4]s/
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://%[5]s/
+  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p1.Site}}/
+  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p1.Site}}/
+
+  # every proxy of the cluster routes the session the same way
+  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p2.Site}}/
+  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p3.Site}}/
 
   # the same site over HTTPS (HTTP/2), trusting the internal CA's root
-  curl -s --cacert %[15]s %[14]s/
+  curl -s --cacert {{$.Root}} {{$p1.HTTPS}}/
 
   # route by cookie or by ;jsessionid= path parameter, as mod_jk does
-  curl -s -b 'JSESSIONID=ABC.tomcat2' http://%[6]s/
-  curl -s 'http://%[7]s/app;jsessionid=ABC.tomcat3'
+  curl -s -b 'JSESSIONID=ABC.tomcat2' http://{{$p1.Site}}/
+  curl -s 'http://{{$p1.Site}}/app;jsessionid=ABC.tomcat3'
 
   # watch failover: stop the node your session is on, then ask again
-  curl -s -X POST http://%[8]s/backends/tomcat1/stop
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://%[9]s/
-  curl -s -b 'JSESSIONID=ABC.tomcat1' http://%[10]s/
-  curl -s -X POST http://%[11]s/backends/tomcat1/start
+  curl -s -X POST http://{{$.Control}}/backends/tomcat1/stop
+  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p1.Site}}/
+  curl -s -b 'JSESSIONID=ABC.tomcat1' http://{{$p1.Site}}/
+  curl -s -X POST http://{{$.Control}}/backends/tomcat1/start
 
-  # operator controls (mod_jk activation): disable or stop a member
-  curl -s -X PUT -H 'X-Tether-Admin: 1' -d '{"state":"disabled"}' http://%[12]s/api/balancers/demo/members/tomcat2/state
-  go run ./cmd/tether status --admin %[13]s
-
+  # operator controls (mod_jk activation): disable a member through proxy1 (or with its
+  # "disable" button on the status page); all three proxies apply it and keep it across
+  # restarts (set it back with {"state":"active"})
+  curl -s -X PUT -H 'X-Tether-Admin: 1' -d '{"state":"disabled"}' http://{{$p1.Admin}}/api/balancers/demo/members/tomcat2/state
+  go run ./cmd/tether status --admin {{$p3.Admin}}
+{{end}}{{end}}{{end}}
 Stop with Ctrl-C.
-`
-
-func routes(bs []*demoapp.Backend) []string {
-	out := make([]string, len(bs))
-	for i, b := range bs {
-		out[i] = b.Route + " (" + b.Addr() + ")"
-	}
-	return out
-}
+`))
 
 // demoControl lets a newcomer stop and start demo nodes to watch failover:
 // POST /backends/{route}/stop|start, GET /backends.

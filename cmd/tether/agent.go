@@ -82,7 +82,7 @@ func cmdAgent(args []string, stderr io.Writer) error {
 	cfg.RejoinInterval, cfg.JoinTimeout, cfg.LeaveTimeout = 0, 0, 0
 	cfg.Providers = ps
 	cfg.Meta = meta
-	cfg.Log = log.With().Str("component", "membership").Logger()
+	cfg.Log = log
 	c, err := membership.New(cfg)
 	if err != nil {
 		return err

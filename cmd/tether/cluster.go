@@ -63,7 +63,7 @@ func newProxyCluster(ctx context.Context, cc *config.Cluster, name, replAddr str
 	}
 	cfg.Providers = ps
 	cfg.Meta = membership.Meta{Role: membership.RoleProxy, Cluster: cc.Name, Healthy: true, Build: version, Addr: replAddr}
-	cfg.Log = log.With().Str("component", "membership").Logger()
+	cfg.Log = log
 	c, err := membership.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cluster %s: %w", cc.Pos, cc.Name, err)

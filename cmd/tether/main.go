@@ -33,7 +33,9 @@ const usage = `tether — a cluster-aware, session-sticky reverse-proxy load bal
 Usage:
   tether run [-c Caddyfile] [--ready-file PATH]   serve (default config: ./Caddyfile)
   tether validate [-c Caddyfile]                   check a config; exit 1 with file:line:col on error
-  tether demo [--listen ADDR] [--ready-file PATH]  a local showcase: demo backends with jvmRoute sessions
+  tether demo [--listen ADDR] [--admin ADDRS] [--no-browser] [--ready-file PATH]
+                                                    a local showcase: three proxies in a cluster, three app
+                                                    nodes with jvmRoute sessions, the status page
   tether import-jk workers.properties [uriworkermap.properties] [--site ADDR] [--doc-root DIR]
                                                     print the Caddyfile equivalent of a mod_jk setup
   tether status [--admin ADDR]                      show balancers and members (admin API)

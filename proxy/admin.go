@@ -23,6 +23,7 @@ type adminServer struct {
 	token string
 	ln    net.Listener
 	srv   *http.Server
+	fresh freshConns
 
 	metrics  *metrics                        // GET /metrics
 	page     *statusPage                     // GET /
@@ -51,6 +52,7 @@ func newAdminServer(s *Server, addr, token string) (*adminServer, error) {
 		Handler:           a.auth(sameOrigin(mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          newStdLogger(s.log, "admin"),
+		ConnState:         a.fresh.track,
 	}
 	return a, nil
 }

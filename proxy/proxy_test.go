@@ -451,3 +451,46 @@ func TestAccessLogClientBehindTrustedProxy(t *testing.T) {
 		t.Errorf("access log behind a trusted proxy = %q; want the client 203.0.113.7 from X-Forwarded-For", data)
 	}
 }
+
+// A connection that never sends a request (a browser's or a load
+// balancer's preconnection) does not hold up shutdown: net/http alone would
+// wait 5 s for it.
+func TestShutdownClosesPreconnections(t *testing.T) {
+	b := newBackend(t, "a", nil)
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "Caddyfile"), []byte(oneBalancer("a=http://"+b.hostport(), "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{Logger: zerolog.New(t.Output())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	pre, err := net.Dial("tcp", s.Addrs().Listeners[0].Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close()
+	// A request on another connection, so Serve is surely serving.
+	if resp, _ := doGet(t, "http://"+s.Addrs().Listeners[0].Addr+"/", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET: %s", resp.Status)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(4 * time.Second):
+		t.Fatal("shutdown waited on a connection that never sent a request")
+	}
+	pre.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := pre.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the preconnection was not closed")
+	}
+}

@@ -97,6 +97,7 @@ type listener struct {
 	// PROXY protocol header; nil: no PROXY protocol.
 	proxyProto *trustedProxies
 	ppSet      bool // proxyProto was set by a site (nil or not)
+	fresh      freshConns
 }
 
 // New builds a Server from a validated config. It binds nothing; Listen
@@ -194,6 +195,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 		l.swap = newSwapHandler(h)
 		l.srv = s.newHTTPServer(l.swap, l.https)
+		l.srv.ConnState = l.fresh.track
 	}
 	if cfg.Global.Admin != "" {
 		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken)
@@ -318,6 +320,58 @@ func (h challengeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.next.ServeHTTP(w, r)
+}
+
+// freshConns tracks the connections that have not sent a request yet
+// (browsers' and load balancers' preconnections). net/http's Shutdown
+// waits up to 5 s for those to send one; at shutdown they are closed
+// instead once they have been idle a moment, since nothing was asked of
+// them.
+type freshConns struct {
+	mu sync.Mutex
+	m  map[net.Conn]time.Time
+}
+
+func (f *freshConns) track(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		f.mu.Lock()
+		if f.m == nil {
+			f.m = map[net.Conn]time.Time{}
+		}
+		f.m[c] = time.Now()
+		f.mu.Unlock()
+	case http.StateActive, http.StateHijacked, http.StateClosed:
+		f.mu.Lock()
+		delete(f.m, c)
+		f.mu.Unlock()
+	}
+}
+
+// freshGrace is how long a connection may have been open without a
+// request before shutdown closes it.
+const freshGrace = 500 * time.Millisecond
+
+// closeWhile closes fresh connections older than freshGrace until done.
+func (f *freshConns) closeWhile(done <-chan struct{}) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		f.mu.Lock()
+		for c, at := range f.m {
+			if now.Sub(at) > freshGrace {
+				c.Close()
+				delete(f.m, c)
+			}
+		}
+		f.mu.Unlock()
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // newHTTPServer sets the limits every listener shares: a header timeout
@@ -516,6 +570,9 @@ func (s *Server) shutdown() {
 	var wg sync.WaitGroup
 	for _, l := range s.listeners {
 		wg.Go(func() {
+			done := make(chan struct{})
+			go l.fresh.closeWhile(done)
+			defer close(done)
 			if err := l.srv.Shutdown(ctx); err != nil {
 				s.log.Warn().Err(err).Str("addr", l.addr).Msg("in-flight requests cut at shutdown timeout")
 				l.srv.Close()
@@ -524,7 +581,10 @@ func (s *Server) shutdown() {
 	}
 	wg.Wait()
 	if s.admin != nil {
+		done := make(chan struct{})
+		go s.admin.fresh.closeWhile(done)
 		s.admin.srv.Shutdown(ctx)
+		close(done)
 	}
 	s.log.Info().Msg("stopped")
 }

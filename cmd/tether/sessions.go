@@ -129,16 +129,18 @@ func localAffinityKey(path string) ([]byte, error) {
 
 // newDynamoStore is the `store dynamodb` of a cluster block.
 func newDynamoStore(ctx context.Context, s *config.SessionStore) (*dynamostore.Store, error) {
-	var opts []func(*awsconfig.LoadOptions) error
+	// The region: the option, else the environment, else the instance
+	// metadata (as the cluster's ec2 and s3 discovery do).
+	opts := []func(*awsconfig.LoadOptions) error{awsconfig.WithEC2IMDSRegion()}
 	if s.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(s.Region))
+		opts = []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(s.Region)}
 	}
 	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	if ac.Region == "" {
-		ac.Region = "us-east-1"
+		return nil, errors.New("no region: set region, or AWS_REGION (no instance metadata here)")
 	}
 	client := dynamodb.NewFromConfig(ac, func(o *dynamodb.Options) {
 		if s.Endpoint != "" {

@@ -259,6 +259,10 @@ func (s *Server) Status() Status {
 	ss := s.sessionStats()
 	if ss != nil {
 		st.Sessions = &SessionsStatus{Entries: ss.Entries(), LagMs: float64(ss.Lag().Microseconds()) / 1000}
+		if sr, ok := ss.(syncReporter); ok {
+			sync := sr.Sync()
+			st.Sessions.Sync = &sync
+		}
 	}
 	st.Certificates = s.Certificates()
 	if c := s.opts.Cluster; c != nil {

@@ -388,5 +388,11 @@ func (t *tableStats) count() {
 	t.mu.Unlock()
 }
 
-func (t *tableStats) Entries() int       { return t.tab.Len() }
+func (t *tableStats) Entries() int { return t.tab.Len() }
+
+func (t *tableStats) Sync() SyncStatus {
+	st := t.tab.Stats()
+	return SyncStatus{Ready: st.Ready, Peers: st.Peers, Connected: st.Connected, AuthFailures: st.AuthFailures}
+}
+
 func (t *tableStats) Lag() time.Duration { return t.tab.Stats().Lag }

@@ -29,6 +29,7 @@ func startProxyWithTable(t *testing.T, src string, opts Options) (*Server, strin
 	}
 	opts.Logger = zerolog.New(t.Output())
 	s, site := startProxyOpts(t, src, opts, opts.Sessions.Run)
+	s.SetSessionStats(TableStats(opts.Sessions))
 	return s, site, opts.Sessions
 }
 
@@ -230,6 +231,13 @@ func TestHealthzWaitsForSessionTable(t *testing.T) {
 	}
 	if st := tab.Stats(); st.Peers != 1 {
 		t.Fatalf("the table was given %d peers from the view, want 1 (p2)", st.Peers)
+	}
+	// The operator sees why: the status says so.
+	if sy := srv.Status().Sessions.Sync; sy == nil || sy.Ready || sy.Peers != 1 || sy.Connected != 0 {
+		t.Fatalf("status sync before the copy: %+v", sy)
+	}
+	if _, page := doGet(t, "http://"+srv.Addrs().Admin+"/", nil); !strings.Contains(page, "copying the table from its peers") || !strings.Contains(page, "0 of 1 peers connected") {
+		t.Fatal("the status page does not say the table is still being copied")
 	}
 	tab.SetPeers(nil) // p2 left: nobody to sync from, ready
 	<-tab.Ready()

@@ -49,7 +49,22 @@ type CertStatus struct {
 type SessionsStatus struct {
 	Entries int     `json:"entries"`
 	LagMs   float64 `json:"lag_ms"`
+	// Sync is the replication channel, when the table reports it: whether
+	// this node holds a full copy, and its peers (connected of known).
+	Sync *SyncStatus `json:"sync,omitempty"`
 }
+
+// SyncStatus is the state of the session table's channel to the other
+// proxies.
+type SyncStatus struct {
+	Ready        bool   `json:"ready"`
+	Peers        int    `json:"peers"`
+	Connected    int    `json:"connected"`
+	AuthFailures uint64 `json:"auth_failures"`
+}
+
+// syncReporter is implemented by SessionStats that know their channel.
+type syncReporter interface{ Sync() SyncStatus }
 
 // SessionStats is what the admin API reads from session replication: the
 // sessions pinned to each member, the table size and the replication lag.

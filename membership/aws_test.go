@@ -33,12 +33,7 @@ func ec2Client() *ec2.Client {
 	return ec2.NewFromConfig(testAWSConfig(), func(o *ec2.Options) { o.BaseEndpoint = aws.String(motoURL) })
 }
 
-func s3Client() *s3.Client {
-	return s3.NewFromConfig(testAWSConfig(), func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(motoURL)
-		o.UsePathStyle = true
-	})
-}
+func s3Client() *s3.Client { return moto.S3() }
 
 func randomID() string {
 	b := make([]byte, 4)

@@ -1,8 +1,9 @@
 // Package testpeers starts the real peers Tether's integration tests talk
-// to, all on 127.0.0.1: moto_server (S3 with conditional writes) and Pebble
-// (Let's Encrypt's ACME test server) with pebble-challtestsrv as its DNS.
-// Each is a child process stopped by its own PID. Tests only; nothing in
-// the product imports it.
+// to, all on 127.0.0.1: moto_server (S3 with conditional writes, DynamoDB,
+// EC2), Pebble (Let's Encrypt's ACME test server) with pebble-challtestsrv
+// as its DNS, and a pair of Tomcat 10 nodes (scripts/tomcat.sh, see
+// tomcat.go). Each is a child process stopped by its own PID. Tests only;
+// nothing in the product imports it.
 package testpeers
 
 import (
@@ -17,6 +18,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/big"
@@ -28,21 +30,37 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
 func FreePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ports, err := FreePorts(1)
 	if err != nil {
 		return 0, err
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
+}
+
+// FreePorts returns n distinct TCP ports on 127.0.0.1 that were free a
+// moment ago (all are held open together, so none repeats).
+func FreePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
 }
 
 // Buffer is a goroutine-safe output sink for a child process.
@@ -114,12 +132,49 @@ func StartMoto() (*Moto, error) {
 // Stop ends moto_server.
 func (m *Moto) Stop() { stop(m.cmd) }
 
+// MotoMain is the TestMain of a package whose tests share one moto_server:
+// unless -short it starts moto_server and stores it in *moto, runs the
+// tests, stops moto_server and exits with the tests' code. Under -short
+// *moto stays nil and the tests that need it skip.
+//
+// A moto_server that cannot start fails the run, so that CI never silently
+// skips the tests; with optionalOutsideCI set, a moto_server missing from
+// PATH while $CI is unset leaves *moto nil instead.
+func MotoMain(m *testing.M, moto **Moto, optionalOutsideCI bool) {
+	flag.Parse()
+	if !testing.Short() {
+		var err error
+		*moto, err = StartMoto()
+		if err != nil {
+			if !(optionalOutsideCI && errors.Is(err, exec.ErrNotFound) && os.Getenv("CI") == "") {
+				fmt.Fprintf(os.Stderr, "these tests need moto_server unless -short: %v\n", err)
+				os.Exit(1)
+			}
+			*moto = nil
+		}
+	}
+	code := m.Run()
+	if *moto != nil {
+		(*moto).Stop()
+	}
+	os.Exit(code)
+}
+
 // S3 returns a client for moto with static test credentials.
 func (m *Moto) S3() *s3.Client {
 	return s3.New(s3.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(m.URL),
 		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+}
+
+// DynamoDB returns a DynamoDB client for moto with static test credentials.
+func (m *Moto) DynamoDB() *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(m.URL),
 		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
 	})
 }
@@ -135,6 +190,8 @@ func (m *Moto) CreateBucket(ctx context.Context, name string) error {
 func (m *Moto) AWSEnv(setenv func(k, v string)) {
 	setenv("AWS_ACCESS_KEY_ID", "test")
 	setenv("AWS_SECRET_ACCESS_KEY", "test")
+	setenv("AWS_SESSION_TOKEN", "")
+	setenv("AWS_PROFILE", "")
 	setenv("AWS_REGION", "us-east-1")
 	setenv("AWS_CONFIG_FILE", "/nonexistent")
 	setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")

@@ -3,7 +3,6 @@ package s3store
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -23,23 +22,9 @@ import (
 // moto is the moto_server of this package's tests; nil under -short.
 var moto *testpeers.Moto
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if !testing.Short() {
-		var err error
-		moto, err = testpeers.StartMoto()
-		if err != nil {
-			// CI must run these tests: fail rather than skip.
-			fmt.Fprintf(os.Stderr, "s3store tests need moto_server: %v\n", err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	if moto != nil {
-		moto.Stop()
-	}
-	os.Exit(code)
-}
+// TestMain fails the run when moto_server cannot start: CI must run these
+// tests.
+func TestMain(m *testing.M) { testpeers.MotoMain(m, &moto, false) }
 
 var bucketSeq atomic.Int64
 

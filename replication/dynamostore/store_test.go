@@ -2,96 +2,31 @@ package dynamostore
 
 import (
 	"context"
-	"flag"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/rs/zerolog"
 
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"github.com/tether-proxy/tether/replication"
 )
 
-// motoURL is the moto_server TestMain started, or "" when tests skip.
-var motoURL string
+// moto is the moto_server of this package's tests; nil under -short, and
+// outside CI when moto_server is not installed (the tests skip).
+var moto *testpeers.Moto
 
 // TestMain starts moto_server on a free 127.0.0.1 port and stops it by PID.
-// Under -short the DynamoDB tests skip. Without moto_server they skip too,
-// except in CI (CI set), where that fails the run.
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintln(os.Stderr, "dynamostore: moto_server not on PATH (required in CI)")
-			os.Exit(1)
-		}
-		os.Exit(m.Run())
-	}
-	port, err := freePort()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "dynamostore:", err)
-		os.Exit(1)
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "dynamostore: start moto_server:", err)
-		os.Exit(1)
-	}
-	motoURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	code := 1
-	if err := waitHTTP(motoURL, 30*time.Second); err != nil {
-		fmt.Fprintln(os.Stderr, "dynamostore:", err)
-	} else {
-		code = m.Run()
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	os.Exit(code)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func waitHTTP(url string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("moto_server not answering at %s within %v", url, d)
-}
+// Without moto_server the tests skip, except in CI (CI set), where that
+// fails the run.
+func TestMain(m *testing.M) { testpeers.MotoMain(m, &moto, true) }
 
 func client(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	if motoURL == "" {
+	if moto == nil {
 		t.Skip("moto_server not started (-short, or not installed outside CI)")
 	}
-	return dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(motoURL),
-		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "test"}, nil
-		}),
-	})
+	return moto.DynamoDB()
 }
 
 func newStore(t *testing.T) *Store {

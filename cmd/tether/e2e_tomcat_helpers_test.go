@@ -1,212 +1,79 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/tether-proxy/tether/internal/testpeers"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // Helpers for the end-to-end tests against real Tomcat 10 nodes
-// (scripts/tomcat.sh: jvmRoute tomcat1/tomcat2, AJP with a secret,
-// DeltaManager replication, the lab webapp as /lab and
+// (testpeers.TomcatPair: scripts/tomcat.sh, jvmRoute tomcat1/tomcat2, AJP
+// with a secret, DeltaManager replication, the lab webapp as /lab and
 // proxy/ajp/testdata/webapp as /tether) and real Apache httpd + mod_jk
 // (scripts/apache-modjk.sh). The Tomcat pair starts once per test binary,
 // on the first test that needs it; a test that kills a node starts it again
 // before it ends, and needTomcat restarts any node found down. Nothing is
 // skipped when Tomcat or Apache cannot start: the test fails.
 //
-// The test binary's TestMain is not ours to extend, so a watchdog process
-// (its own process group, so ^C of go test does not take it down first)
-// waits for the test binary to exit and then stops, by their recorded PIDs,
-// the Tomcat nodes and any Apache left running, and removes their directory.
+// The test binary's TestMain is not ours to extend, so the pair's watchdog
+// process stops, once the test binary has exited, the Tomcat nodes and any
+// Apache left running (by their recorded PIDs) and removes their directory.
 
 const tomcatSecret = "tether-e2e-ajp-secret"
 
-type tomcatNode struct {
-	Route, AJP, HTTP string
-	PID              int
-}
-
 var tomcatPair struct {
-	once  sync.Once
-	mu    sync.Mutex // one (re)start at a time
-	root  string     // repository root
-	dir   string     // scripts/tomcat.sh DIR; Apache instances live in DIR/apache-N
-	env   []string   // ports and secret for scripts/tomcat.sh
-	ports []int      // TC1 http, ajp, tribes, TC2 http, ajp, tribes
-	nodes map[string]tomcatNode
-	err   error
-	nApa  int
+	once sync.Once
+	p    *testpeers.TomcatPair // Apache instances live in p.Dir/apache-N
+	err  error
+	nApa atomic.Int64
 }
 
 // needTomcat returns both nodes running, starting them on first use and
 // restarting any that a previous test left down.
-func needTomcat(t *testing.T) map[string]tomcatNode {
+func needTomcat(t *testing.T) map[string]testpeers.TomcatNode {
 	t.Helper()
 	needBinaries(t)
-	tomcatPair.once.Do(initTomcat)
+	tomcatPair.once.Do(func() {
+		tomcatPair.p, tomcatPair.err = testpeers.NewTomcatPair(testpeers.TomcatOptions{
+			Secret: tomcatSecret, DirPrefix: "tether-e2e-tomcat-", Watchdog: true, Log: os.Stderr,
+		})
+	})
 	if tomcatPair.err != nil {
 		t.Fatalf("Tomcat test nodes: %v", tomcatPair.err)
 	}
-	tomcatPair.mu.Lock()
-	defer tomcatPair.mu.Unlock()
-	if err := tomcatStart(); err != nil {
+	if err := tomcatPair.p.Start(); err != nil {
 		t.Fatalf("Tomcat test nodes: %v", err)
 	}
-	return tomcatPair.nodes
-}
-
-func initTomcat() {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		tomcatPair.err = err
-		return
-	}
-	tomcatPair.root = root
-	dir, err := os.MkdirTemp("", "tether-e2e-tomcat-")
-	if err != nil {
-		tomcatPair.err = err
-		return
-	}
-	tomcatPair.dir = dir
-	if err := startWatchdog(root, dir); err != nil {
-		tomcatPair.err = fmt.Errorf("watchdog: %v", err)
-		return
-	}
-	ports, err := freePorts(6)
-	if err != nil {
-		tomcatPair.err = err
-		return
-	}
-	tomcatPair.ports = ports
-	tomcatPair.env = append(os.Environ(),
-		"AJP_SECRET="+tomcatSecret,
-		"TOMCAT_EXTRA_WEBAPPS=tether="+filepath.Join(root, "proxy/ajp/testdata/webapp"),
-		fmt.Sprintf("TC1_HTTP_PORT=%d", ports[0]), fmt.Sprintf("TC1_AJP_PORT=%d", ports[1]), fmt.Sprintf("TC1_TRIBES_PORT=%d", ports[2]),
-		fmt.Sprintf("TC2_HTTP_PORT=%d", ports[3]), fmt.Sprintf("TC2_AJP_PORT=%d", ports[4]), fmt.Sprintf("TC2_TRIBES_PORT=%d", ports[5]),
-	)
-	tomcatPair.nodes = map[string]tomcatNode{}
-}
-
-// startWatchdog starts the process that cleans up after this test binary.
-func startWatchdog(root, dir string) error {
-	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done
-for a in "$3"/apache-*; do [ -d "$a" ] && bash "$2/scripts/apache-modjk.sh" stop "$a"; done
-bash "$2/scripts/tomcat.sh" stop "$3" && rm -rf "$3"`
-	cmd := exec.Command("bash", "-c", script, "tether-e2e-watchdog", strconv.Itoa(os.Getpid()), root, dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	log, err := os.Create(filepath.Join(dir, "watchdog.log"))
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	go func() { _ = cmd.Wait() }() // reaped if it ever ends while we run
-	return nil
-}
-
-// tomcatScript runs scripts/tomcat.sh with the pair's settings.
-func tomcatScript(ctx context.Context, args ...string) (stdout, stderr string, err error) {
-	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(tomcatPair.root, "scripts/tomcat.sh")}, args...)...)
-	cmd.Env = tomcatPair.env
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	err = cmd.Run()
-	return o.String(), e.String(), err
-}
-
-// tomcatStart starts whichever node is not running; tomcatPair.mu is held.
-func tomcatStart() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, _, err := tomcatScript(ctx, "status", tomcatPair.dir)
-	if err == nil && strings.Count(out, "running ") == 2 && len(tomcatPair.nodes) == 2 {
-		return nil
-	}
-	t0 := time.Now()
-	out, errOut, err := tomcatScript(ctx, "start", tomcatPair.dir)
-	if err != nil {
-		return fmt.Errorf("scripts/tomcat.sh start: %v\n%s%s", err, out, errOut)
-	}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || f[0] != "ready" {
-			continue
-		}
-		var n tomcatNode
-		for _, kv := range f[1:] {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "route":
-				n.Route = v
-			case "ajp":
-				n.AJP = v
-			case "http":
-				n.HTTP = v
-			case "pid":
-				n.PID, _ = strconv.Atoi(v)
-			}
-		}
-		tomcatPair.nodes[n.Route] = n
-	}
-	if len(tomcatPair.nodes) != 2 {
-		return fmt.Errorf("scripts/tomcat.sh reported %d ready nodes; want 2:\n%s", len(tomcatPair.nodes), out)
-	}
-	fmt.Fprintf(os.Stderr, "tomcat nodes ready after %v: %s", time.Since(t0).Round(time.Millisecond), out)
-	return nil
+	return tomcatPair.p.Nodes()
 }
 
 // killTomcat kills one node with SIGKILL, as a crash would.
 func killTomcat(t *testing.T, route string) {
 	t.Helper()
-	tomcatPair.mu.Lock()
-	defer tomcatPair.mu.Unlock()
-	if out, errOut, err := tomcatScript(t.Context(), "stop", tomcatPair.dir, "-9", route); err != nil {
-		t.Fatalf("scripts/tomcat.sh stop -9 %s: %v\n%s%s", route, err, out, errOut)
+	if err := tomcatPair.p.Kill(t.Context(), route); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // restartTomcat starts the nodes that are down again (e.g. after killTomcat).
 func restartTomcat(t *testing.T) {
 	t.Helper()
-	tomcatPair.mu.Lock()
-	defer tomcatPair.mu.Unlock()
-	if err := tomcatStart(); err != nil {
+	if err := tomcatPair.p.Start(); err != nil {
 		t.Errorf("restarting Tomcat: %v", err)
 	}
-}
-
-// freePorts returns n distinct ports that were free on 127.0.0.1 a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer ln.Close()
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // apacheJK is a running Apache httpd + mod_jk started by scripts/apache-modjk.sh.
@@ -219,19 +86,16 @@ type apacheJK struct {
 func startApacheJK(t *testing.T, extraEnv ...string) *apacheJK {
 	t.Helper()
 	needTomcat(t)
-	tomcatPair.mu.Lock()
-	tomcatPair.nApa++
-	dir := filepath.Join(tomcatPair.dir, fmt.Sprintf("apache-%d", tomcatPair.nApa))
-	tomcatPair.mu.Unlock()
-	ports, err := freePorts(1)
+	dir := filepath.Join(tomcatPair.p.Dir, fmt.Sprintf("apache-%d", tomcatPair.nApa.Add(1)))
+	port, err := testpeers.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(tomcatPair.root, "scripts/apache-modjk.sh")
+	script := filepath.Join(tomcatPair.p.Root, "scripts/apache-modjk.sh")
+	// The pair's environment carries TC1_AJP_PORT and TC2_AJP_PORT, the
+	// workers' addresses.
 	cmd := exec.CommandContext(t.Context(), "bash", script, "start", dir)
-	cmd.Env = append(append([]string{}, tomcatPair.env...),
-		fmt.Sprintf("APACHE_PORT=%d", ports[0]),
-		fmt.Sprintf("TC1_AJP_PORT=%d", tomcatPair.ports[1]), fmt.Sprintf("TC2_AJP_PORT=%d", tomcatPair.ports[4]))
+	cmd.Env = append(slices.Clone(tomcatPair.p.Env), fmt.Sprintf("APACHE_PORT=%d", port))
 	cmd.Env = append(cmd.Env, extraEnv...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -252,18 +116,8 @@ func startApacheJK(t *testing.T, extraEnv ...string) *apacheJK {
 	if runErr != nil {
 		t.Fatalf("scripts/apache-modjk.sh start: %v\n%s%s", runErr, o.String(), e.String())
 	}
-	a := &apacheJK{dir: dir}
-	for _, kv := range strings.Fields(strings.TrimSpace(o.String())) {
-		k, v, _ := strings.Cut(kv, "=")
-		switch k {
-		case "addr":
-			a.addr = v
-		case "workers":
-			a.workers = v
-		case "uriworkermap":
-			a.uriworkers = v
-		}
-	}
+	f := testpeers.ReadyFields(o.String())
+	a := &apacheJK{dir: dir, addr: f["addr"], workers: f["workers"], uriworkers: f["uriworkermap"]}
 	if a.addr == "" || a.workers == "" {
 		t.Fatalf("scripts/apache-modjk.sh printed no ready line: %q", o.String())
 	}
@@ -352,7 +206,7 @@ func startTetherLogged(t *testing.T, caddyfile string) (addr string, ready ready
 
 // tomcatConfig is a Caddyfile with one balancer "app" over the Tomcat pair
 // through AJP, behind a trusted load balancer on 127.0.0.0/8.
-func tomcatConfig(nodes map[string]tomcatNode, secret, extra string) string {
+func tomcatConfig(nodes map[string]testpeers.TomcatNode, secret, extra string) string {
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:0
 	log {

@@ -3,164 +3,64 @@ package ajp
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
-// Integration tests against real Tomcat 10 nodes started by scripts/tomcat.sh
-// (two nodes, jvmRoute tomcat1/tomcat2, AJP with a secret, the lab webapp as
-// /lab and testdata/webapp as /tether). They run unless -short; when Tomcat
-// cannot be started they fail, never skip. The nodes start once per test
-// binary, on the first test that needs them, and TestMain stops them by PID.
+// Integration tests against real Tomcat 10 nodes (testpeers.TomcatPair:
+// scripts/tomcat.sh, two nodes, jvmRoute tomcat1/tomcat2, AJP with a
+// secret, the lab webapp as /lab and testdata/webapp as /tether). They run
+// unless -short; when Tomcat cannot be started they fail, never skip. The
+// nodes start once per test binary, on the first test that needs them, and
+// TestMain stops them by PID.
 
 const tomcatSecret = "tether-ajp-test-secret"
 
-type tomcatNode struct {
-	Route, AJP, HTTP string
-	PID              int
-}
-
 var tomcat struct {
-	once    sync.Once
-	dir     string
-	started bool
-	nodes   map[string]tomcatNode
-	err     error
+	once sync.Once
+	pair *testpeers.TomcatPair
+	err  error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	stopTomcat()
+	if tomcat.pair != nil {
+		if err := tomcat.pair.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, err) // the directory stays for its logs
+		}
+	}
 	os.Exit(code)
 }
 
 // needTomcat returns the running nodes, starting them on first use.
-func needTomcat(t *testing.T) map[string]tomcatNode {
+func needTomcat(t *testing.T) map[string]testpeers.TomcatNode {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("integration test against real Tomcat; runs without -short")
 	}
-	tomcat.once.Do(startTomcat)
+	tomcat.once.Do(func() {
+		tomcat.pair, tomcat.err = testpeers.StartTomcatPair(testpeers.TomcatOptions{Secret: tomcatSecret, DirPrefix: "tether-ajp-tomcat-"})
+	})
 	if tomcat.err != nil {
 		t.Fatalf("Tomcat test nodes: %v", tomcat.err)
 	}
-	return tomcat.nodes
-}
-
-// freePorts returns n distinct ports that were free on 127.0.0.1 a moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-func startTomcat() {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		tomcat.err = err
-		return
-	}
-	webapp, err := filepath.Abs("testdata/webapp")
-	if err != nil {
-		tomcat.err = err
-		return
-	}
-	dir, err := os.MkdirTemp("", "tether-ajp-tomcat-")
-	if err != nil {
-		tomcat.err = err
-		return
-	}
-	tomcat.dir = dir
-	ports, err := freePorts(6)
-	if err != nil {
-		tomcat.err = err
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts/tomcat.sh"), "start", dir)
-	cmd.Env = append(os.Environ(),
-		"AJP_SECRET="+tomcatSecret,
-		"TOMCAT_EXTRA_WEBAPPS=tether="+webapp,
-		fmt.Sprintf("TC1_HTTP_PORT=%d", ports[0]), fmt.Sprintf("TC1_AJP_PORT=%d", ports[1]), fmt.Sprintf("TC1_TRIBES_PORT=%d", ports[2]),
-		fmt.Sprintf("TC2_HTTP_PORT=%d", ports[3]), fmt.Sprintf("TC2_AJP_PORT=%d", ports[4]), fmt.Sprintf("TC2_TRIBES_PORT=%d", ports[5]),
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	tomcat.started = true // stop whatever got started, even on failure
-	if err := cmd.Run(); err != nil {
-		tomcat.err = fmt.Errorf("scripts/tomcat.sh start: %v\n%s%s", err, stdout.String(), stderr.String())
-		return
-	}
-	tomcat.nodes = map[string]tomcatNode{}
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 || f[0] != "ready" {
-			continue
-		}
-		var n tomcatNode
-		for _, kv := range f[1:] {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "route":
-				n.Route = v
-			case "ajp":
-				n.AJP = v
-			case "http":
-				n.HTTP = v
-			case "pid":
-				n.PID, _ = strconv.Atoi(v)
-			}
-		}
-		tomcat.nodes[n.Route] = n
-	}
-	if len(tomcat.nodes) != 2 {
-		tomcat.err = fmt.Errorf("scripts/tomcat.sh reported %d ready nodes; want 2:\n%s", len(tomcat.nodes), stdout.String())
-	}
-}
-
-func stopTomcat() {
-	if !tomcat.started {
-		return
-	}
-	out, err := exec.Command("bash", "../../scripts/tomcat.sh", "stop", tomcat.dir).CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "scripts/tomcat.sh stop: %v\n%s", err, out)
-		return // keep the directory: its logs and pid files explain what is left
-	}
-	os.RemoveAll(tomcat.dir)
+	return tomcat.pair.Nodes()
 }
 
 func tomcatTransport(t *testing.T, cfg Config) *Transport {

@@ -71,19 +71,9 @@ http://127.0.0.1:0 {
 	tether := &frontEnd{name: "Tether", base: "http://" + tetherAddr,
 		setState: func(t *testing.T, member, state string) {
 			t.Helper()
-			req, _ := http.NewRequest(http.MethodPut, "http://"+ready.Admin+"/api/balancers/lb/members/"+member+"/state",
-				strings.NewReader(`{"state":"`+state+`"}`))
-			req.Header.Set("X-Tether-Admin", "e2e") // the admin API's cross-site guard
-			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatalf("admin API: %v", err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Fatalf("admin API PUT %s %s: %d %s", member, state, resp.StatusCode, body)
-			}
+			setMemberState(t, ready.Admin, "lb", member, state)
 		}}
+
 	fes := []*frontEnd{modjk, tether}
 	for _, fe := range fes {
 		fe.sessions, fe.counters = map[string]*labSession{}, map[string]int{}

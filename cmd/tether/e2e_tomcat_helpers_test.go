@@ -76,6 +76,24 @@ func restartTomcat(t *testing.T) {
 	}
 }
 
+// setMemberState sets a member's state through the admin API at admin
+// (host:port) and fails the test unless it answers 200.
+func setMemberState(t *testing.T, admin, balancer, member, state string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, "http://"+admin+"/api/balancers/"+balancer+"/members/"+member+"/state",
+		strings.NewReader(`{"state":"`+state+`"}`))
+	req.Header.Set("X-Tether-Admin", "e2e") // the admin API's cross-site guard
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("admin API PUT %s/%s state %s: %v", balancer, member, state, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin API PUT %s/%s state %s: %d %s", balancer, member, state, resp.StatusCode, body)
+	}
+}
+
 // apacheJK is a running Apache httpd + mod_jk started by scripts/apache-modjk.sh.
 type apacheJK struct {
 	dir, addr, workers, uriworkers string

@@ -60,18 +60,7 @@ func TestTomcatThroughTether(t *testing.T) {
 
 	setState := func(t *testing.T, member, state string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodPut, "http://"+ready.Admin+"/api/balancers/app/members/"+member+"/state",
-			strings.NewReader(`{"state":"`+state+`"}`))
-		req.Header.Set("X-Tether-Admin", "e2e") // the admin API's cross-site guard
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("PUT %s state %s: %v", member, state, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("PUT %s state %s: %d %s", member, state, resp.StatusCode, body)
-		}
+		setMemberState(t, ready.Admin, "app", member, state)
 		t.Logf("admin API: %s is %s", member, state)
 	}
 

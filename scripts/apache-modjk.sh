@@ -37,6 +37,8 @@
 # Needs: apache2 and libapache2-mod-jk (Debian; scripts/deps.sh installs them), curl.
 # DIR must be searchable by APACHE_USER (children open the mutex and jk shm files there).
 set -euo pipefail
+# shellcheck source=scripts/stop-pid.sh
+. "$(dirname "${BASH_SOURCE[0]}")/stop-pid.sh"
 
 : "${APACHE_PORT:=28090}"
 : "${TC1_AJP_PORT:=28009}"
@@ -212,37 +214,13 @@ start() {
 	die "httpd not ready after $APACHE_READY_TIMEOUT s (see $DIR/logs/error.log)"
 }
 
-# children PID: the processes whose parent is PID (httpd's workers)
-children() { local c; for c in /proc/[0-9]*/stat; do awk -v p="$1" '$4 == p {print $1}' "$c" 2>/dev/null; done; }
-
 stop() { # stop HARD
-	local hard="$1" pid i kids
 	[ -s "$DIR/httpd.pid" ] || { log "no pid recorded"; return 0; }
-	pid="$(cat "$DIR/httpd.pid")"
 	if ! pid_ours; then
-		log "recorded pid $pid is not running (or not ours); forgetting it"
+		log "recorded pid $(cat "$DIR/httpd.pid") is not running (or not ours); forgetting it"
 		rm -f "$DIR/httpd.pid"; return 0
 	fi
-	if [ -n "$hard" ]; then
-		kids="$(children "$pid")"
-		log "kill -KILL $pid (children: ${kids//$'\n'/ })"
-		kill -KILL "$pid"
-		# shellcheck disable=SC2086
-		[ -z "$kids" ] || kill -KILL $kids 2>/dev/null || true
-	else
-		log "kill -TERM $pid"; kill -TERM "$pid"
-		for i in $(seq 1 60); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
-		if [ -d "/proc/$pid" ]; then
-			kids="$(children "$pid")"
-			log "still alive, kill -KILL $pid ${kids//$'\n'/ }"
-			kill -KILL "$pid"
-			# shellcheck disable=SC2086
-			[ -z "$kids" ] || kill -KILL $kids 2>/dev/null || true
-		fi
-	fi
-	for i in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
-	rm -f "$DIR/httpd.pid"
-	log "stopped"
+	stop_pid httpd "$DIR/httpd.pid" "$1" children
 }
 
 cmd="${1:-}"; DIR="${2:-}"

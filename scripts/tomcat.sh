@@ -29,6 +29,8 @@
 # Processes are only ever signalled by the PID this script recorded, after checking that the
 # PID's command line still names this CATALINA_BASE. Needs: tomcat10 (with its JRE), curl.
 set -euo pipefail
+# shellcheck source=scripts/stop-pid.sh
+. "$(dirname "${BASH_SOURCE[0]}")/stop-pid.sh"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${CATALINA_HOME:=/usr/share/tomcat10}"
@@ -237,23 +239,13 @@ start() {
 }
 
 stop_one() { # stop_one NAME HARD
-	local name="$1" hard="$2" f="$DIR/$1.pid" pid i
+	local name="$1" f="$DIR/$1.pid"
 	[ -s "$f" ] || { log "$name: no pid recorded"; return 0; }
-	pid="$(cat "$f")"
 	if ! pid_ours "$name"; then
-		log "$name: recorded pid $pid is not running (or not ours); forgetting it"
+		log "$name: recorded pid $(cat "$f") is not running (or not ours); forgetting it"
 		rm -f "$f"; return 0
 	fi
-	if [ -n "$hard" ]; then
-		log "$name: kill -KILL $pid"; kill -KILL "$pid"
-	else
-		log "$name: kill -TERM $pid"; kill -TERM "$pid"
-		for i in $(seq 1 60); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
-		if [ -d "/proc/$pid" ]; then log "$name: still alive, kill -KILL $pid"; kill -KILL "$pid"; fi
-	fi
-	for i in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.25; done
-	rm -f "$f"
-	log "$name: stopped"
+	stop_pid "$name" "$f" "$2"
 }
 
 cmd="${1:-}"; DIR="${2:-}"

@@ -1,7 +1,6 @@
 package membership
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -14,25 +13,9 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
-
-// syncBuffer is a log sink tests can read while members write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // node is a running Cluster owned by a test.
 type node struct {
@@ -193,7 +176,7 @@ func TestCrashDetectedLANProfile(t *testing.T) {
 func TestWrongKeyNotAdmitted(t *testing.T) {
 	k1, _ := GenerateKey()
 	k2, _ := GenerateKey()
-	var logA syncBuffer
+	var logA testpeers.Buffer
 	a := startNode(t, "a", func(cfg *Config) {
 		cfg.GossipKeys = []string{k1}
 		cfg.Log = zerolog.New(&logA)
@@ -244,7 +227,7 @@ func TestOtherClusterNotAdmitted(t *testing.T) {
 		{name: "same key", keys: []string{k}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var logA syncBuffer
+			var logA testpeers.Buffer
 			a := startNode(t, "a", func(cfg *Config) {
 				cfg.GossipKeys = tc.keys
 				cfg.Log = zerolog.New(&logA)

@@ -5,11 +5,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 var (
@@ -259,26 +260,8 @@ func TestClusterPartitionHeals(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestClusterWrongKeyRejected(t *testing.T) {
-	var logs syncBuffer
+	var logs testpeers.Buffer
 	cfgA := fastConfig("a", key1)
 	cfgA.Logger = zerolog.New(&logs).Level(zerolog.DebugLevel)
 	a := startNode(t, cfgA)

@@ -77,6 +77,28 @@ func startProxyTB(t testing.TB, src string, logs io.Writer) (*Server, string) {
 	return startProxyOpts(t, src, Options{Logger: zerolog.New(logs)}, nil)
 }
 
+// serveUntilCancel runs a Server for src until the test calls cancel, as
+// SIGTERM does; done receives Serve's result. The shutdown tests use it to
+// watch the shutdown itself.
+func serveUntilCancel(t *testing.T, src string) (*Server, context.CancelFunc, <-chan error) {
+	t.Helper()
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "Caddyfile"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{Logger: zerolog.New(t.Output())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	return s, cancel, done
+}
+
 // startProxyOpts runs a Server for src with opts until the test ends, and
 // run alongside it when not nil (a session table's Run).
 func startProxyOpts(t testing.TB, src string, opts Options, run func(context.Context) error) (*Server, string) {
@@ -399,20 +421,7 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 		fmt.Fprint(w, "done")
 	})
-	cfg, err := config.Parse("t.Caddyfile", []byte(oneBalancer("slow=http://"+slow.hostport(), "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, Options{Logger: zerolog.New(t.Output())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	s, cancel, done := serveUntilCancel(t, oneBalancer("slow=http://"+slow.hostport(), ""))
 	type result struct {
 		body string
 		err  error
@@ -457,20 +466,7 @@ func TestAccessLogClientBehindTrustedProxy(t *testing.T) {
 // wait 5 s for it.
 func TestShutdownClosesPreconnections(t *testing.T) {
 	b := newBackend(t, "a", nil)
-	cfg, err := config.Parse(filepath.Join(t.TempDir(), "Caddyfile"), []byte(oneBalancer("a=http://"+b.hostport(), "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, Options{Logger: zerolog.New(t.Output())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
+	s, cancel, done := serveUntilCancel(t, oneBalancer("a=http://"+b.hostport(), ""))
 	pre, err := net.Dial("tcp", s.Addrs().Listeners[0].Addr)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,22 +24,9 @@ import (
 // -short.
 var moto *testpeers.Moto
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if !testing.Short() {
-		var err error
-		if moto, err = testpeers.StartMoto(); err != nil {
-			// CI must run the shared-storage tests: fail, don't skip.
-			fmt.Fprintf(os.Stderr, "proxy integration tests need moto_server: %v\n", err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	if moto != nil {
-		moto.Stop()
-	}
-	os.Exit(code)
-}
+// TestMain starts moto_server for the shared-storage tests; CI must run them,
+// so a missing moto_server fails the run rather than skipping.
+func TestMain(m *testing.M) { testpeers.MotoMain(m, &moto, false) }
 
 // startPebble runs Pebble for one test; it fails (never skips) outside
 // -short when Pebble cannot start.

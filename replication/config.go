@@ -129,44 +129,27 @@ func DefaultConfig() Config {
 
 func (c *Config) setDefaults() {
 	d := DefaultConfig()
-	if c.SessionTTL <= 0 {
-		c.SessionTTL = d.SessionTTL
-	}
-	if c.MaxEntries <= 0 {
-		c.MaxEntries = d.MaxEntries
-	}
 	if c.Now == nil {
 		c.Now = d.Now
 	}
-	if c.Coalesce <= 0 {
-		c.Coalesce = d.Coalesce
-	}
-	if c.BatchEntries <= 0 {
-		c.BatchEntries = d.BatchEntries
-	}
-	if c.MaxPending <= 0 {
-		c.MaxPending = d.MaxPending
-	}
-	if c.PeerQueueFrames <= 0 {
-		c.PeerQueueFrames = d.PeerQueueFrames
-	}
-	if c.AntiEntropyInterval <= 0 {
-		c.AntiEntropyInterval = d.AntiEntropyInterval
-	}
-	if c.SyncTimeout <= 0 {
-		c.SyncTimeout = d.SyncTimeout
-	}
-	if c.DialTimeout <= 0 {
-		c.DialTimeout = d.DialTimeout
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = d.WriteTimeout
-	}
-	if c.MaxClockSkew <= 0 {
-		c.MaxClockSkew = d.MaxClockSkew
-	}
-	if c.MaxFrameSize <= 0 {
-		c.MaxFrameSize = d.MaxFrameSize
+	orDefault(&c.SessionTTL, d.SessionTTL)
+	orDefault(&c.MaxEntries, d.MaxEntries)
+	orDefault(&c.Coalesce, d.Coalesce)
+	orDefault(&c.BatchEntries, d.BatchEntries)
+	orDefault(&c.MaxPending, d.MaxPending)
+	orDefault(&c.PeerQueueFrames, d.PeerQueueFrames)
+	orDefault(&c.AntiEntropyInterval, d.AntiEntropyInterval)
+	orDefault(&c.SyncTimeout, d.SyncTimeout)
+	orDefault(&c.DialTimeout, d.DialTimeout)
+	orDefault(&c.WriteTimeout, d.WriteTimeout)
+	orDefault(&c.MaxClockSkew, d.MaxClockSkew)
+	orDefault(&c.MaxFrameSize, d.MaxFrameSize)
+}
+
+// orDefault sets *v to def when it is zero or negative (unset).
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

@@ -77,33 +77,34 @@ func expandEnv(toks []token, lookup func(string) (string, bool)) []token {
 		if t.first {
 			carryFirst = false
 		}
-		if t.kind == tokBacktick || t.kind == tokComment || !strings.Contains(t.text, "{$") {
-			t.first = t.first || carryFirst
-			carryFirst = false
-			out = append(out, t)
-			continue
+		switch {
+		case t.kind == tokBacktick || t.kind == tokComment || !strings.Contains(t.text, "{$"):
+			out = splice(out, t, []string{t.text}, &carryFirst)
+		case t.kind == tokWord && wholeEnv(t.text):
+			out = splice(out, t, strings.Fields(replaceEnv(t.text, lookup)), &carryFirst)
+		default:
+			out = splice(out, t, []string{replaceEnv(t.text, lookup)}, &carryFirst)
 		}
-		if t.kind == tokWord && wholeEnv(t.text) {
-			fields := strings.Fields(replaceEnv(t.text, lookup))
-			if len(fields) == 0 {
-				carryFirst = carryFirst || t.first
-				continue
-			}
-			for i, f := range fields {
-				nt := t
-				nt.text = f
-				nt.first = i == 0 && (t.first || carryFirst)
-				nt.blank = i == 0 && t.blank
-				out = append(out, nt)
-			}
-			carryFirst = false
-			continue
-		}
-		t.text = replaceEnv(t.text, lookup)
-		t.first = t.first || carryFirst
-		carryFirst = false
-		out = append(out, t)
 	}
+	return out
+}
+
+// splice appends t to out as one token per value, or none for no values.
+// The first keeps t's line-start and blank-line marks; the line start of a
+// token that expanded to nothing passes, through carry, to the next one.
+func splice(out []token, t token, vals []string, carry *bool) []token {
+	if len(vals) == 0 {
+		*carry = *carry || t.first
+		return out
+	}
+	for i, v := range vals {
+		nt := t
+		nt.text = v
+		nt.first = i == 0 && (t.first || *carry)
+		nt.blank = i == 0 && t.blank
+		out = append(out, nt)
+	}
+	*carry = false
 	return out
 }
 
@@ -194,25 +195,12 @@ func expandArgs(toks []token, args []string, from Pos) ([]token, error) {
 			carryFirst = false
 		}
 		if t.kind == tokBacktick || !strings.Contains(t.text, "{args[") {
-			t.first = t.first || carryFirst
-			carryFirst = false
-			out = append(out, t)
+			out = splice(out, t, []string{t.text}, &carryFirst)
 			continue
 		}
 		if i, j, ref := nextArgRef(t.text); t.kind == tokWord && ref.slice && i == 0 && j == len(t.text) {
 			vals, _ := ref.values(args)
-			if len(vals) == 0 {
-				carryFirst = carryFirst || t.first
-				continue
-			}
-			for n, v := range vals {
-				nt := t
-				nt.text = v
-				nt.first = n == 0 && (t.first || carryFirst)
-				nt.blank = n == 0 && t.blank
-				out = append(out, nt)
-			}
-			carryFirst = false
+			out = splice(out, t, vals, &carryFirst)
 			continue
 		}
 		var b strings.Builder
@@ -231,10 +219,7 @@ func expandArgs(toks []token, args []string, from Pos) ([]token, error) {
 			b.WriteString(strings.Join(vals, " "))
 			s = s[j:]
 		}
-		t.text = b.String()
-		t.first = t.first || carryFirst
-		carryFirst = false
-		out = append(out, t)
+		out = splice(out, t, []string{b.String()}, &carryFirst)
 	}
 	return out, nil
 }

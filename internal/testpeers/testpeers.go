@@ -21,9 +21,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,15 +101,27 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// Moto is a running moto_server.
+// Moto is a running moto_server, reached through a front that hands it
+// one request at a time.
+//
+// moto checks a conditional write (If-None-Match: *, If-Match) and then
+// writes, in two steps, on whichever of its threads the request runs: two
+// concurrent conditional creates of one key can both succeed, which S3
+// never allows (its conditional writes are atomic). Tether's certificate
+// locks rely on that atomicity, so the tests reach moto through a front in
+// the test process that serializes requests: moto then shows S3's
+// semantics. moto holds Python's global lock anyway, so little speed is
+// lost.
 type Moto struct {
-	URL string
-	cmd *exec.Cmd
-	Out Buffer
+	// URL is the serializing front; use it as the AWS endpoint.
+	URL   string
+	cmd   *exec.Cmd
+	front *http.Server
+	Out   Buffer
 }
 
-// StartMoto starts moto_server on a free loopback port and waits until it
-// answers.
+// StartMoto starts moto_server on a free loopback port and its front on
+// another, and waits until it answers.
 func StartMoto() (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
@@ -116,12 +131,30 @@ func StartMoto() (*Moto, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Moto{URL: "http://127.0.0.1:" + strconv.Itoa(port)}
+	m := &Moto{}
 	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 	m.cmd.Stdout, m.cmd.Stderr = &m.Out, &m.Out
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start moto_server: %w", err)
 	}
+	backend := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		m.Stop()
+		return nil, err
+	}
+	var one sync.Mutex
+	rp := &httputil.ReverseProxy{
+		Rewrite:  func(r *httputil.ProxyRequest) { r.SetURL(backend) },
+		ErrorLog: log.New(&m.Out, "moto front: ", log.LstdFlags),
+	}
+	m.front = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		one.Lock()
+		defer one.Unlock()
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = m.front.Serve(ln) }()
+	m.URL = "http://" + ln.Addr().String()
 	if err := waitHTTP(m.URL+"/moto-api/", nil, 30*time.Second); err != nil {
 		m.Stop()
 		return nil, fmt.Errorf("moto_server did not answer: %w\n%s", err, m.Out.String())
@@ -129,8 +162,13 @@ func StartMoto() (*Moto, error) {
 	return m, nil
 }
 
-// Stop ends moto_server.
-func (m *Moto) Stop() { stop(m.cmd) }
+// Stop ends moto_server and its front.
+func (m *Moto) Stop() {
+	if m.front != nil {
+		_ = m.front.Close()
+	}
+	stop(m.cmd)
+}
 
 // MotoMain is the TestMain of a package whose tests share one moto_server:
 // unless -short it starts moto_server and stores it in *moto, runs the

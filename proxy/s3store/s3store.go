@@ -388,10 +388,13 @@ func (s *Storage) hold(name, key, etag string) {
 }
 
 // renew extends h's lease every third of the TTL until Unlock stops it or
-// the lease is lost (someone took the lock over: we were too slow).
+// the lease is lost (someone took the lock over: we were too slow). A
+// renewal that fails for another reason (S3 slow or unreachable) is tried
+// again after a tenth of the TTL, not a third, so that one slow request
+// does not cost the lease.
 func (s *Storage) renew(name string, h *heldLock) {
 	defer close(h.done)
-	t := time.NewTicker(s.ttl / 3)
+	t := time.NewTimer(s.ttl / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -401,18 +404,18 @@ func (s *Storage) renew(name string, h *heldLock) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.ttl/3)
 		h.mu.Lock()
-		etag, err := s.putLock(ctx, h.key, &h.etag)
-		if err == nil {
-			h.etag = etag
-		}
+		err := s.extend(ctx, h, s.ttl)
 		h.mu.Unlock()
 		cancel()
-		if err != nil && (isPrecondition(err) || isNotFound(err)) {
+		switch {
+		case err == nil:
+			t.Reset(s.ttl / 3)
+		case isPrecondition(err) || isNotFound(err):
 			s.log.Error().Str("lock", name).Err(err).Msg("lock lease lost")
 			return
-		}
-		if err != nil {
+		default:
 			s.log.Warn().Str("lock", name).Err(err).Msg("lock lease not renewed; will retry")
+			t.Reset(s.ttl / 10)
 		}
 	}
 }
@@ -428,12 +431,30 @@ func (s *Storage) RenewLockLease(ctx context.Context, lockKey string, lease time
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	etag, err := s.putLockTTL(ctx, h.key, &h.etag, max(lease, s.ttl))
-	if err != nil {
+	if err := s.extend(ctx, h, max(lease, s.ttl)); err != nil {
 		return fmt.Errorf("s3store: renew lock %s: %w", lockKey, err)
 	}
-	h.etag = etag
 	return nil
+}
+
+// extend rewrites the held lock h with a lease of ttl from now, a
+// compare-and-swap on its ETag. A renewal whose request timed out may still
+// have landed, leaving an ETag this instance never saw: the swap then fails
+// although the lock is still ours. So on a failed swap, when the object
+// names this instance as its owner (owners are unique per instance, and
+// an instance holds a name once), its ETag is adopted and the swap tried
+// again. The caller holds h.mu.
+func (s *Storage) extend(ctx context.Context, h *heldLock, ttl time.Duration) error {
+	etag, err := s.putLockTTL(ctx, h.key, &h.etag, ttl)
+	if isPrecondition(err) {
+		if cur, curETag, rerr := s.readLock(ctx, h.key); rerr == nil && cur.Owner == s.owner {
+			etag, err = s.putLockTTL(ctx, h.key, &curETag, ttl)
+		}
+	}
+	if err == nil {
+		h.etag = etag
+	}
+	return err
 }
 
 // Unlock releases the lock name, deleting its object only if it is still

@@ -233,3 +233,44 @@ func TestLockTakeoverAfterExpiry(t *testing.T) {
 	}
 	t.Logf("crashed holder's lock taken over %v after the crash (ttl %v)", waited.Round(time.Millisecond), ttl)
 }
+
+// TestLockRenewAfterLostReply: a renewal that landed after its request
+// timed out leaves the lock with an ETag the holder never saw; the holder
+// keeps its lock (renews and releases it) all the same. A lock rewritten by
+// another owner is not adopted: the holder has lost it.
+func TestLockRenewAfterLostReply(t *testing.T) {
+	bucket := newBucket(t)
+	a := newStorage(t, bucket, time.Minute, "holder")
+	b := newStorage(t, bucket, time.Minute, "other")
+	ctx := t.Context()
+	key := a.lockKey("issue_cert_lost.test")
+	rewrite := func(owner string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"owner":%q,"expires":%q}`, owner, time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano))
+		if _, err := moto.S3().PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Lock(ctx, "issue_cert_lost.test"); err != nil {
+		t.Fatal(err)
+	}
+	rewrite("holder") // the holder's own renewal, whose reply was lost
+	if err := a.RenewLockLease(ctx, "issue_cert_lost.test", time.Minute); err != nil {
+		t.Fatalf("RenewLockLease after its own write landed unseen: %v; want the lock kept", err)
+	}
+	if ok, err := b.TryLock(ctx, "issue_cert_lost.test"); ok || err != nil {
+		t.Fatalf("another instance's TryLock = %v, %v; want false while the holder keeps it", ok, err)
+	}
+	if err := a.Unlock(ctx, "issue_cert_lost.test"); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+
+	if err := a.Lock(ctx, "issue_cert_lost.test"); err != nil {
+		t.Fatal(err)
+	}
+	rewrite("other") // someone else's write: the lock is no longer a's
+	if err := a.RenewLockLease(ctx, "issue_cert_lost.test", time.Minute); err == nil {
+		t.Fatal("RenewLockLease over another owner's lock succeeded; want it refused")
+	}
+	_ = a.Unlock(ctx, "issue_cert_lost.test")
+}

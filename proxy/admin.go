@@ -258,7 +258,11 @@ func (s *Server) Status() Status {
 	st := Status{Node: NodeStatus{Version: s.opts.Version, Started: s.started, Draining: s.draining.Load()}}
 	ss := s.sessionStats()
 	if ss != nil {
-		st.Sessions = &SessionsStatus{Entries: ss.Entries(), LagMs: float64(ss.Lag().Microseconds()) / 1000}
+		st.Sessions = &SessionsStatus{Entries: ss.Entries()}
+		if lag := ss.Lag(); lag >= 0 {
+			ms := float64(lag.Microseconds()) / 1000
+			st.Sessions.LagMs = &ms
+		}
 		if sr, ok := ss.(syncReporter); ok {
 			sync := sr.Sync()
 			st.Sessions.Sync = &sync

@@ -164,7 +164,9 @@ func (c tetherCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if ss != nil {
 		gauge(mReplEntries, float64(ss.Entries()))
-		gauge(mReplLag, ss.Lag().Seconds())
+		if lag := ss.Lag(); lag >= 0 {
+			gauge(mReplLag, lag.Seconds())
+		}
 	}
 }
 

@@ -395,4 +395,10 @@ func (t *tableStats) Sync() SyncStatus {
 	return SyncStatus{Ready: st.Ready, Peers: st.Peers, Connected: st.Connected, AuthFailures: st.AuthFailures}
 }
 
-func (t *tableStats) Lag() time.Duration { return t.tab.Stats().Lag }
+func (t *tableStats) Lag() time.Duration {
+	st := t.tab.Stats()
+	if st.LagAt.IsZero() {
+		return -1
+	}
+	return st.Lag
+}

@@ -47,8 +47,12 @@ type CertStatus struct {
 
 // SessionsStatus is the replicated session table as this node sees it.
 type SessionsStatus struct {
-	Entries int     `json:"entries"`
-	LagMs   float64 `json:"lag_ms"`
+	Entries int `json:"entries"`
+	// LagMs is the age on arrival of the newest entry of the last batch
+	// received; absent until this node has received one. Entry versions
+	// carry milliseconds, so values under 1 ms mean "within the
+	// millisecond", not a measurement.
+	LagMs *float64 `json:"lag_ms,omitempty"`
 	// Sync is the replication channel, when the table reports it: whether
 	// this node holds a full copy, and its peers (connected of known).
 	Sync *SyncStatus `json:"sync,omitempty"`
@@ -78,7 +82,9 @@ type SessionStats interface {
 	Pinned(balancer, route string) int
 	// Entries is the number of entries in the replicated table.
 	Entries() int
-	// Lag is how far this node is behind its peers.
+	// Lag is how far this node is behind its peers: the age on arrival of
+	// the newest entry of the last batch received; negative until a batch
+	// has arrived.
 	Lag() time.Duration
 }
 

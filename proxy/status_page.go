@@ -21,6 +21,7 @@ var statusPageTmpl = template.Must(template.New("status").Funcs(template.FuncMap
 	"ago":      ago,
 	"duration": humanDuration,
 	"ms":       func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"lag":      LagText,
 	"pct": func(n, total uint64) string {
 		if total == 0 {
 			return "0"
@@ -118,3 +119,16 @@ func humanDuration(d time.Duration) string {
 }
 
 func ago(t, now time.Time) string { return humanDuration(now.Sub(t)) + " ago" }
+
+// LagText renders a replication lag in milliseconds: "none received yet"
+// before the first batch, "< 1 ms" within the millisecond that entry
+// versions carry.
+func LagText(ms *float64) string {
+	switch {
+	case ms == nil:
+		return "none received yet"
+	case *ms < 1:
+		return "< 1 ms"
+	}
+	return strconv.FormatFloat(*ms, 'f', 1, 64) + " ms"
+}

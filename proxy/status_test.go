@@ -377,3 +377,17 @@ func statusOf(t *testing.T, admin string) Status {
 }
 
 func jsonDecode(r io.Reader, v any) error { return json.NewDecoder(r).Decode(v) }
+
+// The replication lag reads as what it is: nothing before the first batch,
+// "< 1 ms" below the millisecond that versions carry.
+func TestLagText(t *testing.T) {
+	ms := func(f float64) *float64 { return &f }
+	for _, c := range []struct {
+		in   *float64
+		want string
+	}{{nil, "none received yet"}, {ms(0), "< 1 ms"}, {ms(0.7), "< 1 ms"}, {ms(1), "1.0 ms"}, {ms(6.66), "6.7 ms"}} {
+		if got := LagText(c.in); got != c.want {
+			t.Errorf("LagText(%v) = %q; want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -112,7 +112,7 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	if s := st.Sessions; s != nil {
-		fmt.Fprintf(w, "sessions: %d replicated, lag %.1f ms\n", s.Entries, s.LagMs)
+		fmt.Fprintf(w, "sessions: %d replicated, lag %s\n", s.Entries, proxy.LagText(s.LagMs))
 	}
 
 	if c := st.Cluster; c != nil && len(c.Members)+len(c.Gone) > 0 {

@@ -68,6 +68,7 @@ type proc struct {
 	cmd  *exec.Cmd
 	addr string
 	done chan struct{}
+	out  *testpeers.Buffer // what the process printed on stdout
 }
 
 // kill9 stops the process at once, as a crash would.
@@ -103,13 +104,12 @@ func start(t *testing.T, bin string, args []string, readyFlag string, ready any)
 	// One data directory per test (member states, certificates), shared by
 	// the test's processes so a restarted proxy finds its own again.
 	cmd.Env = append(os.Environ(), "TETHER_DATA="+testDataDir(t))
-	cmd.Stdout = io.Discard
-	logs := &testpeers.Buffer{}
-	cmd.Stderr = logs
+	out, logs := &testpeers.Buffer{}, &testpeers.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
+	p := &proc{cmd: cmd, done: make(chan struct{}), out: out}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		select {

@@ -203,7 +203,9 @@ func TestReplicatedSessionsAcrossProxies(t *testing.T) {
 	for _, p := range proxies {
 		waitFor(t, 30*time.Second, p.name+" holds every learned session", func() bool { return sessionEntries(t, p.r.Admin) >= n })
 		if s := status(t, p.r.Admin).Sessions; s != nil {
-			t.Logf("%s: %d entries, last replication lag %.1f ms", p.name, s.Entries, s.LagMs)
+			if s.LagMs != nil {
+				t.Logf("%s: %d entries, last replication lag %.1f ms", p.name, s.Entries, *s.LagMs)
+			}
 		}
 	}
 	check := func(what string, via func(i int) *replProxy, want func(i int) string, idx []int) {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,6 +82,20 @@ func TestStatusPageInChromium(t *testing.T) {
 			t.Fatalf("GET %s/ with a session on %s = %d from %q; want 200 from %s", site1, routes[i%3], code, route, routes[i%3])
 		}
 	}
+
+	// The demo serves its sites over HTTPS with `tls internal`: curl trusting
+	// the root the demo printed gets the page over HTTP/2.
+	var intro []string
+	waitFor(t, 10*time.Second, "the demo's intro with the CA root and proxy1's https site", func() bool {
+		intro = regexp.MustCompile(`curl -s --cacert (\S+) (https://localhost:\d+)/`).FindStringSubmatch(demo.out.String())
+		return intro != nil
+	})
+	got, err := exec.CommandContext(t.Context(), "curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+		"--cacert", intro[1], intro[2]+"/").CombinedOutput()
+	if err != nil || string(got) != "200 2" {
+		t.Errorf("curl --cacert %s %s/ = %q, %v; want 200 over HTTP/2", intro[1], intro[2], got, err)
+	}
+	t.Logf("curl --cacert %s %s/: %s", intro[1], intro[2], got)
 
 	br := startChromium(t)
 	page := br.page(t)

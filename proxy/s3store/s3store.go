@@ -473,6 +473,12 @@ func (s *Storage) Unlock(ctx context.Context, name string) error {
 	etag := h.etag
 	h.mu.Unlock()
 	_, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &h.key, IfMatch: &etag})
+	if isPrecondition(err) {
+		// A renewal of ours may have landed unseen (see extend).
+		if cur, curETag, rerr := s.readLock(ctx, h.key); rerr == nil && cur.Owner == s.owner {
+			_, err = s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: &h.key, IfMatch: &curETag})
+		}
+	}
 	if err != nil {
 		if isPrecondition(err) || isNotFound(err) {
 			return fmt.Errorf("s3store: unlock %s: taken over by another instance: %w", name, err)

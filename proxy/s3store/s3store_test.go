@@ -236,7 +236,8 @@ func TestLockTakeoverAfterExpiry(t *testing.T) {
 
 // TestLockRenewAfterLostReply: a renewal that landed after its request
 // timed out leaves the lock with an ETag the holder never saw; the holder
-// keeps its lock (renews and releases it) all the same. A lock rewritten by
+// keeps its lock all the same: it renews it, and it releases it (so the
+// next contender need not wait for the TTL). A lock rewritten by
 // another owner is not adopted: the holder has lost it.
 func TestLockRenewAfterLostReply(t *testing.T) {
 	bucket := newBucket(t)
@@ -263,6 +264,20 @@ func TestLockRenewAfterLostReply(t *testing.T) {
 	}
 	if err := a.Unlock(ctx, "issue_cert_lost.test"); err != nil {
 		t.Fatalf("Unlock: %v", err)
+	}
+	// The same, with the release coming straight after the unseen write.
+	if err := a.Lock(ctx, "issue_cert_lost.test"); err != nil {
+		t.Fatal(err)
+	}
+	rewrite("holder")
+	if err := a.Unlock(ctx, "issue_cert_lost.test"); err != nil {
+		t.Fatalf("Unlock after its own write landed unseen: %v; want the lock released", err)
+	}
+	if ok, err := b.TryLock(ctx, "issue_cert_lost.test"); !ok || err != nil {
+		t.Fatalf("TryLock after the release = %v, %v; want the lock free", ok, err)
+	}
+	if err := b.Unlock(ctx, "issue_cert_lost.test"); err != nil {
+		t.Fatal(err)
 	}
 
 	if err := a.Lock(ctx, "issue_cert_lost.test"); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,6 +50,7 @@ func fastConfig(name string, keys ...[]byte) Config {
 		Keys:                keys,
 		Label:               "test",
 		AntiEntropyInterval: 200 * time.Millisecond,
+		StatsInterval:       50 * time.Millisecond,
 		SyncTimeout:         time.Second,
 		DialTimeout:         time.Second,
 	}
@@ -258,6 +260,38 @@ func TestClusterPartitionHeals(t *testing.T) {
 	if full(a) != full(c) || full(b) != full(c) {
 		t.Error("digests differ after healing")
 	}
+}
+
+// Each node's counters snapshot reaches every peer, over the authenticated
+// channel, and a peer that stops sending drops out.
+func TestClusterPeerStats(t *testing.T) {
+	a := startNode(t, fastConfig("a", key1))
+	b := startNode(t, fastConfig("b", key1))
+	c := startNode(t, fastConfig("c", key1))
+	mesh(a, b, c)
+	waitReady(t, a, b, c)
+	var aCount atomic.Int64
+	a.SetStatsSource(func() []byte { return fmt.Appendf(nil, "a=%d", aCount.Add(1)) })
+	b.SetStatsSource(func() []byte { return []byte("b") })
+	c.SetStatsSource(func() []byte { return make([]byte, MaxStatsBytes+1) }) // too large: not sent
+	eventually(t, 5*time.Second, "c holds a's and b's snapshots", func() bool {
+		got := c.PeerStats(time.Minute)
+		return strings.HasPrefix(string(got["a"]), "a=") && string(got["b"]) == "b" && len(got) == 2
+	})
+	if got := a.PeerStats(time.Minute); string(got["b"]) != "b" || got["c"] != nil {
+		t.Errorf("a's peer stats = %q; want b's snapshot and nothing from c (over MaxStatsBytes)", got)
+	}
+	// Snapshots are refreshed, not kept from the first one.
+	first := string(c.PeerStats(time.Minute)["a"])
+	eventually(t, 5*time.Second, "a newer snapshot of a on c", func() bool {
+		return string(c.PeerStats(time.Minute)["a"]) != first
+	})
+	// a stops sending: after maxAge it is gone from c's view.
+	a.SetStatsSource(nil)
+	eventually(t, 5*time.Second, "a's snapshot aged out on c", func() bool {
+		_, ok := c.PeerStats(300 * time.Millisecond)["a"]
+		return !ok
+	})
 }
 
 func TestClusterWrongKeyRejected(t *testing.T) {

@@ -87,6 +87,10 @@ type Config struct {
 	// (re)connect. Default 10s.
 	AntiEntropyInterval time.Duration
 
+	// StatsInterval is how often each node sends every peer its counters
+	// snapshot (SetStatsSource). Default 2s.
+	StatsInterval time.Duration
+
 	// SyncTimeout is how long a starting node waits for a full copy when no
 	// ready peer can be reached at all before it reports ready anyway (with a
 	// warning): the first node of a cluster, or the whole cluster restarting
@@ -119,6 +123,7 @@ func DefaultConfig() Config {
 		MaxPending:          1 << 20,
 		PeerQueueFrames:     256,
 		AntiEntropyInterval: 10 * time.Second,
+		StatsInterval:       2 * time.Second,
 		SyncTimeout:         10 * time.Second,
 		DialTimeout:         2 * time.Second,
 		WriteTimeout:        10 * time.Second,
@@ -139,6 +144,7 @@ func (c *Config) setDefaults() {
 	orDefault(&c.MaxPending, d.MaxPending)
 	orDefault(&c.PeerQueueFrames, d.PeerQueueFrames)
 	orDefault(&c.AntiEntropyInterval, d.AntiEntropyInterval)
+	orDefault(&c.StatsInterval, d.StatsInterval)
 	orDefault(&c.SyncTimeout, d.SyncTimeout)
 	orDefault(&c.DialTimeout, d.DialTimeout)
 	orDefault(&c.WriteTimeout, d.WriteTimeout)

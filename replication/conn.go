@@ -120,6 +120,8 @@ func (t *Table) serveConn(nc net.Conn) {
 		switch m.typ {
 		case msgEntries, msgMemberStates:
 			t.applyMessage(&m)
+		case msgStats:
+			t.storeStats(name, m.stats, t.cfg.Now())
 		case msgDigest:
 			if err := t.answerDigest(c, &m); err != nil {
 				log.Debug().Err(err).Msg("answer anti-entropy digest")
@@ -346,6 +348,8 @@ func (t *Table) peerSession(ctx context.Context, p *peer) error {
 	}
 	ae := time.NewTicker(t.cfg.AntiEntropyInterval)
 	defer ae.Stop()
+	stats := time.NewTicker(t.cfg.StatsInterval)
+	defer stats.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -360,6 +364,12 @@ func (t *Table) peerSession(ctx context.Context, p *peer) error {
 		case <-ae.C:
 			if err := round(false); err != nil {
 				return err
+			}
+		case <-stats.C:
+			if f := t.statsFrame(); f != nil {
+				if err := c.send(f); err != nil {
+					return err
+				}
 			}
 		case <-p.wake:
 			if p.resync.Swap(false) {

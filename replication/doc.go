@@ -33,6 +33,10 @@
 //   - Member state: SetMemberState from the admin API; MemberStates and
 //     MemberStatesChanged to rebuild routing tables.
 //   - Readiness: /healthz answers 503 until Ready is closed.
+//   - Cluster counters: SetStatsSource gives the proxy's own per-member
+//     counters, sent to every peer each StatsInterval on the same
+//     authenticated connections; PeerStats returns what the peers sent, so
+//     any proxy's status page can show the cluster's totals.
 //   - Peers: the proxy advertises Addr in its membership metadata and calls
 //     SetPeers with the other proxies' names and addresses whenever
 //     membership publishes a new view.

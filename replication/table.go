@@ -76,7 +76,8 @@ type Table struct {
 
 	ms memberStates
 
-	sync syncState
+	sync  syncState
+	stats peerStats
 }
 
 // New validates cfg, fills defaults, loads the member-state file if there is

@@ -37,6 +37,8 @@ import (
 //	               states differ), n, n × shard index
 //	member states  count; count × (balancer, member, state, origin,
 //	               version uint64)
+//	stats          the sender's opaque counters snapshot (the rest of the
+//	               frame, 1 to MaxStatsBytes bytes; see peerstats.go)
 //
 // The decoder never trusts a count or a length: each is checked against the
 // bytes left before anything is allocated, so hostile input costs at most
@@ -50,6 +52,7 @@ const (
 	msgDigest       = 3
 	msgDigestReply  = 4
 	msgMemberStates = 5
+	msgStats        = 6
 )
 
 const (
@@ -72,6 +75,7 @@ type message struct {
 	shards       []uint16
 	entries      []Entry
 	memberStates []MemberState
+	stats        []byte
 }
 
 func header(typ byte) []byte { return []byte{protoVersion, typ} }
@@ -169,6 +173,10 @@ func encodeMemberStates(ms []MemberState) []byte {
 		b = binary.LittleEndian.AppendUint64(b, uint64(m.Version))
 	}
 	return b
+}
+
+func encodeStats(data []byte) []byte {
+	return append(header(msgStats), data...)
 }
 
 // decoder reads a plaintext; the first error sticks.
@@ -336,6 +344,13 @@ func decodeMessage(p []byte) (message, error) {
 			s.Version = Version(d.u64())
 			m.memberStates = append(m.memberStates, s)
 		}
+	case msgStats:
+		if len(d.b) == 0 || len(d.b) > MaxStatsBytes {
+			d.fail()
+			break
+		}
+		m.stats = append([]byte(nil), d.b...) // the frame buffer is reused
+		d.b = nil
 	default:
 		if d.err == nil {
 			return m, fmt.Errorf("%w: unknown type %d", errFormat, m.typ)

@@ -106,6 +106,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encodeDigest(1, 2, 3, &d, 4))
 	f.Add(encodeDigestReply(1, true, false, []uint16{0, 3}))
 	f.Add(encodeMemberStates([]MemberState{{Balancer: "a", Member: "m", State: "s", Origin: "o", Version: 1}}))
+	f.Add(encodeStats([]byte(`{"b":{}}`)))
 	f.Add([]byte{protoVersion, msgEntries, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	kr, _ := newKeyring([][]byte{key1}, "")
 	f.Fuzz(func(t *testing.T, in []byte) {

@@ -228,6 +228,9 @@ type BalancerStatus struct {
 	Members   []MemberStatus `json:"members"`
 	// RecentFailovers are the last failovers and retries, newest first.
 	RecentFailovers []FailoverEvent `json:"recent_failovers"`
+	// CounterProxies is how many proxies' counters the members' Cluster
+	// sums hold (this one included); 0 when none but this one's.
+	CounterProxies int `json:"counter_proxies,omitempty"`
 }
 
 // MemberStatus is one member's state and counters.
@@ -251,6 +254,9 @@ type MemberStatus struct {
 	// Sessions is the number of sessions pinned to the member; nil until
 	// replication reports through SetSessionStats.
 	Sessions *int `json:"sessions"`
+	// Cluster sums the counters above over every proxy of the cluster that
+	// reported them; absent when no peer did (alone, or no cluster).
+	Cluster *ClusterCounters `json:"cluster,omitempty"`
 }
 
 // Status reports the server's balancers and members.
@@ -311,6 +317,7 @@ func (s *Server) Status() Status {
 		}
 		st.Balancers = append(st.Balancers, bs)
 	}
+	addClusterCounters(&st, s.peerCounters())
 	return st
 }
 

@@ -503,6 +503,8 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.opts.Sessions != nil {
 		wg.Go(func() { s.runMemberStates(runCtx) })
+		s.opts.Sessions.SetStatsSource(s.countersSnapshot)
+		defer s.opts.Sessions.SetStatsSource(nil)
 	}
 	for _, l := range s.listeners {
 		wg.Go(func() {

@@ -391,3 +391,38 @@ func TestLagText(t *testing.T) {
 		}
 	}
 }
+
+// A member's cluster counters are its own plus what each peer reported for
+// the same balancer and member; members only a peer knows are not added.
+func TestAddClusterCounters(t *testing.T) {
+	st := Status{Balancers: []BalancerStatus{{Name: "app", Members: []MemberStatus{
+		{Name: "tomcat1", InFlight: 1, Requests: 10, Errors: 1, Responses: ResponseClasses{Success: 9, ServerError: 1}},
+		{Name: "tomcat2", Requests: 4, Responses: ResponseClasses{Success: 4}},
+	}}}}
+	peers := []counterSnapshot{
+		{"app": {"tomcat1": {InFlight: 2, Requests: 5, Responses: ResponseClasses{Success: 5}}, "tomcat9": {Requests: 100}}},
+		{"app": {"tomcat1": {Requests: 1, Errors: 1, Responses: ResponseClasses{Transport: 1}}}, "other": {"x": {Requests: 7}}},
+	}
+	addClusterCounters(&st, peers)
+	b := st.Balancers[0]
+	if b.CounterProxies != 3 {
+		t.Errorf("CounterProxies = %d; want 3", b.CounterProxies)
+	}
+	want1 := ClusterCounters{Proxies: 3, InFlight: 3, Requests: 16, Errors: 2, Responses: ResponseClasses{Success: 14, ServerError: 1, Transport: 1}}
+	if got := b.Members[0].Shown(); got != want1 {
+		t.Errorf("tomcat1 = %+v; want %+v", got, want1)
+	}
+	want2 := ClusterCounters{Proxies: 1, Requests: 4, Responses: ResponseClasses{Success: 4}}
+	if got := b.Members[1].Shown(); got != want2 {
+		t.Errorf("tomcat2 (no peer reports it) = %+v; want %+v", got, want2)
+	}
+	if len(b.Members) != 2 {
+		t.Errorf("members = %d; want 2 (tomcat9 is only a peer's)", len(b.Members))
+	}
+
+	alone := Status{Balancers: []BalancerStatus{{Name: "app", Members: []MemberStatus{{Name: "a", Requests: 3}}}}}
+	addClusterCounters(&alone, nil)
+	if m := alone.Balancers[0].Members[0]; m.Cluster != nil || alone.Balancers[0].CounterProxies != 0 || m.Shown().Requests != 3 {
+		t.Errorf("without peers: %+v; want no cluster sums, this node's 3 requests shown", alone.Balancers[0])
+	}
+}

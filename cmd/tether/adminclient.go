@@ -147,8 +147,12 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 	}
 
 	for _, b := range st.Balancers {
-		fmt.Fprintf(w, "\nBALANCER %s  %s · sticky %s · failovers %d · retries %d · no member %d\n",
-			b.Name, or(b.Policy, "round_robin"), or(b.Sticky, "jvmroute"), b.Failovers, b.Retries, b.NoMember)
+		counted := ""
+		if b.CounterProxies > 0 {
+			counted = fmt.Sprintf(" · counters of %d proxies, latency this node's", b.CounterProxies)
+		}
+		fmt.Fprintf(w, "\nBALANCER %s  %s · sticky %s · failovers %d · retries %d · no member %d%s\n",
+			b.Name, or(b.Policy, "round_robin"), or(b.Sticky, "jvmroute"), b.Failovers, b.Retries, b.NoMember, counted)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tURL\tSTATE\tHEALTH\tINFL\tREQS\t2XX\t3XX\t4XX\t5XX\tERR\tP50MS\tP90MS\tP99MS\tSESS")
 		for _, m := range b.Members {
@@ -156,7 +160,8 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 			if m.Sessions != nil {
 				sess = fmt.Sprint(*m.Sessions)
 			}
-			r, l := m.Responses, m.Latency
+			c, l := m.Shown(), m.Latency
+			r := c.Responses
 			p := func(v float64) string {
 				if l.Count == 0 {
 					return "-"
@@ -164,7 +169,7 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 				return fmt.Sprintf("%.1f", v)
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
-				m.Name, m.URL, m.State, upDown(m.Healthy, m.Reason), m.InFlight, m.Requests,
+				m.Name, m.URL, m.State, upDown(m.Healthy, m.Reason), c.InFlight, c.Requests,
 				r.Success, r.Redirect, r.ClientError, r.ServerError, r.Transport, p(l.P50), p(l.P90), p(l.P99), sess)
 		}
 		tw.Flush()

@@ -97,6 +97,32 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	t.Logf("curl --cacert %s %s/: %s", intro[1], intro[2], got)
 
+	// Traffic through the two other proxies too: proxy1's page sums every
+	// proxy's counters, which the proxies send each other every 2 s.
+	for i := range 12 {
+		site := "http://" + r.Proxies[1+i%2].site()
+		if code, route := mustGet(t, site+"/", "JSESSIONID=u"+strconv.Itoa(i)+"."+routes[i%3]); code != 200 || route != routes[i%3] {
+			t.Fatalf("GET %s/ with a session on %s = %d from %q", site, routes[i%3], code, route)
+		}
+	}
+	var clusterRequests map[string]uint64
+	waitFor(t, 15*time.Second, "proxy1's cluster counters equal to the sum of the three proxies' own", func() bool {
+		sum := map[string]uint64{}
+		for _, a := range admins {
+			for _, m := range status(t, a).Balancers[0].Members {
+				sum[m.Name] += m.Requests
+			}
+		}
+		for _, m := range status(t, p1.Admin).Balancers[0].Members {
+			if m.Cluster == nil || m.Cluster.Proxies != 3 || m.Cluster.Requests != sum[m.Name] {
+				return false
+			}
+		}
+		clusterRequests = sum
+		return true
+	})
+	t.Logf("requests per member, summed over the three proxies on proxy1's /api/status: %v", clusterRequests)
+
 	br := startChromium(t)
 	page := br.page(t)
 	pageURL := "http://" + p1.Admin + "/?refresh=0"
@@ -116,6 +142,16 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Errorf("balancer demo's member rows on the page = %q; want %q", memberRows, want)
 	}
 	t.Logf("proxy1's page renders %d cluster members %q and %d members of balancer demo", len(clusterRows), clusterRows, len(memberRows))
+	var cell, balancerLine string
+	if err := page.eval(`document.querySelector('tr.member[data-member="tomcat1"] td.requests').innerText`, &cell); err != nil {
+		t.Fatal(err)
+	}
+	if err := page.eval(`document.querySelector("section.balancer[data-balancer=demo] h2").innerText`, &balancerLine); err != nil {
+		t.Fatal(err)
+	}
+	if cell != strconv.FormatUint(clusterRequests["tomcat1"], 10) || !strings.Contains(balancerLine, "counters summed over 3 proxies") {
+		t.Errorf("page: tomcat1's requests %q under %q; want the cluster's %d, summed over 3 proxies", cell, balancerLine, clusterRequests["tomcat1"])
+	}
 	var header string
 	if err := page.eval(`document.querySelector("header").innerText`, &header); err != nil {
 		t.Fatal(err)

@@ -145,8 +145,13 @@ func StartMoto() (*Moto, error) {
 	}
 	var one sync.Mutex
 	rp := &httputil.ReverseProxy{
-		Rewrite:  func(r *httputil.ProxyRequest) { r.SetURL(backend) },
-		ErrorLog: log.New(&m.Out, "moto front: ", log.LstdFlags),
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(backend) },
+		// A fresh connection per request: moto's server closes idle
+		// keep-alive connections on its own, and a POST sent on one it has
+		// just closed would come back as a 502 (Go does not resend a
+		// non-idempotent request).
+		Transport: &http.Transport{DisableKeepAlives: true},
+		ErrorLog:  log.New(&m.Out, "moto front: ", log.LstdFlags),
 	}
 	m.front = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		one.Lock()

@@ -72,8 +72,11 @@ func makeFleet(t *testing.T) ec2Fleet {
 	ctx := t.Context()
 	c := ec2Client()
 	imgs, err := c.DescribeImages(ctx, &ec2.DescribeImagesInput{Owners: []string{"amazon"}})
-	if err != nil || len(imgs.Images) == 0 {
-		t.Fatalf("DescribeImages = %v (%d images)", err, len(imgs.Images))
+	if err != nil {
+		t.Fatalf("DescribeImages: %v", err)
+	}
+	if len(imgs.Images) == 0 {
+		t.Fatal("DescribeImages: no images")
 	}
 	ami := aws.ToString(imgs.Images[0].ImageId)
 	f := ec2Fleet{tagValue: "fleet-" + randomID(), sgName: "tether-" + randomID()}

@@ -114,28 +114,47 @@ func stop(cmd *exec.Cmd) {
 // lost.
 type Moto struct {
 	// URL is the serializing front; use it as the AWS endpoint.
-	URL   string
-	cmd   *exec.Cmd
-	front *http.Server
-	Out   Buffer
+	URL    string
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has exited and been reaped
+	front  *http.Server
+	Out    Buffer
 }
 
 // StartMoto starts moto_server on a free loopback port and its front on
 // another, and waits until it answers.
+//
+// The port FreePort picks is free when picked, not reserved: by the time
+// moto binds it, another test process (or this one's front) may hold it,
+// and a test talking to that would reach someone else's moto. So StartMoto
+// waits for moto's own "Running on" line for its port (moto exits when
+// the port is taken) and tries another port if it does not come.
 func StartMoto() (*Moto, error) {
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		return nil, fmt.Errorf("moto_server not on PATH: %w", err)
 	}
-	port, err := FreePort()
-	if err != nil {
-		return nil, err
-	}
 	m := &Moto{}
-	m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	m.cmd.Stdout, m.cmd.Stderr = &m.Out, &m.Out
-	if err := m.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start moto_server: %w", err)
+	var port int
+	for attempt := 1; ; attempt++ {
+		if port, err = FreePort(); err != nil {
+			return nil, err
+		}
+		m.Out = Buffer{}
+		m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+		m.cmd.Stdout, m.cmd.Stderr = &m.Out, &m.Out
+		if err := m.cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start moto_server: %w", err)
+		}
+		m.exited = make(chan struct{})
+		go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(m.cmd, m.exited)
+		if err = waitRunning(&m.Out, m.exited, "Running on http://127.0.0.1:"+strconv.Itoa(port), 30*time.Second); err == nil {
+			break
+		}
+		m.stopMoto()
+		if attempt == 3 {
+			return nil, fmt.Errorf("moto_server: %w\n%s", err, m.Out.String())
+		}
 	}
 	backend := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -146,10 +165,9 @@ func StartMoto() (*Moto, error) {
 	var one sync.Mutex
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(backend) },
-		// A fresh connection per request: moto's server closes idle
-		// keep-alive connections on its own, and a POST sent on one it has
-		// just closed would come back as a 502 (Go does not resend a
-		// non-idempotent request).
+		// A fresh connection per request, so that no POST rides a
+		// keep-alive connection moto has just closed (Go does not resend
+		// a non-idempotent request; the test would see a 502).
 		Transport: &http.Transport{DisableKeepAlives: true},
 		ErrorLog:  log.New(&m.Out, "moto front: ", log.LstdFlags),
 	}
@@ -167,12 +185,40 @@ func StartMoto() (*Moto, error) {
 	return m, nil
 }
 
+// waitRunning waits until out holds line (the child bound its port), the
+// child exits (exited is closed), or d passes.
+func waitRunning(out *Buffer, exited <-chan struct{}, line string, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for !strings.Contains(out.String(), line) {
+		select {
+		case <-exited:
+			return errors.New("exited before serving (its port taken?)")
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no %q within %v", line, d)
+		}
+	}
+	return nil
+}
+
 // Stop ends moto_server and its front.
 func (m *Moto) Stop() {
 	if m.front != nil {
 		_ = m.front.Close()
 	}
-	stop(m.cmd)
+	m.stopMoto()
+}
+
+// stopMoto ends moto_server by its PID: SIGINT, then SIGKILL after 5 s.
+func (m *Moto) stopMoto() {
+	_ = m.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-m.exited:
+	case <-time.After(5 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
 }
 
 // MotoMain is the TestMain of a package whose tests share one moto_server:

@@ -83,6 +83,19 @@ func mesh(nodes ...*node) {
 	}
 }
 
+// startMesh starts one node per name, all with key1 and each a peer of
+// the others, and waits until every one is ready.
+func startMesh(t testing.TB, names ...string) []*node {
+	t.Helper()
+	var ns []*node
+	for _, name := range names {
+		ns = append(ns, startNode(t, fastConfig(name, key1)))
+	}
+	mesh(ns...)
+	waitReady(t, ns...)
+	return ns
+}
+
 func waitReady(t testing.TB, nodes ...*node) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -107,11 +120,8 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 func TestClusterPropagates(t *testing.T) {
-	a := startNode(t, fastConfig("a", key1))
-	b := startNode(t, fastConfig("b", key1))
-	c := startNode(t, fastConfig("c", key1))
-	mesh(a, b, c)
-	waitReady(t, a, b, c)
+	ns := startMesh(t, "a", "b", "c")
+	a, b, c := ns[0], ns[1], ns[2]
 
 	if _, err := a.Set("app", "s1", "tomcat2", time.Now()); err != nil {
 		t.Fatal(err)
@@ -152,10 +162,8 @@ func TestClusterPropagates(t *testing.T) {
 }
 
 func TestClusterLateJoinerGetsFullCopyBeforeReady(t *testing.T) {
-	a := startNode(t, fastConfig("a", key1))
-	b := startNode(t, fastConfig("b", key1))
-	mesh(a, b)
-	waitReady(t, a, b)
+	ns := startMesh(t, "a", "b")
+	a, b := ns[0], ns[1]
 	const n = 20000
 	now := time.Now()
 	for i := range n {
@@ -188,11 +196,8 @@ func TestClusterLateJoinerGetsFullCopyBeforeReady(t *testing.T) {
 }
 
 func TestClusterRestartConverges(t *testing.T) {
-	a := startNode(t, fastConfig("a", key1))
-	b := startNode(t, fastConfig("b", key1))
-	c := startNode(t, fastConfig("c", key1))
-	mesh(a, b, c)
-	waitReady(t, a, b, c)
+	ns := startMesh(t, "a", "b", "c")
+	a, b, c := ns[0], ns[1], ns[2]
 	for i := range 100 {
 		c.Set("app", fmt.Sprintf("before-%d", i), "t1", time.Now())
 	}
@@ -218,11 +223,8 @@ func TestClusterRestartConverges(t *testing.T) {
 }
 
 func TestClusterPartitionHeals(t *testing.T) {
-	a := startNode(t, fastConfig("a", key1))
-	b := startNode(t, fastConfig("b", key1))
-	c := startNode(t, fastConfig("c", key1))
-	mesh(a, b, c)
-	waitReady(t, a, b, c)
+	ns := startMesh(t, "a", "b", "c")
+	a, b, c := ns[0], ns[1], ns[2]
 
 	// Partition c away, as membership would when it stops hearing from it.
 	a.SetPeers([]Peer{a.peer(), b.peer()})
@@ -265,11 +267,8 @@ func TestClusterPartitionHeals(t *testing.T) {
 // Each node's counters snapshot reaches every peer, over the authenticated
 // channel, and a peer that stops sending drops out.
 func TestClusterPeerStats(t *testing.T) {
-	a := startNode(t, fastConfig("a", key1))
-	b := startNode(t, fastConfig("b", key1))
-	c := startNode(t, fastConfig("c", key1))
-	mesh(a, b, c)
-	waitReady(t, a, b, c)
+	ns := startMesh(t, "a", "b", "c")
+	a, b, c := ns[0], ns[1], ns[2]
 	var aCount atomic.Int64
 	a.SetStatsSource(func() []byte { return fmt.Appendf(nil, "a=%d", aCount.Add(1)) })
 	b.SetStatsSource(func() []byte { return []byte("b") })

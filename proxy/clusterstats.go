@@ -110,12 +110,16 @@ func addClusterCounters(st *Status, peers []counterSnapshot) {
 	}
 	for i := range st.Balancers {
 		b := &st.Balancers[i]
-		b.CounterProxies = 1
+		n := 1
 		for _, p := range peers {
 			if _, ok := p[b.Name]; ok {
-				b.CounterProxies++
+				n++
 			}
 		}
+		if n == 1 {
+			continue // no peer serves this balancer: this node's counters are all there is
+		}
+		b.CounterProxies = n
 		for j := range b.Members {
 			m := &b.Members[j]
 			c := &ClusterCounters{}

@@ -420,9 +420,11 @@ func TestAddClusterCounters(t *testing.T) {
 		t.Errorf("members = %d; want 2 (tomcat9 is only a peer's)", len(b.Members))
 	}
 
-	alone := Status{Balancers: []BalancerStatus{{Name: "app", Members: []MemberStatus{{Name: "a", Requests: 3}}}}}
-	addClusterCounters(&alone, nil)
-	if m := alone.Balancers[0].Members[0]; m.Cluster != nil || alone.Balancers[0].CounterProxies != 0 || m.Shown().Requests != 3 {
-		t.Errorf("without peers: %+v; want no cluster sums, this node's 3 requests shown", alone.Balancers[0])
+	for _, peers := range [][]counterSnapshot{nil, {{"other": {"a": {Requests: 5}}}}} {
+		alone := Status{Balancers: []BalancerStatus{{Name: "app", Members: []MemberStatus{{Name: "a", Requests: 3}}}}}
+		addClusterCounters(&alone, peers)
+		if m := alone.Balancers[0].Members[0]; m.Cluster != nil || alone.Balancers[0].CounterProxies != 0 || m.Shown().Requests != 3 {
+			t.Errorf("peers %v, none serving app: %+v; want no cluster sums, this node's 3 requests shown", peers, alone.Balancers[0])
+		}
 	}
 }

@@ -2,7 +2,6 @@ package replication
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -23,8 +22,15 @@ const (
 )
 
 type peerStats struct {
-	source atomic.Pointer[func() []byte]
+	// sendMu guards what this node sends: the source, and the last frame
+	// built from it and when (one snapshot serves every peer loop's tick
+	// of one interval).
+	sendMu  sync.Mutex
+	source  func() []byte
+	frame   []byte
+	frameAt time.Time
 
+	// mu guards what the peers sent.
 	mu   sync.Mutex
 	last map[string]peerSnapshot
 }
@@ -37,24 +43,32 @@ type peerSnapshot struct {
 // SetStatsSource sets what this node sends its peers every StatsInterval:
 // f's result, at most MaxStatsBytes. nil stops sending.
 func (t *Table) SetStatsSource(f func() []byte) {
-	if f == nil {
-		t.stats.source.Store(nil)
-		return
-	}
-	t.stats.source.Store(&f)
+	s := &t.stats
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.source, s.frame = f, nil
 }
 
-// statsFrame returns the frame to send now, or nil.
+// statsFrame returns the frame to send now, or nil. The peer loops tick
+// separately; a frame younger than half an interval is reused, so the
+// source runs about once per interval however many peers there are. The
+// frame is shared: callers only read it.
 func (t *Table) statsFrame() []byte {
-	f := t.stats.source.Load()
-	if f == nil {
+	s := &t.stats
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	if s.source == nil {
 		return nil
 	}
-	b := (*f)()
-	if len(b) == 0 || len(b) > MaxStatsBytes {
-		return nil
+	now := time.Now()
+	if s.frame != nil && now.Sub(s.frameAt) < t.cfg.StatsInterval/2 {
+		return s.frame
 	}
-	return encodeStats(b)
+	s.frame, s.frameAt = nil, now
+	if b := s.source(); len(b) > 0 && len(b) <= MaxStatsBytes {
+		s.frame = encodeStats(b)
+	}
+	return s.frame
 }
 
 // storeStats keeps the snapshot peer sent.

@@ -343,6 +343,19 @@ func (b *builder) checkBalancer(bal *Balancer, namePos *Pos, redirects map[int]P
 		return errorf(at, "balancer name %q is already used by the balancer at %s", bal.Name, prev)
 	}
 	b.balancers[bal.Name] = bal.Pos
+	// The Caddyfile's directives are checked where they are written; these
+	// catch values that came from an import (mod_jk's milliseconds).
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"recover_time", bal.RecoverTime}, {"health_interval", bal.HealthInterval}, {"health_timeout", bal.HealthTimeout},
+		{"dial_timeout", bal.DialTimeout}, {"response_header_timeout", bal.ResponseHeaderTimeout}, {"idle_timeout", bal.IdleTimeout},
+	} {
+		if msg := durationOutOfRange(d.name, d.v); msg != "" {
+			return errorf(bal.Pos, "balancer %s: %s", bal.Name, msg)
+		}
+	}
 	if len(bal.Members) == 0 && bal.DiscoverService == "" {
 		return errorf(bal.Pos, "reverse_proxy: no members (add to, backend or discover cluster)")
 	}

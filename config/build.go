@@ -43,8 +43,8 @@ var (
 // globalOptions and siteDirectives name the directives of each level, to
 // point a directive written at the wrong level to the right one.
 var (
-	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "storage", "cluster", "drain_delay", "shutdown_timeout", "log"}
-	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk"}
+	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "storage", "cluster", "drain_delay", "shutdown_timeout", "log", "limits"}
+	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods"}
 )
 
 // builder turns a parsed tree into a validated Config.
@@ -63,6 +63,7 @@ func build(tr *tree, opts ParseOptions) (*Config, error) {
 	g.Storage.Kind = "file"
 	g.ShutdownTimeout = 30 * time.Second
 	g.Log.Level = "info"
+	g.Limits = DefaultLimits()
 	if tr.global != nil {
 		if err := b.global(tr.global); err != nil {
 			return nil, err
@@ -136,7 +137,23 @@ func intArg(n *node, t token, min, max int) (int, error) {
 	return v, nil
 }
 
-// durArg parses a duration; positive durations only unless zeroOK.
+// durationBounds are the sane ranges of the config's durations: below the
+// minimum a value costs more than it can be worth (health_interval 1ns sent
+// 15,000 checks in 4 s), above the maximum it is a typo.
+var durationBounds = map[string][2]time.Duration{
+	"recover_time":            {100 * time.Millisecond, 24 * time.Hour},
+	"health_interval":         {50 * time.Millisecond, 24 * time.Hour},
+	"health_timeout":          {10 * time.Millisecond, time.Hour},
+	"dial_timeout":            {10 * time.Millisecond, 10 * time.Minute},
+	"response_header_timeout": {10 * time.Millisecond, 24 * time.Hour},
+	"idle_timeout":            {100 * time.Millisecond, 24 * time.Hour},
+	"drain_delay":             {0, time.Hour},
+	"shutdown_timeout":        {100 * time.Millisecond, 24 * time.Hour},
+	"session_ttl":             {time.Second, 30 * 24 * time.Hour},
+}
+
+// durArg parses a duration; positive durations only unless zeroOK, and
+// within durationBounds of the directive.
 func durArg(n *node, t token, zeroOK bool) (time.Duration, error) {
 	d, err := ParseDuration(t.text)
 	if err != nil {
@@ -145,7 +162,20 @@ func durArg(n *node, t token, zeroOK bool) (time.Duration, error) {
 	if d == 0 && !zeroOK {
 		return 0, errorf(t.pos, "%s: must be more than 0", n.name())
 	}
+	if msg := durationOutOfRange(n.name(), d); msg != "" {
+		return 0, errorAt(t.pos, msg)
+	}
 	return d, nil
+}
+
+// durationOutOfRange returns why d is outside the bounds of directive name,
+// or "". Zero is left to the caller (it often means the default).
+func durationOutOfRange(name string, d time.Duration) string {
+	b, ok := durationBounds[name]
+	if !ok || d == 0 || d >= b[0] && d <= b[1] {
+		return ""
+	}
+	return name + ": " + d.String() + " is out of range " + b[0].String() + ".." + b[1].String()
 }
 
 func oneOf(n *node, t token, what string, allowed []string) (string, error) {

@@ -232,6 +232,19 @@ func TestErrors(t *testing.T) {
 		{name: "store table", src: "{\n\tcluster c {\n\t\tstore dynamodb {\n\t\t\tregion eu-west-1\n\t\t}\n\t}\n}", want: "Caddyfile:3:9: store dynamodb: table is required"},
 		{name: "store option", src: "{\n\tcluster c {\n\t\tstore dynamodb {\n\t\t\ttabel x\n\t\t}\n\t}\n}", want: "Caddyfile:4:4: unknown store dynamodb option \"tabel\""},
 
+		{name: "limits without block", src: "{\n\tlimits\n}", want: "Caddyfile:2:2: limits: want a block of options"},
+		{name: "limits unknown option", src: "{\n\tlimits {\n\t\tmax_body 1MB\n\t}\n}", want: "Caddyfile:3:3: unknown limits option \"max_body\""},
+		{name: "limits bad size", src: "{\n\tlimits {\n\t\tmax_body_size 1XB\n\t}\n}", want: "Caddyfile:3:17: max_body_size: bad size \"1XB\""},
+		{name: "limits header size too small", src: "{\n\tlimits {\n\t\tmax_header_size 100\n\t}\n}", want: "Caddyfile:3:19: max_header_size: 100 is out of range 1024..16777216"},
+		{name: "limits timeout too small", src: "{\n\tlimits {\n\t\tbody_timeout 1ms\n\t}\n}", want: "Caddyfile:3:16: body_timeout: 1ms is out of range 100ms..24h0m0s"},
+		{name: "limits zero timeout", src: "{\n\tlimits {\n\t\twrite_timeout 0\n\t}\n}", want: "Caddyfile:3:17: write_timeout: 0 is out of range"},
+		{name: "listener limit in site", src: "a.com {\n\tlimits {\n\t\theader_timeout 5s\n\t}\n}", want: "Caddyfile:3:3: limits: header_timeout applies to a listener before its site is known"},
+		{name: "health interval too small", src: "a.com {\n\treverse_proxy http://x {\n\t\thealth_interval 1ns\n\t}\n}", want: "Caddyfile:3:19: health_interval: 1ns is out of range 50ms..24h0m0s"},
+		{name: "recover time too large", src: "a.com {\n\treverse_proxy http://x {\n\t\trecover_time 30d\n\t}\n}", want: "Caddyfile:3:16: recover_time: 720h0m0s is out of range 100ms..24h0m0s"},
+		{name: "dial timeout too small", src: "a.com {\n\treverse_proxy http://x {\n\t\tdial_timeout 1us\n\t}\n}", want: "Caddyfile:3:16: dial_timeout: 1µs is out of range 10ms..10m0s"},
+		{name: "drain delay too large", src: "{\n\tdrain_delay 2h\n}", want: "Caddyfile:2:14: drain_delay: 2h0m0s is out of range 0s..1h0m0s"},
+		{name: "allow unknown method", src: "a.com {\n\tallow_methods DELETE\n}", want: "Caddyfile:2:16: allow_methods: unknown method \"DELETE\" (want TRACE or CONNECT)"},
+
 		// Sites.
 		{name: "unknown directive", src: "a.com {\n\trevers_proxy http://x\n}", want: "Caddyfile:2:2: unknown directive \"revers_proxy\""},
 		{name: "global option in site", src: "a.com {\n\temail a@b\n}", want: "Caddyfile:2:2: email belongs in the global options block"},
@@ -715,5 +728,50 @@ func TestShapes(t *testing.T) {
 				t.Errorf("Parse(%q) first site has %d addresses; want %d", tc.src, len(cfg.Sites[0].Addresses), tc.addrs)
 			}
 		})
+	}
+}
+
+func TestLimits(t *testing.T) {
+	src := "{\n\tlimits {\n\t\tbody_timeout 5s\n\t\tmax_header_size 32KiB\n\t\tmax_body_size 10MB\n\t}\n}\n" +
+		"a.com {\n\tlimits {\n\t\tmax_body_size 0\n\t\tmax_uri_length 1KiB\n\t}\n}\nb.com {\n}\n"
+	cfg, err := Parse("Caddyfile", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := cfg.Global.Limits
+	want := DefaultLimits()
+	want.BodyTimeout, want.MaxHeaderSize, want.MaxBodySize = 5*time.Second, 32<<10, 10_000_000
+	want.Pos = g.Pos
+	if g != want {
+		t.Errorf("global limits = %+v; want %+v", g, want)
+	}
+	site := cfg.Sites[0].Limits
+	if site == nil {
+		t.Fatal("site a.com has no limits")
+	}
+	// The site's own values, the global ones for the rest.
+	if site.MaxBodySize != 0 || site.MaxURILength != 1<<10 || site.BodyTimeout != 5*time.Second || site.MaxHeaderSize != 32<<10 {
+		t.Errorf("a.com limits = %+v; want max_body_size 0, max_uri_length 1KiB, the rest global", *site)
+	}
+	if cfg.Sites[1].Limits != nil {
+		t.Errorf("b.com limits = %+v; want nil (the global ones)", *cfg.Sites[1].Limits)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"512", 512, true}, {"0", 0, true}, {"64KiB", 64 << 10, true}, {"64kib", 64 << 10, true},
+		{"10MB", 10_000_000, true}, {"1GiB", 1 << 30, true}, {"2gb", 2_000_000_000, true}, {"7B", 7, true},
+		{"", 0, false}, {"KB", 0, false}, {"-1", 0, false}, {"1.5MB", 0, false}, {"1XB", 0, false},
+		{"9999999999999TiB", 0, false},
+	} {
+		got, err := parseSize(tc.in)
+		if got != tc.want || (err == nil) != tc.ok {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
 	}
 }

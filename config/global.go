@@ -71,6 +71,8 @@ func (b *builder) global(gn *node) error {
 			}
 		case "log":
 			err = b.log(n)
+		case "limits":
+			err = limits(n, &g.Limits, false)
 		default:
 			err = unknown(n, "global option", globalOptions, siteDirectives, "a site block")
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -77,6 +78,13 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.AccessLog, err = accessLog(n)
 		case "import_jk":
 			s.ImportJK, err = importJK(n)
+		case "limits":
+			l := b.cfg.Global.Limits
+			if err = limits(n, &l, true); err == nil {
+				s.Limits = &l
+			}
+		case "allow_methods":
+			s.AllowMethods, err = allowMethods(n)
 		default:
 			err = unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
 		}
@@ -341,6 +349,32 @@ func fileServer(n *node) (*FileServer, error) {
 		}
 	}
 	return fs, nil
+}
+
+// refusedMethods are the methods a site refuses with 405 unless
+// allow_methods names them: TRACE echoes the request (cross-site tracing),
+// CONNECT asks for a tunnel a reverse proxy does not offer.
+var refusedMethods = []string{"TRACE", "CONNECT"}
+
+// allowMethods parses "allow_methods TRACE|CONNECT ...".
+func allowMethods(n *node) ([]string, error) {
+	if err := n.argc(1, -1); err != nil {
+		return nil, err
+	}
+	if err := n.noBlock(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range n.args[1:] {
+		m, err := oneOf(n, t, "method", refusedMethods)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, m) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // logFormats are the access log formats.

@@ -78,6 +78,9 @@ type Global struct {
 	ShutdownTimeout time.Duration
 	// Log configures the process log (not access logs).
 	Log Log
+	// Limits are the client-side limits of every listener and site (the
+	// limits block); sites may override the per-request ones.
+	Limits Limits
 
 	// Pos is the global block's '{'; zero without a global block.
 	Pos Pos
@@ -166,6 +169,12 @@ type Site struct {
 	FileServer *FileServer
 	// AccessLog is nil when access logging is off for the site.
 	AccessLog *AccessLog
+	// Limits are the site's client-side limits when it has a limits block:
+	// the global ones with the site's overrides. Nil: the global limits.
+	Limits *Limits
+	// AllowMethods are the methods refused by default (TRACE, CONNECT)
+	// that this site passes on; nil refuses them with 405.
+	AllowMethods []string
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,10 +43,14 @@ type Balancer struct {
 
 	// mu serializes rebuilds; the hot path never takes it.
 	mu sync.Mutex
+	// healthMu serializes passive failures, so that the cap on members
+	// out holds when several fail at once.
+	healthMu sync.Mutex
 
 	rp *httputil.ReverseProxy
 
-	hasAJP bool // some member speaks AJP: requests carry ajp.ClientInfo
+	hasAJP   bool // some member speaks AJP: requests carry ajp.ClientInfo
+	speaksH2 bool // every member is reached over HTTP/2 (none yet): gRPC can pass
 
 	// tab is the replicated session table (pins, learned sessions); nil
 	// when the server has none. hasStore: it reads a shared store on a miss.
@@ -202,15 +207,28 @@ type reqState struct {
 	key    string
 	pinned bool
 	secure bool // the client came over HTTPS (for the affinity cookie)
+
+	// client is the incoming request's context: it ends when the client
+	// goes away. The outbound request may run on a context of its own
+	// (see ServeHTTP).
+	client context.Context
 }
+
+// clientGone reports whether the client went away (it closed or reset its
+// connection or stream, or the server is cutting requests at shutdown).
+func (st *reqState) clientGone() bool { return st.client.Err() != nil }
 
 type stateKey struct{}
 
 // ServeHTTP routes one request: pick a member (sticky, failover or
 // balanced), then proxy to it, retrying per DESIGN.md on failure.
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if isGRPC(r) && !b.speaksH2 {
+		b.refuseGRPC(w, r)
+		return
+	}
 	set := b.set.Load()
-	st := &reqState{b: b, set: set, start: b.now()}
+	st := &reqState{b: b, set: set, start: b.now(), client: r.Context()}
 	b.findSession(r, st)
 	switch b.opts.Policy {
 	case routing.IPHash:
@@ -235,12 +253,50 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if b.hasAJP {
 		r = withAJPClientInfo(r, b.site.trusted)
 	}
-	ctx := context.WithValue(r.Context(), stateKey{}, st)
-	b.rp.ServeHTTP(w, r.WithContext(ctx))
-	if st.cur != nil {
-		st.cur.load.InFlight.Add(-1)
+	ctx := r.Context()
+	if r.ProtoMajor == 1 {
+		// net/http cancels an HTTP/1.x request's context when the client
+		// shuts its write side, which a client may do once it has sent its
+		// request (as HAProxy, Tether then waits for the member's answer
+		// and sends it). The exchange with the member runs on a context of
+		// its own, ended when the handler returns; a client that went away
+		// for good is noticed when its answer cannot be written. HTTP/2
+		// keeps the request's context: a reset stream asks for no answer.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
 	}
-	setChosen(r, st)
+	defer func() {
+		// Deferred: a copy error ends the reverse proxy with a panic
+		// (http.ErrAbortHandler) that must not leak the in-flight count.
+		if st.cur != nil {
+			st.cur.load.InFlight.Add(-1)
+			st.cur = nil
+		}
+		setChosen(r, st)
+	}()
+	b.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
+}
+
+// isGRPC reports whether r is a gRPC call (not gRPC-Web, which works over
+// HTTP/1.1): it needs HTTP/2 to the member, trailers and all.
+func isGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// refuseGRPC answers a gRPC call the balancer cannot carry (its members
+// speak HTTP/1.1) with a gRPC error the client shows as it is, instead of
+// sending a member a request it cannot understand and counting its answer
+// against it.
+func (b *Balancer) refuseGRPC(w http.ResponseWriter, r *http.Request) {
+	setLoggedStatus(r, http.StatusBadRequest, "")
+	h := w.Header()
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Grpc-Status", "12") // UNIMPLEMENTED
+	h.Set("Grpc-Message", "tether: balancer "+b.name+" reaches its members over HTTP/1.1; gRPC needs HTTP/2 members")
+	w.WriteHeader(http.StatusBadRequest)
 }
 
 // modifyResponse records what the member's answer says about the session
@@ -273,9 +329,9 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 //     consumed body.
 func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
 	st := out.Context().Value(stateKey{}).(*reqState)
-	var body *replayBody
+	var body *clientBody
 	if out.Body != nil && out.Body != http.NoBody {
-		body = &replayBody{rc: out.Body}
+		body = &clientBody{rc: out.Body}
 		out.Body = body
 	}
 	for {
@@ -298,11 +354,8 @@ func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
 		}
 		m.load.InFlight.Add(-1)
 		st.cur = nil
-		if out.Context().Err() != nil {
-			return nil, err // the client went away; not the member's fault
-		}
-		if isHeadersTooLarge(err) {
-			return nil, err // the client's fault, and too large for every member (413)
+		if ce := st.clientFault(body, err); ce != nil {
+			return nil, ce // the member, its counters and its health are not touched
 		}
 		m.responses[0].Add(1)
 		b.memberFailed(m, failReason(err))
@@ -335,7 +388,7 @@ func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
 }
 
 // retryable reports whether a failed attempt may be sent to another member.
-func (b *Balancer) retryable(out *http.Request, body *replayBody, err error) bool {
+func (b *Balancer) retryable(out *http.Request, body *clientBody, err error) bool {
 	if body != nil && body.read.Load() {
 		return false // part of the body is gone; it cannot be replayed
 	}
@@ -369,31 +422,105 @@ func failReason(err error) string {
 }
 
 // memberFailed records a passive failure and logs when it takes the member
-// out of rotation.
+// out of rotation. Passive health never takes out more than half of the
+// balancer's members (counting those already out for any reason): however
+// a failure was classified, what traffic alone can do to a balancer is
+// bounded, and the rest keep serving until active checks say otherwise.
 func (b *Balancer) memberFailed(m *member, reason string) {
-	if m.passiveFail(b.now(), b.cfg.MaxFails, orDefault(b.cfg.RecoverTime, 30*time.Second), reason) {
+	b.healthMu.Lock()
+	defer b.healthMu.Unlock()
+	members := b.set.Load().members
+	out := 0
+	for _, o := range members {
+		if !o.load.Healthy.Load() {
+			out++
+		}
+	}
+	mayTakeOut := out+1 <= len(members)/2
+	switch m.passiveFail(b.now(), b.cfg.MaxFails, orDefault(b.cfg.RecoverTime, 30*time.Second), reason, mayTakeOut) {
+	case failTookOut:
 		b.log.Warn().Str("member", m.name).Str("reason", reason).Msg("member down")
+	case failKept:
+		b.log.Warn().Str("member", m.name).Str("reason", reason).Int("out", out).Int("members", len(members)).
+			Msg("member failing but kept in rotation: half the balancer is out already")
 	}
 }
 
-// replayBody passes a request body through to a member and remembers
-// whether any of it was read, so a failed attempt that read nothing can be
-// sent again. Close is a no-op: the transport closes bodies on errors, and
-// the server closes the real body when the handler returns.
-type replayBody struct {
-	rc   io.ReadCloser
-	read atomic.Bool
+// clientBody passes the client's request body to a member. Its read errors
+// are the client's doing (a malformed chunk, a body shorter than its
+// Content-Length, one too large or too slow, a stream the client reset), not
+// the member's: they come back from the transport as a *clientError, and
+// failed stays set whatever the transport makes of the error. read says
+// whether any of the body was consumed, so that a failed attempt that read
+// nothing can be sent again. Close is a no-op: the transport closes bodies
+// on errors, and the server closes the real body when the handler returns.
+type clientBody struct {
+	rc     io.ReadCloser
+	read   atomic.Bool
+	failed atomic.Pointer[clientError]
 }
 
-func (b *replayBody) Read(p []byte) (int, error) {
+func (b *clientBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if n > 0 || err == nil {
 		b.read.Store(true)
 	}
+	if err != nil && err != io.EOF {
+		ce := &clientError{status: clientBodyStatus(err), err: err}
+		b.failed.CompareAndSwap(nil, ce)
+		return n, ce
+	}
 	return n, err
 }
 
-func (b *replayBody) Close() error { return nil }
+func (b *clientBody) Close() error { return nil }
+
+// clientError is a failure the client caused; status is its answer.
+type clientError struct {
+	status int
+	err    error
+}
+
+func (e *clientError) Error() string { return "client request: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
+// clientBodyStatus is the answer to a request whose body failed with err.
+func clientBodyStatus(err error) int {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return http.StatusRequestEntityTooLarge
+	}
+	if isTimeout(err) {
+		return http.StatusRequestTimeout
+	}
+	return http.StatusBadRequest // malformed, or shorter than announced
+}
+
+// clientFault returns the client's part in a failed attempt, or nil when
+// the failure is the member's.
+func (st *reqState) clientFault(body *clientBody, err error) *clientError {
+	if ce, ok := errors.AsType[*clientError](err); ok {
+		return ce
+	}
+	if body != nil {
+		if ce := body.failed.Load(); ce != nil {
+			return ce
+		}
+	}
+	if isHeadersTooLarge(err) {
+		// Too large for every member (AJP's packet): the client's to fix.
+		return &clientError{status: http.StatusRequestEntityTooLarge, err: err}
+	}
+	if st.clientGone() && errors.Is(err, context.Canceled) {
+		// The exchange was cancelled because the client left (a reset
+		// HTTP/2 stream): the member did nothing wrong.
+		return &clientError{status: statusClientGone, err: err}
+	}
+	return nil
+}
+
+// statusClientGone is what the access log records for a request whose
+// client went away before its answer (nginx's 499); nothing is written.
+const statusClientGone = 499
 
 // Run keeps members' health current: it puts passively failed members back
 // after their recover time and, with health_uri set, probes every member.

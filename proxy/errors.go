@@ -11,50 +11,64 @@ import (
 	"github.com/tether-proxy/tether/routing"
 )
 
-// proxyError is the one place where a failure becomes a status code:
+// proxyError is the one place where a failure becomes a status code. The
+// client's own faults get a 4xx and never count against a member (the
+// balancer classified them as *clientError):
 //
+//	malformed or short request body          400
+//	request body too slow (body_timeout)     408
+//	request too large (body, AJP headers)    413
+//	client went away                         499 in the log, nothing written
 //	no usable member, sticky_force           503
 //	a member's timeout                       504
-//	request headers too large for AJP        413
-//	client went away                         499 in the log, nothing written
 //	anything else from the member            502
 //
 // The answer carries a request id, also logged, so a user's report can be
 // matched with the log line.
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	st, _ := r.Context().Value(stateKey{}).(*reqState)
 	status := http.StatusBadGateway
 	var ne net.Error
+	ce, isClient := errors.AsType[*clientError](err)
 	switch {
+	case isClient:
+		status = ce.status
 	case errors.Is(err, routing.ErrNoMember), errors.Is(err, routing.ErrStickyForced):
 		status = http.StatusServiceUnavailable
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		status = 499
+	case errors.Is(err, context.Canceled) && (st != nil && st.clientGone() || st == nil && r.Context().Err() != nil):
+		status = statusClientGone
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		status = http.StatusGatewayTimeout
-	case isHeadersTooLarge(err):
-		status = http.StatusRequestEntityTooLarge
 	}
 	id := requestID()
 	ev := s.log.Warn()
-	if status == 499 {
-		ev = s.log.Debug()
+	if status < 500 {
+		ev = s.log.Debug() // the client's doing: not an operator's concern
 	}
 	if ev.Enabled() {
-		if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		if st != nil {
 			ev = ev.Str("balancer", st.b.name).Str("member", st.dec.Member.Name).Int("attempts", st.attempts)
 		}
 		ev.Str("request_id", id).Int("status", status).Str("method", r.Method).Str("host", r.Host).Err(err).Msg("request failed")
 	}
 	setLoggedStatus(r, status, id)
-	if status == 499 {
-		return
+	if status == statusClientGone {
+		// Nothing to answer, and net/http must not answer an empty 200
+		// for us: abort the response (HTTP/1.x closes the connection,
+		// HTTP/2 resets the stream).
+		panic(http.ErrAbortHandler)
 	}
 	h := w.Header()
 	h.Set("X-Request-Id", id)
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	if status == http.StatusServiceUnavailable {
+	switch status {
+	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", "1")
+	case http.StatusBadRequest, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge:
+		// The body was not read to its end: what follows on the
+		// connection is not a request.
+		h.Set("Connection", "close")
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\nrequest id: " + id + "\n"))

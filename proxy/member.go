@@ -47,6 +47,7 @@ type member struct {
 	downReason string    // why it is out, for the status page and logs
 	probeFails int       // consecutive active-check failures
 	probePass  int       // consecutive active-check passes
+	kept       bool      // at max_fails but kept in rotation (the cap on members out)
 }
 
 // newMember builds a member from its config. The transport is per member
@@ -137,22 +138,41 @@ func parseState(s string) (routing.State, error) {
 	return st, nil
 }
 
+// failOutcome is what a passive failure did to a member.
+type failOutcome int
+
+const (
+	failCounted failOutcome = iota // counted; the member stays (below max_fails, or already out)
+	failTookOut                    // the member is out for its recover time
+	failKept                       // at max_fails, but kept: too many of the balancer's members are out
+)
+
 // passiveFail records a failed exchange. After maxFails consecutive
-// failures the member is out for recover; it reports whether this call took
-// the member out.
-func (m *member) passiveFail(now time.Time, maxFails int, recover time.Duration, reason string) bool {
+// failures the member is out for recover, if mayTakeOut; otherwise it stays
+// in rotation, and failKept is reported once per streak.
+func (m *member) passiveFail(now time.Time, maxFails int, recover time.Duration, reason string, mayTakeOut bool) failOutcome {
 	m.errors.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.fails++
 	if m.fails < max(maxFails, 1) || !m.downUntil.IsZero() && now.Before(m.downUntil) {
-		return false
+		return failCounted
 	}
 	wasUp := m.load.Healthy.Load()
+	if wasUp && !mayTakeOut {
+		if m.kept {
+			return failCounted
+		}
+		m.kept = true
+		return failKept
+	}
 	m.downUntil = now.Add(recover)
 	m.downReason = reason
 	m.load.Healthy.Store(false)
-	return wasUp
+	if wasUp {
+		return failTookOut
+	}
+	return failCounted
 }
 
 // passiveOK records a successful exchange.
@@ -160,6 +180,7 @@ func (m *member) passiveOK() {
 	m.mu.Lock()
 	if m.fails != 0 {
 		m.fails = 0
+		m.kept = false
 	}
 	m.mu.Unlock()
 }

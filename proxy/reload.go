@@ -83,6 +83,9 @@ func (s *Server) prepare(cfg *config.Config) (*Server, error) {
 			return nil, fmt.Errorf("reload changes listener %s (%v → %v): restart tether to apply it", l.addr, l.sites, nl.sites)
 		}
 	}
+	if o, n := s.cfg.Global.Limits, ns.cfg.Global.Limits; o.HeaderTimeout != n.HeaderTimeout || o.IdleTimeout != n.IdleTimeout || o.MaxHeaderSize != n.MaxHeaderSize {
+		return nil, errors.New("reload changes header_timeout, idle_timeout or max_header_size, which the listeners hold: restart tether to apply it")
+	}
 	if (ns.cfg.Global.Admin == "") != (s.cfg.Global.Admin == "") {
 		return nil, errors.New("reload turns the admin listener on or off: restart tether to apply it")
 	}

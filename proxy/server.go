@@ -98,6 +98,30 @@ type listener struct {
 	proxyProto *trustedProxies
 	ppSet      bool // proxyProto was set by a site (nil or not)
 	fresh      freshConns
+	// maxURI is the longest request target a site of the listener allows:
+	// longer request lines are refused (414) before net/http reads them.
+	maxURI int64
+}
+
+// connState tracks a listener's connections: those that never sent a
+// request (closed at shutdown), and hijacked ones, whose bytes are no
+// longer HTTP to watch.
+func (l *listener) connState(c net.Conn, st http.ConnState) {
+	l.fresh.track(c, st)
+	if st == http.StateHijacked {
+		if fc := framingOf(c); fc != nil {
+			fc.off.Store(true)
+		}
+	}
+}
+
+// withFramingConn puts an HTTP/1.x connection's framingConn in the
+// context of its requests, for the edge handler.
+func withFramingConn(ctx context.Context, c net.Conn) context.Context {
+	if fc := framingOf(c); fc != nil {
+		return context.WithValue(ctx, framingKey{}, fc)
+	}
+	return ctx
 }
 
 // New builds a Server from a validated config. It binds nothing; Listen
@@ -143,6 +167,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			}
 			l.router.add(a.Host, st)
 			l.sites = append(l.sites, a.Raw)
+			l.maxURI = max(l.maxURI, st.limits.MaxURILength)
 			if scheme != "https" {
 				continue
 			}
@@ -194,8 +219,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 			h = challengeHandler{m: s.tls, next: h}
 		}
 		l.swap = newSwapHandler(h)
-		l.srv = s.newHTTPServer(l.swap, l.https)
-		l.srv.ConnState = l.fresh.track
+		l.srv = s.newHTTPServer(edgeHandler{next: l.swap}, l.https)
+		l.srv.ConnState = l.connState
+		l.srv.ConnContext = withFramingConn
+		if l.maxURI == 0 {
+			l.maxURI = cfg.Global.Limits.MaxURILength // only redirect sites
+		}
 	}
 	if cfg.Global.Admin != "" {
 		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken)
@@ -208,7 +237,16 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 }
 
 func (s *Server) newSite(sc *config.Site) (*site, error) {
-	st := &site{cfg: sc}
+	st := &site{cfg: sc, limits: &siteLimits{Limits: s.cfg.Global.Limits}}
+	if sc.Limits != nil {
+		st.limits.Limits = *sc.Limits
+	}
+	for _, m := range sc.AllowMethods {
+		if st.limits.allow == nil {
+			st.limits.allow = map[string]bool{}
+		}
+		st.limits.allow[m] = true
+	}
 	if len(sc.TrustedProxies) > 0 {
 		st.trusted = &trustedProxies{prefixes: sc.TrustedProxies}
 	}
@@ -374,16 +412,18 @@ func (f *freshConns) closeWhile(done <-chan struct{}) {
 	}
 }
 
-// newHTTPServer sets the limits every listener shares: a header timeout
-// against slowloris (it also bounds the TLS handshake), 64 KiB of headers
-// (larger gets 431 from net/http), and idle keep-alive connections closed
-// after two minutes. An https listener serves HTTP/2 and HTTP/1.1 by ALPN.
+// newHTTPServer sets the limits every listener shares (the global limits
+// block): a header timeout against slowloris (it also bounds the TLS
+// handshake), the header size (larger gets 431 from net/http), and the
+// keep-alive idle time. An https listener serves HTTP/2 and HTTP/1.1 by
+// ALPN.
 func (s *Server) newHTTPServer(h http.Handler, https bool) *http.Server {
+	lim := s.cfg.Global.Limits
 	srv := &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		MaxHeaderBytes:    int(lim.MaxHeaderSize),
 		ErrorLog:          newStdLogger(s.log, "http server"),
 	}
 	if https {
@@ -423,11 +463,14 @@ func (s *Server) Listen() error {
 		if l.proxyProto != nil {
 			l.ln = &proxyListener{Listener: l.ln, allowed: l.proxyProto, log: s.log.With().Str("component", "proxy_protocol").Logger()}
 		}
+		var tc *tls.Config
 		if l.tls != nil {
-			tc := l.tls.tlsConfig()
+			tc = l.tls.tlsConfig()
 			l.srv.TLSConfig = tc
-			l.ln = tls.NewListener(l.ln, tc)
 		}
+		// Handshakes (https) and HTTP/1.x framing are watched by the
+		// listener: see framingConn.
+		l.ln = newFramingListener(l.ln, tc, s.cfg.Global.Limits.HeaderTimeout, l.maxURI, s.log.With().Str("component", "edge").Logger())
 	}
 	if s.admin != nil {
 		if err := s.admin.listen(); err != nil {

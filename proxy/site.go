@@ -15,6 +15,7 @@ type site struct {
 	files     http.Handler // nil without file_server
 	accessLog *accessLogger
 	trusted   *trustedProxies
+	limits    *siteLimits // nil for the redirect sites of https ports
 }
 
 // mount is a balancer and the paths it serves.
@@ -111,9 +112,18 @@ func stripPathParams(path string) string {
 }
 
 func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	orig := w
 	if s.accessLog != nil {
 		w, r = s.accessLog.begin(w, r, s)
 		defer s.accessLog.end(w, r)
+	}
+	if s.limits != nil {
+		var ok bool
+		w, r, ok = s.limits.admit(w, orig, r)
+		defer s.limits.finish(orig, r, ok)
+		if !ok {
+			return
+		}
 	}
 	path := stripPathParams(r.URL.Path)
 	for i := range s.mounts {

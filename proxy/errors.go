@@ -42,8 +42,11 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	id := requestID()
 	ev := s.log.Warn()
-	if status < 500 {
-		ev = s.log.Debug() // the client's doing: not an operator's concern
+	switch {
+	case status == statusClientGone:
+		ev = s.log.Debug() // clients leave all the time
+	case status < 500:
+		ev = s.log.Info() // the client's doing: no member is at fault
 	}
 	if ev.Enabled() {
 		if st != nil {

@@ -228,7 +228,7 @@ func tomcatConfig(nodes map[string]testpeers.TomcatNode, secret, extra string) s
 	return fmt.Sprintf(`{
 	admin 127.0.0.1:0
 	log {
-		level warn
+		level info
 	}
 }
 

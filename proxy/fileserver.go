@@ -230,6 +230,16 @@ func serveFile(w http.ResponseWriter, r *http.Request, root *os.Root, rel, name 
 		http.NotFound(w, r)
 		return
 	}
+	if h := r.Header.Get("Range"); h != "" {
+		if v := boundRange(h, info.Size()); v != h {
+			r = r.Clone(r.Context())
+			if v == "" {
+				r.Header.Del("Range")
+			} else {
+				r.Header.Set("Range", v)
+			}
+		}
+	}
 	http.ServeContent(w, r, name, info.ModTime(), file)
 }
 
@@ -322,4 +332,179 @@ func fileError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		http.Error(w, "internal server error", http.StatusInternalServerError)
 	}
+}
+
+// Range requests are bounded before http.ServeContent sees them. A request
+// may ask for at most maxRanges ranges (Apache's MaxRanges, default 200);
+// ranges that overlap, or that would cost more as a multipart answer than
+// the whole file, get the whole file with 200. After CVE-2011-3192 (one
+// request for many overlapping ranges of a small file cost Apache a
+// multipart answer many times the file's size) Apache 2.2.21 began merging
+// overlapping ranges; serving the whole file is the simpler answer, and as
+// safe (RFC 9110 §14.2 lets a server ignore Range). A header that is not a
+// valid range set still gets ServeContent's 416. ServeContent only ever
+// sees a Range header written here, never the client's: its own parser
+// takes more than RFC 9110 does ("+5", "0 - 5") and counts no range that
+// begins past the end, so a header it read differently could slip past
+// these bounds.
+const (
+	// maxRanges is how many ranges a request may ask for.
+	maxRanges = 200
+	// partOverhead is a lower bound on what one part of a
+	// multipart/byteranges answer adds to its bytes: the boundary line
+	// (ServeContent's boundaries are 60 characters), Content-Range and the
+	// blank line, before any Content-Type.
+	partOverhead = 100
+	// refusedRange is a Range header ServeContent always refuses with 416:
+	// no range-spec at all.
+	refusedRange = "bytes=-"
+)
+
+// byteRange is a satisfiable range: first <= last < size.
+type byteRange struct{ first, last int64 }
+
+// parseRangeHeader reads a Range header value as RFC 9110 §14.1.1's
+// ranges-specifier with the unit bytes (written "bytes", as ServeContent
+// wants it): a comma-separated list of first-last, first- and -suffix, with
+// spaces or tabs around an element and empty elements skipped. count is the
+// number of range-specs, satisfiable or not; ranges holds the satisfiable
+// ones resolved against size, in the order given, but no more than
+// maxRanges+1 of them. ok is false when h is no such list (another unit, no
+// range-spec, a character other than digits and '-', last before first);
+// numbers may have any number of digits.
+func parseRangeHeader(h string, size int64) (count int, ranges []byteRange, ok bool) {
+	set, found := strings.CutPrefix(h, "bytes=")
+	if !found {
+		return 0, nil, false
+	}
+	for elem := range strings.SplitSeq(set, ",") {
+		elem = strings.Trim(elem, " \t")
+		if elem == "" {
+			continue
+		}
+		first, last, found := strings.Cut(elem, "-")
+		if !found || first == "" && last == "" || !digits(first) || !digits(last) {
+			return 0, nil, false
+		}
+		if first != "" && last != "" && compareDigits(last, first) < 0 {
+			return 0, nil, false
+		}
+		count++
+		var r byteRange
+		switch {
+		case first == "": // the last n bytes
+			n := atoiSaturating(last)
+			if n == 0 || size == 0 {
+				continue
+			}
+			r = byteRange{first: max(size-n, 0), last: size - 1}
+		default:
+			r = byteRange{first: atoiSaturating(first), last: size - 1}
+			if r.first >= size {
+				continue
+			}
+			if last != "" {
+				r.last = min(atoiSaturating(last), size-1)
+			}
+		}
+		if len(ranges) <= maxRanges {
+			ranges = append(ranges, r)
+		}
+	}
+	return count, ranges, count > 0
+}
+
+// digits reports whether s is nothing but ASCII digits ("" is).
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// compareDigits compares two decimal numbers of any length.
+func compareDigits(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}
+
+// atoiSaturating is the value of a string of digits, or math.MaxInt64
+// when that is larger.
+func atoiSaturating(s string) int64 {
+	const maxInt64 = 1<<63 - 1
+	var n int64
+	for i := 0; i < len(s); i++ {
+		d := int64(s[i] - '0')
+		if n > (maxInt64-d)/10 {
+			return maxInt64
+		}
+		n = n*10 + d
+	}
+	return n
+}
+
+// overlapping reports whether two of the ranges share a byte.
+func overlapping(ranges []byteRange) bool {
+	sorted := slices.Clone(ranges)
+	slices.SortFunc(sorted, func(a, b byteRange) int {
+		switch {
+		case a.first < b.first:
+			return -1
+		case a.first > b.first:
+			return 1
+		}
+		return 0
+	})
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].first <= sorted[i-1].last {
+			return true
+		}
+	}
+	return false
+}
+
+// boundRange returns the Range header to give ServeContent for a request
+// with Range h for a file of size bytes: "" for the whole file,
+// refusedRange for a 416, or the satisfiable ranges written out.
+func boundRange(h string, size int64) string {
+	count, ranges, ok := parseRangeHeader(h, size)
+	switch {
+	case !ok:
+		return refusedRange
+	case size == 0: // nothing to cut; ServeContent answers an empty file 200 too
+		return ""
+	case count > maxRanges:
+		return ""
+	case len(ranges) == 0: // ServeContent: 416, Content-Range: bytes */size
+		return fmt.Sprintf("bytes=%d-", size)
+	case len(ranges) > 1 && (overlapping(ranges) || dearerThanFile(ranges, size)):
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("bytes=")
+	for i, r := range ranges {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d-%d", r.first, r.last)
+	}
+	return b.String()
+}
+
+// dearerThanFile reports whether a multipart answer with these ranges
+// would be larger than the whole file.
+func dearerThanFile(ranges []byteRange, size int64) bool {
+	cost := int64(len(ranges)) * partOverhead
+	for _, r := range ranges {
+		if cost > size || r.last-r.first+1 > size-cost {
+			return true
+		}
+		cost += r.last - r.first + 1
+	}
+	return cost > size
 }

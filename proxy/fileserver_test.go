@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
+	"math"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -274,6 +277,68 @@ func TestFileServerListingEscapesNames(t *testing.T) {
 	}
 }
 
+// ranges is n one-byte ranges, from position first, step apart.
+func oneByteRanges(n, first, step int) string {
+	parts := make([]string, n)
+	for i := range parts {
+		p := first + i*step
+		parts[i] = fmt.Sprintf("%d-%d", p, p)
+	}
+	return "bytes=" + strings.Join(parts, ",")
+}
+
+func TestFileServerRanges(t *testing.T) {
+	ft := newFileTree(t)
+	h := ft.handler(false)
+	small, large := len(ft.small), len(ft.large)
+	for _, tc := range []struct {
+		name, file, rng string
+		hdr             map[string]string
+		wantStatus      int
+		wantBody        string // checked when not empty
+		wantMultipart   bool
+		maxBody         int // checked when not 0
+	}{
+		{name: "one range", file: "small.bin", rng: "bytes=0-3", wantStatus: 206, wantBody: "abcd"},
+		{name: "suffix", file: "small.bin", rng: "bytes=-4", wantStatus: 206, wantBody: string(ft.small[small-4:])},
+		{name: "open end", file: "small.bin", rng: "bytes=8190-", wantStatus: 206, wantBody: string(ft.small[small-2:])},
+		{name: "last beyond the end", file: "small.bin", rng: "bytes=8190-99999999999999999999999", wantStatus: 206, wantBody: string(ft.small[small-2:])},
+		{name: "spaces around elements", file: "small.bin", rng: "bytes= 0-1 ,\t, 3-3", wantStatus: 206, wantMultipart: true},
+		{name: "two ranges", file: "large.bin", rng: "bytes=0-0,100-100", wantStatus: 206, wantMultipart: true},
+		{name: "200 ranges", file: "large.bin", rng: oneByteRanges(200, 0, 2), wantStatus: 206, wantMultipart: true, maxBody: 2 * large},
+		{name: "201 ranges", file: "large.bin", rng: oneByteRanges(201, 0, 2), wantStatus: 200, wantBody: string(ft.large)},
+		{name: "overlapping", file: "large.bin", rng: "bytes=0-10,5-15", wantStatus: 200, wantBody: string(ft.large)},
+		{name: "the same range twice", file: "large.bin", rng: "bytes=0-0,0-0", wantStatus: 200, wantBody: string(ft.large)},
+		{name: "suffix overlapping", file: "large.bin", rng: "bytes=65530-65534,-3", wantStatus: 200, wantBody: string(ft.large)},
+		{name: "200 one-byte ranges of 8 KB", file: "small.bin", rng: oneByteRanges(200, 0, 2), wantStatus: 200, maxBody: 2 * small},
+		{name: "10000 one-byte ranges of 8 KB", file: "small.bin", rng: oneByteRanges(small, 0, 1) + "," + oneByteRanges(10000-small, small+1, 0)[len("bytes="):], wantStatus: 200, maxBody: 2 * small},
+		{name: "every byte of 8 KB", file: "small.bin", rng: oneByteRanges(small, 0, 1), wantStatus: 200, maxBody: 2 * small},
+		{name: "not a number", file: "small.bin", rng: "bytes=a-b", wantStatus: 416},
+		{name: "sign", file: "small.bin", rng: "bytes=+0-1,+3-4", wantStatus: 416},
+		{name: "last before first", file: "small.bin", rng: "bytes=5-1", wantStatus: 416},
+		{name: "other unit", file: "small.bin", rng: "items=0-1", wantStatus: 416},
+		{name: "unsatisfiable", file: "small.bin", rng: "bytes=9000-", wantStatus: 416},
+		{name: "If-Range that does not match", file: "small.bin", rng: "bytes=0-3", hdr: map[string]string{"If-Range": `"other"`}, wantStatus: 200, wantBody: string(ft.small)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hdr := map[string]string{"Range": tc.rng}
+			for k, v := range tc.hdr {
+				hdr[k] = v
+			}
+			w := serveFiles(h, "GET", "/"+tc.file, hdr)
+			body := w.Body.String()
+			multipart := strings.HasPrefix(w.Header().Get("Content-Type"), "multipart/byteranges")
+			if w.Code != tc.wantStatus || tc.wantBody != "" && body != tc.wantBody || multipart != tc.wantMultipart || tc.maxBody != 0 && len(body) > tc.maxBody {
+				t.Errorf("GET /%s, Range %.50s = %d, multipart %v, %d bytes %.20q; want %d, multipart %v, body %.20q of at most %d bytes",
+					tc.file, tc.rng, w.Code, multipart, len(body), body, tc.wantStatus, tc.wantMultipart, tc.wantBody, tc.maxBody)
+			}
+			if tc.wantStatus == 416 && tc.name == "unsatisfiable" && w.Header().Get("Content-Range") != fmt.Sprintf("bytes */%d", small) {
+				t.Errorf("GET /%s, Range %s: Content-Range %q; want %q", tc.file, tc.rng, w.Header().Get("Content-Range"), fmt.Sprintf("bytes */%d", small))
+			}
+		})
+	}
+}
+
 // TestFileServerKeepsItsBehaviour: index files, no listing without browse,
 // no dot files, GET and HEAD only, conditional requests.
 func TestFileServerKeepsItsBehaviour(t *testing.T) {
@@ -311,4 +376,119 @@ func TestFileServerKeepsItsBehaviour(t *testing.T) {
 			}
 		}
 	}
+}
+
+// rangeSpecRE is one element of a range set, for referenceRanges.
+var rangeSpecRE = regexp.MustCompile(`^[ \t]*([0-9]*)-([0-9]*)[ \t]*$`)
+
+// referenceRanges is parseRangeHeader written the plain way, for
+// FuzzRangeHeader: a regular expression per element and arbitrary-precision
+// numbers.
+func referenceRanges(h string, size int64) (count int, rs []byteRange, ok bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found {
+		return 0, nil, false
+	}
+	bsize := big.NewInt(size)
+	for _, e := range strings.Split(spec, ",") {
+		if strings.Trim(e, " \t") == "" {
+			continue
+		}
+		m := rangeSpecRE.FindStringSubmatch(e)
+		if m == nil || m[1] == "" && m[2] == "" {
+			return 0, nil, false
+		}
+		count++
+		first, _ := new(big.Int).SetString("0"+m[1], 10)
+		last, _ := new(big.Int).SetString("0"+m[2], 10)
+		var r byteRange
+		switch {
+		case m[1] == "":
+			if last.Sign() == 0 || size == 0 {
+				continue
+			}
+			start := new(big.Int).Sub(bsize, last)
+			if start.Sign() < 0 {
+				start.SetInt64(0)
+			}
+			r = byteRange{first: start.Int64(), last: size - 1}
+		default:
+			if m[2] != "" && last.Cmp(first) < 0 {
+				return 0, nil, false
+			}
+			if first.Cmp(bsize) >= 0 {
+				continue
+			}
+			r = byteRange{first: first.Int64(), last: size - 1}
+			if m[2] != "" && last.Cmp(bsize) < 0 {
+				r.last = last.Int64()
+			}
+		}
+		rs = append(rs, r)
+	}
+	return count, rs, count > 0
+}
+
+// referenceOverlap compares every pair.
+func referenceOverlap(rs []byteRange) bool {
+	for i := range rs {
+		for j := range i {
+			if rs[i].first <= rs[j].last && rs[j].first <= rs[i].last {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// FuzzRangeHeader: parseRangeHeader never panics and agrees with the plain
+// reference on validity, the number of ranges, the satisfiable ranges and
+// whether two of them overlap; what boundRange passes on to ServeContent is
+// a range set it would pass on again unchanged, of at most maxRanges ranges,
+// none overlapping, and cheaper than the whole file.
+func FuzzRangeHeader(f *testing.F) {
+	for _, s := range []string{"bytes=0-3", "bytes=-4", "bytes=10-", "bytes=0-0,0-0", "bytes=0-10,5-15", "bytes= 1-2 ,\t,3-4",
+		"bytes=", "bytes=-", "bytes=5-1", "bytes=+1-2", "bytes=-0", "bytes=99999999999999999999-", "bytes=0-99999999999999999999",
+		"items=0-1", "bytes=1-1,3-3,5-5", "bytes=0--1", "bytes=0-0,,1-1,2-", "bytes=1-2,-3"} {
+		f.Add(s, int64(100))
+	}
+	f.Add("bytes=-9223372036854775807", int64(math.MaxInt64))
+	f.Add("bytes=0-0", int64(0))
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		if size < 0 {
+			size = -(size + 1)
+		}
+		count, rs, ok := parseRangeHeader(h, size)
+		wantCount, wantRs, wantOK := referenceRanges(h, size)
+		if ok != wantOK || count != wantCount {
+			t.Fatalf("parseRangeHeader(%q, %d) = count %d, ok %v; want %d, %v", h, size, count, ok, wantCount, wantOK)
+		}
+		if count <= maxRanges {
+			if !slices.Equal(rs, wantRs) {
+				t.Fatalf("parseRangeHeader(%q, %d) ranges = %v; want %v", h, size, rs, wantRs)
+			}
+			if got, want := overlapping(rs), referenceOverlap(wantRs); got != want {
+				t.Fatalf("overlapping(%v) = %v; want %v", rs, got, want)
+			}
+		} else if len(rs) > maxRanges+1 {
+			t.Fatalf("parseRangeHeader(%q, %d) kept %d ranges; want at most %d", h, size, len(rs), maxRanges+1)
+		}
+		v := boundRange(h, size)
+		if v == "" || v == refusedRange {
+			return
+		}
+		n, vrs, vok := parseRangeHeader(v, size)
+		if !vok || n > maxRanges || boundRange(v, size) != v {
+			t.Fatalf("boundRange(%q, %d) = %q, which is not a range set it passes on as it is", h, size, v)
+		}
+		if len(vrs) > 1 {
+			var sum int64
+			for _, r := range vrs {
+				sum += r.last - r.first + 1
+			}
+			if overlapping(vrs) || sum+int64(len(vrs))*partOverhead > size {
+				t.Fatalf("boundRange(%q, %d) = %q: overlapping or dearer than the file", h, size, v)
+			}
+		}
+	})
 }

@@ -1,8 +1,12 @@
 package proxy
 
-import "net/http"
+import (
+	"net/http"
+	"sync"
+	"time"
+)
 
-// Failover pins: when they are written (issue 12, point 9).
+// Failover pins, and what bounds them (issue 12, point 9).
 //
 // A jvmroute session whose member is unusable fails over by a rendezvous
 // hash of its id, which every proxy computes alike; while the member is
@@ -23,9 +27,75 @@ import "net/http"
 //     session id with a new session (and JvmRouteBinderValve renames a
 //     replicated one to the new member's route); the client then carries
 //     the new id, whose own route is right, and the old id needs no pin.
+//   - the balancer's pin bucket has a token (pinLimiter): past it the
+//     session is served by the rendezvous choice, without an entry, and
+//     counted in pinsRefused.
 //
 // A session that already has a pin is touched (Table.Touch) as before, and
-// re-pinned when its pinned member fails in turn.
+// re-pinned when its pinned member fails in turn without spending a token:
+// that replaces an entry, it adds none.
+//
+// The bound: a balancer of one proxy creates at most pinBurst +
+// pinRate × t pins in any t seconds, and an untouched entry lives at most
+// 1.25 session_ttl plus one sweep interval (a minute at most; see
+// Table.Touch and Table.Run), so its pins that are never requested again
+// number at most pinBurst + pinRate × (1.25 session_ttl + 60 s): 33,100 at
+// the default 30m, where the table's own cap is 2,000,000. Every proxy of
+// a cluster has its own bucket and the table is replicated, so each proxy
+// holds up to that times the number of proxies. A client that keeps requesting its
+// invented ids keeps their pins alive as a real session would: then the
+// pins grow by at most pinRate a second while a member is down.
+
+const (
+	// pinBurst is how many new pins a balancer may write at once: the
+	// sessions of a failed member that come back at the same moment. It
+	// is ten times the 1,000 active sessions asked of a member, and the
+	// size of the repository's own acceptance test (10,000 sessions of one
+	// killed member failed over through one proxy at once,
+	// cmd/tether TestReplicatedSessionsAcrossProxies).
+	pinBurst = 10_000
+	// pinRate is how many new pins a second a balancer may write once the
+	// burst is spent: the sessions that come back later, spread over the
+	// session_ttl as their users return (18,000 per 30 minutes). It refills
+	// an empty bucket in about 17 minutes.
+	pinRate = 10
+)
+
+// pinLimiter is a token bucket for a balancer's new failover pins. Times
+// come in as arguments; it is safe for concurrent use. It is only taken on
+// the failover of an unpinned session, so the mutex is off the common path.
+type pinLimiter struct {
+	burst, rate float64
+
+	// mu guards tokens and last.
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time // the latest now seen; refills are counted from it
+}
+
+// newPinLimiter returns a full bucket of burst tokens refilled at rate a
+// second.
+func newPinLimiter(burst int, rate float64) *pinLimiter {
+	return &pinLimiter{burst: float64(burst), rate: rate, tokens: float64(burst)}
+}
+
+// take spends a token at now and reports whether there was one. Requests
+// finish out of order, so a now before the latest one seen refills nothing.
+func (l *pinLimiter) take(now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.After(l.last) {
+		if !l.last.IsZero() {
+			l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)
+		}
+		l.last = now
+	}
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
 
 // pinWorthy reports whether resp, the failover member's answer to a request
 // of session sent (the id as the client sent it), shows the member serving
@@ -51,7 +121,23 @@ func (b *Balancer) pinFailover(resp *http.Response, st *reqState, member string)
 	if !pinWorthy(resp, b.names.Cookie, key) {
 		return
 	}
+	if !st.pinned && !b.pins.take(st.start) {
+		b.pinRefused(st.start)
+		return
+	}
 	if _, err := b.tab.Set(b.name, key, member, st.start); err != nil {
 		b.log.Debug().Err(err).Msg("failover pin not recorded")
+	}
+}
+
+// pinRefused counts a pin the bucket refused and warns, at most once a
+// minute, that failed-over sessions go without pins.
+func (b *Balancer) pinRefused(now time.Time) {
+	n := b.pinsRefused.Add(1)
+	sec := now.Unix()
+	last := b.lastPinWarn.Load()
+	if sec-last >= 60 && b.lastPinWarn.CompareAndSwap(last, sec) {
+		b.log.Warn().Uint64("pins_refused", n).Int("pin_burst", int(b.pins.burst)).Float64("pin_rate", b.pins.rate).
+			Msg("failover pins refused: too many new ones; sessions follow the failover hash unpinned")
 	}
 }

@@ -3,17 +3,58 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/replication"
 )
+
+func TestPinLimiter(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	for _, tc := range []struct {
+		name  string
+		burst int
+		rate  float64
+		takes []time.Time
+		want  []bool
+	}{
+		{name: "burst, then empty", burst: 3, rate: 1,
+			takes: []time.Time{t0, t0, t0, t0},
+			want:  []bool{true, true, true, false}},
+		{name: "refills at rate", burst: 2, rate: 2,
+			takes: []time.Time{t0, t0, t0, at(500 * time.Millisecond), at(500 * time.Millisecond), at(1500 * time.Millisecond), at(1500 * time.Millisecond), at(1500 * time.Millisecond)},
+			want:  []bool{true, true, false, true, false, true, true, false}},
+		{name: "a long pause refills no more than the burst", burst: 2, rate: 10,
+			takes: []time.Time{t0, t0, at(time.Hour), at(time.Hour), at(time.Hour)},
+			want:  []bool{true, true, true, true, false}},
+		{name: "an earlier time refills nothing", burst: 1, rate: 1,
+			takes: []time.Time{at(10 * time.Second), t0, at(10 * time.Second)},
+			want:  []bool{true, false, false}},
+		{name: "zero burst refuses everything", burst: 0, rate: 0,
+			takes: []time.Time{t0, at(time.Hour)},
+			want:  []bool{false, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newPinLimiter(tc.burst, tc.rate)
+			for i, now := range tc.takes {
+				if got := l.take(now); got != tc.want[i] {
+					t.Errorf("take #%d at +%v = %v; want %v", i+1, now.Sub(t0), got, tc.want[i])
+				}
+			}
+		})
+	}
+}
 
 func TestPinWorthy(t *testing.T) {
 	const sent = "ABC123.dead"
@@ -93,6 +134,18 @@ func serveSession(b *Balancer, sid, path string) (int, string) {
 	return rec.Code, rec.Header().Get("X-Route")
 }
 
+// deadAddr returns a loopback address nothing listens on (connect refused).
+func deadAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
 // TestFailoverPinOnlyWhenServed: a session that fails over is pinned to
 // its new member only when that member answered it without an error and
 // kept its id; the others go back to their own member when it returns.
@@ -147,7 +200,102 @@ func TestFailoverPinOnlyWhenServed(t *testing.T) {
 			t.Errorf("%s, failed over by GET %s, went to %s once a returned; want %s (pinned %v)", sid, tc.path, got, want, tc.pinned)
 		}
 	}
-	if n := tab.Len(); n != 3 {
-		t.Errorf("table holds %d pins; want 3", n)
+	if n, refused := tab.Len(), bal.pinsRefused.Load(); n != 3 || refused != 0 {
+		t.Errorf("table holds %d pins, %d refused; want 3, 0", n, refused)
+	}
+}
+
+// TestFailoverOfManySessionsPinsThemAll: the sessions of a lost member
+// arriving at once, 16 at a time, are all pinned (the bucket's burst
+// covers them) and all stay on their failover member when it returns.
+func TestFailoverOfManySessionsPinsThemAll(t *testing.T) {
+	const n = 2000
+	a, b, c := newBackend(t, "a", nil), newBackend(t, "b", nil), newBackend(t, "c", nil)
+	tab := startTable(t, "p1")
+	bal := buildBalancer(t, oneBalancer("a=http://"+a.hostport()+" b=http://"+b.hostport()+" c=http://"+c.hostport(), ""), tab)
+	if err := bal.SetState("a", 2); err != nil {
+		t.Fatal(err)
+	}
+	first := make([]string, n)
+	forEach(n, 16, func(i int) { _, first[i] = serveSession(bal, fmt.Sprintf("LIVE%05d.a", i), "/") })
+	if got, refused := tab.Len(), bal.pinsRefused.Load(); got != n || refused != 0 {
+		t.Fatalf("%d sessions of a failed over at once: %d pinned, %d refused; want %d, 0", n, got, refused, n)
+	}
+	if err := bal.SetState("a", 0); err != nil {
+		t.Fatal(err)
+	}
+	var moved atomic.Int64
+	forEach(n, 16, func(i int) {
+		if _, got := serveSession(bal, fmt.Sprintf("LIVE%05d.a", i), "/"); got != first[i] || got == "a" {
+			moved.Add(1)
+		}
+	})
+	if moved.Load() != 0 {
+		t.Errorf("after a returned, %d of %d failed-over sessions left their failover member", moved.Load(), n)
+	}
+}
+
+// forEach calls fn(i) for i in [0,n) on workers goroutines.
+func forEach(n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestUnpinnedFailoverAgrees: sessions whose pins the bucket refused still
+// reach the same member through every proxy while their member is down:
+// proxy 1 may pin none, proxy 2 only its first 100, and the two tables are
+// not replicated; every session lands where the other proxy sent it, on
+// every request, spread over the surviving members.
+func TestUnpinnedFailoverAgrees(t *testing.T) {
+	const n = 600
+	var members []string
+	for _, r := range []string{"a", "b", "c", "d"} {
+		members = append(members, r+"=http://"+newBackend(t, r, nil).hostport())
+	}
+	src := oneBalancer(strings.Join(members, " ")+" dead=http://"+deadAddr(t), "")
+	p1 := buildBalancer(t, src, startTable(t, "p1"))
+	p2 := buildBalancer(t, src, startTable(t, "p2"))
+	p1.pins = newPinLimiter(0, 0)
+	p2.pins = newPinLimiter(100, 0)
+	first := make([]string, n)
+	spread := map[string]int{}
+	for round, p := range []*Balancer{p1, p2, p1, p2} {
+		for i := range n {
+			sid := fmt.Sprintf("U%04d.dead", i)
+			status, got := serveSession(p, sid, "/")
+			switch {
+			case status != http.StatusOK || got == "":
+				t.Fatalf("round %d: %s: status %d from %q; want 200 from a live member", round+1, sid, status, got)
+			case round == 0:
+				first[i] = got
+				spread[got]++
+			case got != first[i]:
+				t.Errorf("round %d: %s went to %s; proxy 1 sent it to %s first", round+1, sid, got, first[i])
+			}
+		}
+	}
+	t.Logf("%d sessions of the dead member: spread %v", n, spread)
+	if len(spread) < 3 {
+		t.Errorf("%d sessions of the dead member all went to %v; want them spread by the failover hash", n, spread)
+	}
+	for _, c := range []struct {
+		name             string
+		b                *Balancer
+		entries, refused int
+	}{
+		{"proxy 1", p1, 0, 2 * n},
+		{"proxy 2", p2, 100, 2*n - 100 - 100},
+	} {
+		if got, refused := c.b.tab.Len(), c.b.pinsRefused.Load(); got != c.entries || refused != uint64(c.refused) {
+			t.Errorf("%s: %d pins, %d refused; want %d, %d", c.name, got, refused, c.entries, c.refused)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -336,4 +337,99 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, balancer string)
 	}
 	t.Fatalf("no %s{balancer=%q} gathered", name, balancer)
 	return 0
+}
+
+// TestFarmedPinsAreBounded (issue 12, point 9): 100,000 invented session
+// ids naming a dead member, through a real Balancer and session table.
+// A failover member that answers 200 without touching the session (the
+// farmable case) gets at most pinBurst + pinRate × elapsed pins, the rest
+// refused and counted; one that answers with a new session cookie, as
+// Tomcat does for an unknown id, gets none. Every request is served by a
+// live member. The test prints the entries and the heap growth.
+func TestFarmedPinsAreBounded(t *testing.T) {
+	const n = 100_000
+	for _, tc := range []struct {
+		name    string
+		handler func(route string) http.HandlerFunc
+		farm    bool // its answers are worth a pin
+	}{
+		{name: "200 without Set-Cookie", farm: true, handler: func(string) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }
+		}},
+		{name: "new session cookie, as Tomcat", handler: func(route string) http.HandlerFunc {
+			var next atomic.Int64
+			return func(w http.ResponseWriter, r *http.Request) {
+				http.SetCookie(w, &http.Cookie{Name: "JSESSIONID", Value: fmt.Sprintf("T%015d.%s", next.Add(1), route), Path: "/", HttpOnly: true})
+				w.Write([]byte("ok\n"))
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBackend(t, "b", tc.handler("b"))
+			c := newBackend(t, "c", tc.handler("c"))
+			tab := startTable(t, "p1")
+			bal := buildBalancer(t, oneBalancer("dead=http://"+deadAddr(t)+" b=http://"+b.hostport()+" c=http://"+c.hostport(), ""), tab)
+			// Warm the transports and pools with sticky sessions (no pins).
+			forEach(1000, 8, func(i int) { serveSession(bal, fmt.Sprintf("W%d.b", i), "/") })
+			if tab.Len() != 0 {
+				t.Fatalf("warm-up left %d entries; want 0", tab.Len())
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+
+			var bad atomic.Int64
+			var example atomic.Value
+			t0 := time.Now()
+			forEach(n, 8, func(i int) {
+				status, got := serveSession(bal, fmt.Sprintf("FARM%011d.dead", i), "/")
+				if status != http.StatusOK || (got != "b" && got != "c") {
+					if bad.Add(1) == 1 {
+						example.Store(fmt.Sprintf("%d from %q", status, got))
+					}
+				}
+			})
+			elapsed := time.Since(t0)
+			entries := tab.Len()
+			waitUntil(t, "the table to hand its writes to the sender", func() bool { return tab.Stats().SentEntries >= uint64(entries) })
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			refused := bal.pinsRefused.Load()
+			perEntry := "-"
+			if entries > 0 {
+				perEntry = fmt.Sprint(growth / int64(entries))
+			}
+			t.Logf("%d invented ids naming a dead member in %v: %d pins, %d refused; heap growth after GC %d bytes (%s per entry)",
+				n, elapsed.Round(time.Millisecond), entries, refused, growth, perEntry)
+
+			if bad.Load() != 0 {
+				t.Errorf("%d of %d requests not answered 200 by a live member, e.g. %v", bad.Load(), n, example.Load())
+			}
+			if !tc.farm {
+				if entries != 0 || refused != 0 {
+					t.Errorf("a member that replaces every session: %d pins, %d refused; want 0, 0", entries, refused)
+				}
+				return
+			}
+			// Every token the bucket can have given: its burst and what
+			// pinRate added over the requests' span (they all started
+			// within [t0, t0+elapsed]).
+			bound := pinBurst + int(pinRate*elapsed.Seconds()) + 1
+			if entries > bound {
+				t.Errorf("%d invented ids: %d pins; want at most pinBurst + pinRate × %v = %d", n, entries, elapsed.Round(time.Millisecond), bound)
+			}
+			if entries < pinBurst {
+				t.Errorf("%d invented ids: %d pins; want the whole burst of %d pinned", n, entries, pinBurst)
+			}
+			if int(refused) != n-entries {
+				t.Errorf("%d failovers, %d pins: %d refused counted; want %d", n, entries, refused, n-entries)
+			}
+			// The bound at the default session_ttl of 30m: what an untouched
+			// pin can outlive (1.25 session_ttl, then up to a minute to the
+			// next sweep) times the rate, plus the burst.
+			ttlBound := pinBurst + pinRate*int((30*time.Minute*5/4+time.Minute).Seconds())
+			t.Logf("bound at session_ttl 30m: %d entries, %.1f MB at %s bytes per entry", ttlBound, float64(ttlBound)*float64(growth)/float64(entries)/1e6, perEntry)
+		})
+	}
 }

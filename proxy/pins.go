@@ -142,7 +142,9 @@ func (b *Balancer) pinRefused(now time.Time) {
 	sec := now.Unix()
 	last := b.lastPinWarn.Load()
 	if sec-last >= 60 && b.lastPinWarn.CompareAndSwap(last, sec) {
+		// The sessions still reach their failover member while theirs is
+		// down; unpinned, they go back to it when it returns.
 		b.log.Warn().Uint64("pins_refused", n).Int("pin_burst", int(b.pins.burst)).Float64("pin_rate", b.pins.rate).
-			Msg("failover pins refused: too many new ones; sessions follow the failover hash unpinned")
+			Msg("new failover pins over the rate limit: sessions left unpinned")
 	}
 }

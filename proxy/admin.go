@@ -231,6 +231,9 @@ type BalancerStatus struct {
 	// CounterProxies is how many proxies' counters the members' Cluster
 	// sums hold (this one included); 0 when none but this one's.
 	CounterProxies int `json:"counter_proxies,omitempty"`
+	// PinsRefused counts failed-over sessions left without a failover pin
+	// because the balancer's pin bucket was empty (see pins.go).
+	PinsRefused uint64 `json:"pins_refused"`
 }
 
 // MemberStatus is one member's state and counters.
@@ -299,6 +302,7 @@ func (s *Server) Status() Status {
 		bs := BalancerStatus{
 			Name: b.name, Policy: b.cfg.LBPolicy, Sticky: b.cfg.Sticky.Mode, Force: b.cfg.Sticky.Force,
 			Failovers: b.failovers.Load(), NoMember: b.noMember.Load(), RecentFailovers: b.recent.list(),
+			PinsRefused: b.pinsRefused.Load(),
 		}
 		for _, m := range b.set.Load().members {
 			bs.Retries += m.retried.Load()

@@ -58,6 +58,12 @@ type Balancer struct {
 	hasStore bool
 	fetchers chan struct{} // store reads in flight (see fetch)
 
+	// pins bounds the new failover pins (see pins.go); pinsRefused counts
+	// those it refused, lastPinWarn is when that was last logged (Unix s).
+	pins        *pinLimiter
+	pinsRefused atomic.Uint64
+	lastPinWarn atomic.Int64
+
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
 	recent    failoverLog // the last failovers and retries, for the status page
@@ -104,6 +110,7 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 	}
 	b.hasStore = b.tab != nil && srv.opts.SessionStore
 	b.fetchers = make(chan struct{}, storeFetchers)
+	b.pins = newPinLimiter(pinBurst, pinRate)
 	members := make([]*member, 0, len(cfg.Members))
 	for _, mc := range cfg.Members {
 		m, err := newMember(cfg, mc, srv.ajpTransport)

@@ -62,6 +62,8 @@ var (
 		"Sticky requests sent away from their session's member because it was unusable.", []string{"balancer"}, nil)
 	mNoMember = prometheus.NewDesc("tether_balancer_no_member_total",
 		"Requests answered 503 because no member was usable.", []string{"balancer"}, nil)
+	mPinsRefused = prometheus.NewDesc("tether_balancer_pins_refused_total",
+		"Failed-over sessions left without a failover pin because the balancer's pin rate limit was reached.", []string{"balancer"}, nil)
 	mClusterMembers = prometheus.NewDesc("tether_cluster_members",
 		"Live cluster members as this node sees them, by role and advertised state.", []string{"role", "state"}, nil)
 	mClusterEpoch = prometheus.NewDesc("tether_cluster_epoch", "The epoch of this node's current cluster view.", nil, nil)
@@ -92,7 +94,7 @@ func newTetherCollector(s *Server) tetherCollector { return tetherCollector{s: s
 
 func (c tetherCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mBuildInfo, mDraining, mStart, mRequests, mLatency, mInFlight, mHealthy,
-		mState, mFailures, mRetries, mPinned, mFailovers, mNoMember, mClusterMembers, mClusterEpoch, mCertExpiry,
+		mState, mFailures, mRetries, mPinned, mFailovers, mNoMember, mPinsRefused, mClusterMembers, mClusterEpoch, mCertExpiry,
 		mReplEntries, mReplLag} {
 		ch <- d
 	}
@@ -116,6 +118,7 @@ func (c tetherCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, b := range s.balancerList() {
 		counter(mFailovers, b.failovers.Load(), b.name)
 		counter(mNoMember, b.noMember.Load(), b.name)
+		counter(mPinsRefused, b.pinsRefused.Load(), b.name)
 		for _, m := range b.set.Load().members {
 			for i, l := range classLabels {
 				counter(mRequests, m.responses[i].Load(), b.name, m.name, l)

@@ -55,6 +55,7 @@ func TestMetricsContent(t *testing.T) {
 		`tether_member_failures_total{balancer="app",member="dead"}`,
 		`tether_balancer_failovers_total{balancer="app"} 1`,
 		`tether_balancer_no_member_total{balancer="app"} 0`,
+		`tether_balancer_pins_refused_total{balancer="app"} 0`,
 		`go_goroutines`,
 		`process_resident_memory_bytes`,
 	} {

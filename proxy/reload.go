@@ -108,6 +108,8 @@ func (s *Server) apply(ns *Server) {
 		}
 		nb.failovers.Store(ob.failovers.Load())
 		nb.noMember.Store(ob.noMember.Load())
+		nb.pinsRefused.Store(ob.pinsRefused.Load())
+		nb.pins = ob.pins // a reload does not refill the pin bucket
 		set := nb.set.Load()
 		prev := ob.set.Load().members
 		members := slices.Clone(set.members)

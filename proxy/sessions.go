@@ -24,8 +24,9 @@ import (
 // How a balancer finds a request's session, by sticky mode:
 //
 //   - jvmroute: the session id's route; a pin in the table (written when
-//     the session failed over) replaces that route, so the session stays on
-//     its new member after the old one returns.
+//     the session failed over and its new member served it, see pins.go)
+//     replaces that route, so the session stays on its new member after
+//     the old one returns.
 //   - learn COOKIE: the table's entry for the cookie's value (learned from
 //     the backend's Set-Cookie) is the route.
 //   - cookie NAME: the route in Tether's signed affinity cookie.
@@ -110,8 +111,9 @@ func (b *Balancer) fetch(ctx context.Context, key string, now time.Time) (string
 }
 
 // recordSession runs on the member's response, before it is copied to the
-// client: it pins a failed-over session to its new member, learns sessions
-// from Set-Cookie (learn) and issues the affinity cookie (cookie).
+// client: it pins a failed-over session to its new member when the pin can
+// matter (jvmroute, see pins.go), learns sessions from Set-Cookie (learn)
+// and issues the affinity cookie (cookie).
 func (b *Balancer) recordSession(resp *http.Response, st *reqState) {
 	member := st.set.members[st.dec.Index].name
 	failedOver := st.dec.From != ""
@@ -155,13 +157,7 @@ func (b *Balancer) recordSession(resp *http.Response, st *reqState) {
 			return
 		}
 		if failedOver {
-			key := st.key
-			if key == "" {
-				key = st.req.Session.String()
-			}
-			if _, err := b.tab.Set(b.name, key, member, st.start); err != nil {
-				b.log.Debug().Err(err).Msg("failover pin not recorded")
-			}
+			b.pinFailover(resp, st, member)
 			return
 		}
 		if st.pinned {

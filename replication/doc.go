@@ -21,7 +21,9 @@
 // # How the proxy uses it
 //
 //   - Failover pin (DESIGN.md "Routing semantics"): when routing fails a
-//     session over, the proxy calls Set(balancer, sessionID, newRoute, now).
+//     session over and the new member serves it, the proxy calls
+//     Set(balancer, sessionID, newRoute, now), within a per-balancer rate
+//     of new pins (proxy/pins.go).
 //     Before routing by a session id's own route, it calls Get: a pin wins,
 //     so the session stays on its new member after the old one returns,
 //     until the id changes (Delete the old id, or let it expire) or the

@@ -241,18 +241,10 @@ func TestStatusPageInChromium(t *testing.T) {
 		for i := range 12 {
 			mustGet(t, site1+"/", "JSESSIONID=x"+strconv.Itoa(i)+"."+routes[i%3])
 		}
-		// Sessions pinned per member are counted in the background; wait
-		// until they add up to the table's entries (the failover pins).
-		waitFor(t, 20*time.Second, "proxy1's pinned sessions counted", func() bool {
-			st := status(t, p1.Admin)
-			n := 0
-			for _, m := range st.Balancers[0].Members {
-				if m.Sessions != nil {
-					n += *m.Sessions
-				}
-			}
-			return st.Sessions != nil && st.Sessions.Entries > 0 && n == st.Sessions.Entries
-		})
+		// No pins to wait for: the demo's nodes answer an unknown session
+		// id with a new session, and rename a replicated one to their own
+		// route (as JvmRouteBinderValve does), so these failovers need
+		// none (proxy/pins.go).
 		page.navigate(t, pageURL)
 		if err := os.WriteFile(*updateScreenshot, page.screenshot(t), 0o644); err != nil {
 			t.Fatal(err)

@@ -224,16 +224,18 @@ func (s *Server) runAgreement(ctx context.Context, c clusterView) {
 	t := time.NewTicker(agreementInterval)
 	defer t.Stop()
 	reported := map[string][]ConfigMismatch{}
+	var tried uint64 // the digest last given to SetMeta, so a refusal is logged once
 	for {
 		here := s.shapes()
 		mine := here.digest()
-		if p, ok := c.(metaPublisher); ok {
+		if p, ok := c.(metaPublisher); ok && mine != tried {
 			if m := p.Meta(); m.BalancerDigest != mine {
 				m.BalancerDigest = mine
 				if err := p.SetMeta(m); err != nil {
 					s.log.Error().Err(err).Msg("balancer digest not advertised")
 				}
 			}
+			tried = mine
 		}
 		reported = s.checkAgreement(c.View(), here, s.peerSnapshots, reported)
 		select {

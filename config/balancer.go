@@ -2,7 +2,6 @@ package config
 
 import (
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -16,12 +15,12 @@ var reverseProxyOptions = []string{
 	"ajp_ping",
 }
 
-// reverseProxy parses "reverse_proxy [PATTERNS...] [MEMBERS...] [{ ... }]",
-// the idx-th of site s.
-func (b *builder) reverseProxy(n *node, s *Site, idx int) (*Balancer, error) {
+// reverseProxy parses "reverse_proxy [PATTERNS...] [MEMBERS...] [{ ... }]";
+// defaultName is its name unless it sets one.
+func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 	bal := DefaultBalancer()
 	bal.Pos = n.args[0].pos
-	bal.Name = s.Addresses[0].Raw + "-" + strconv.Itoa(idx)
+	bal.Name = defaultName
 	namePos := bal.Pos
 	redirects := map[int]Pos{} // member index → position of its redirect value
 	for _, t := range n.args[1:] {

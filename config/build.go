@@ -53,10 +53,11 @@ type builder struct {
 	cfg       *Config
 	balancers map[string]Pos // balancer names in use
 	addresses map[string]Pos // normalized site addresses in use
+	proxies   map[string]int // reverse_proxy blocks so far per default-name host (siteNameHost)
 }
 
 func build(tr *tree, opts ParseOptions) (*Config, error) {
-	b := &builder{opts: opts, cfg: &Config{}, balancers: map[string]Pos{}, addresses: map[string]Pos{}}
+	b := &builder{opts: opts, cfg: &Config{}, balancers: map[string]Pos{}, addresses: map[string]Pos{}, proxies: map[string]int{}}
 	g := &b.cfg.Global
 	g.Admin = "127.0.0.1:9180"
 	g.HTTPPort, g.HTTPSPort = 80, 443

@@ -663,6 +663,47 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestDefaultBalancerNames: a balancer's default name is the same on every
+// proxy that serves the site, however each writes the site's address
+// (scheme, listen IP, port), so the cluster shares its sessions, pins and
+// member states.
+func TestDefaultBalancerNames(t *testing.T) {
+	rp := "\treverse_proxy http://x\n"
+	for _, tc := range []struct {
+		name, src string
+		want      []string
+	}{
+		{name: "scheme and port left out", src: "http://shop.example.com:8080 {\n" + rp + rp + "}\n", want: []string{"shop.example.com-1", "shop.example.com-2"}},
+		{name: "https default port", src: "shop.example.com {\n" + rp + "}\n", want: []string{"shop.example.com-1"}},
+		{name: "lowercased", src: "http://Shop.Example.COM:81 {\n" + rp + "}\n", want: []string{"shop.example.com-1"}},
+		{name: "first DNS name, IPs skipped", src: "http://10.0.1.5:80, http://[::1]:80, http://localhost:80, http://b.com:80 {\n" + rp + "}\n", want: []string{"localhost-1"}},
+		{name: "only IPs", src: "http://10.0.1.5:80 {\n" + rp + "}\n", want: []string{"default-1"}},
+		{name: "no host", src: ":8080 {\n" + rp + "}\n", want: []string{"default-1"}},
+		{name: "any host", src: "http://*:8080 {\n" + rp + "}\n", want: []string{"default-1"}},
+		{name: "wildcard name", src: "*.tenants.example.com {\n" + rp + "}\n", want: []string{"*.tenants.example.com-1"}},
+		{name: "sites sharing a host count on", src: "http://shop:8080 {\n" + rp + "}\nhttp://shop:8081 {\n" + rp + rp + "}\n", want: []string{"shop-1", "shop-2", "shop-3"}},
+		{name: "nameless sites count on", src: "http://10.0.0.1:80 {\n" + rp + "}\n:8080 {\n" + rp + "}\n", want: []string{"default-1", "default-2"}},
+		{name: "hosts count separately", src: "http://a:80 {\n" + rp + "}\nhttp://b:80 {\n" + rp + "}\nhttp://a:81 {\n" + rp + "}\n", want: []string{"a-1", "b-1", "a-2"}},
+		{name: "a named balancer keeps its number", src: "http://a:80 {\n\treverse_proxy /x/* http://x {\n\t\tname x\n\t}\n" + rp + "}\n", want: []string{"x", "a-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Parse("Caddyfile", []byte(tc.src))
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", tc.src, err)
+			}
+			var got []string
+			for _, s := range cfg.Sites {
+				for _, b := range s.Balancers {
+					got = append(got, b.Name)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("Parse(%q) balancer names = %q; want %q", tc.src, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestErrorString(t *testing.T) {
 	e := &Error{Pos: Pos{File: "a/Caddyfile", Line: 3, Col: 14}, Msg: "bad"}
 	if got := e.Error(); got != "a/Caddyfile:3:14: bad" {

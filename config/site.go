@@ -42,6 +42,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	seen := map[string]Pos{}
 	var root *token
 	proxies := 0
+	host := siteNameHost(s.Addresses)
 	for _, n := range sn.body {
 		if n.name() != "reverse_proxy" && n.name() != "trusted_proxies" {
 			if err := once(seen, n); err != nil {
@@ -58,8 +59,9 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.TLS, err = tlsDirective(n)
 		case "reverse_proxy":
 			proxies++
+			b.proxies[host]++
 			var bal *Balancer
-			if bal, err = b.reverseProxy(n, s, proxies); err == nil {
+			if bal, err = b.reverseProxy(n, host+"-"+strconv.Itoa(b.proxies[host])); err == nil {
 				s.Balancers = append(s.Balancers, bal)
 			}
 		case "file_server":
@@ -117,6 +119,25 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		return nil, errorf(root.pos, "root: the site has no file_server")
 	}
 	return s, nil
+}
+
+// siteNameHost is the host a site's unnamed balancers are named after:
+// the first of its addresses whose host is a DNS name (not empty, not an IP
+// literal, not "*"), or "default" when none is. Scheme, listen IP and port
+// are left out on purpose: the proxies of a cluster key what they share
+// (learned sessions, failover pins, operators' member states) by balancer
+// name, and each proxy may write its sites with its own address or port.
+func siteNameHost(addrs []Address) string {
+	for _, a := range addrs {
+		if a.Host == "" || a.Host == "*" {
+			continue
+		}
+		if _, err := netip.ParseAddr(a.Host); err == nil {
+			continue
+		}
+		return a.Host // parseAddress lowercased it
+	}
+	return "default"
 }
 
 // parseAddress parses a site address: [scheme://]host[:port] with host

@@ -238,9 +238,16 @@ type ImportJK struct {
 // Balancer is one reverse_proxy block: a named group of members behind a
 // path matcher, with its stickiness, balancing and health settings.
 type Balancer struct {
-	// Name identifies the balancer in the admin API; unique in a Config.
-	// Default "<first site address Raw>-<1-based position of the
-	// reverse_proxy in the site>", e.g. "shop.example.com-1".
+	// Name identifies the balancer in the admin API and across the
+	// cluster: the proxies share learned sessions, failover pins and member
+	// states by balancer name. Unique in a Config. Default "HOST-N": HOST is
+	// the site's first address whose host is a DNS name, lowercased
+	// ("default" when the site has none: only IPs or no host), and N counts
+	// the reverse_proxy blocks of every site with that HOST, in file order.
+	// Scheme, listen IP and port are not part of it, so "http://shop:8080"
+	// on one proxy and "shop:443" on another both name theirs "shop-1",
+	// and "http://10.0.1.5:80" and "http://10.0.1.6:80" both "default-1".
+	// import_jk balancers are named after their workers.
 	Name string
 	// Paths are the path patterns that mount this balancer ("/app/*",
 	// "/exact", "*.jsp"); empty means every path. Excludes are patterns

@@ -24,8 +24,10 @@
 //
 // Meta is encoded in a small binary format (see EncodeMeta): a format byte,
 // fixed bytes for role, state and health, varints for weight and version,
-// then length-prefixed strings. Decoders ignore trailing bytes, so fields
-// can be appended without a format change. SetMeta stamps Version (at least
+// then length-prefixed strings, then a proxy's 8-byte balancer digest
+// behind a flag bit (the first appended field). Decoders ignore trailing
+// bytes and unknown flags, so fields can be appended without a format
+// change. SetMeta stamps Version (at least
 // the previous one plus one, and at least the wall clock in milliseconds,
 // so it also grows across restarts) and gossips the change with
 // memberlist's UpdateNode.

@@ -131,6 +131,12 @@ type Meta struct {
 	Addr string
 	// Build is the software version the member runs (informational).
 	Build string
+	// BalancerDigest is a proxy's digest of its balancers: their names and
+	// their members' names, what the proxies of a cluster share sessions,
+	// pins and member states by. A proxy compares it with its own to see at
+	// once that a peer's balancers differ. 0 means not reported (a backend,
+	// or a proxy of a release without the field).
+	BalancerDigest uint64
 }
 
 // maxField bounds each string field; the 512-byte total is checked after
@@ -175,11 +181,21 @@ func validRoute(s string) bool {
 	return true
 }
 
+// Flags of the encoded Meta's fourth byte. Decoders ignore bits they do
+// not know.
+const (
+	flagHealthy   = 1 << 0
+	flagBalancers = 1 << 1 // an 8-byte BalancerDigest follows build
+)
+
 // EncodeMeta validates m and encodes it compactly:
 //
 //	format(1) role(1) state(1) flags(1) uvarint(weight) uvarint(version)
 //	then cluster, service, route, url, domain, addr, build as uvarint length + bytes
+//	then, when flags has flagBalancers, BalancerDigest as 8 bytes big-endian
 //
+// Fields are only ever appended, after build: an older decoder, which
+// ignores trailing bytes and unknown flags, reads the fields it knows.
 // It returns ErrMetaTooLarge (wrapped) when the result exceeds MaxMetaSize.
 func EncodeMeta(m Meta) ([]byte, error) {
 	if err := m.Validate(); err != nil {
@@ -195,7 +211,10 @@ func EncodeMeta(m Meta) ([]byte, error) {
 func (m Meta) appendTo(b []byte) []byte {
 	var flags byte
 	if m.Healthy {
-		flags |= 1
+		flags |= flagHealthy
+	}
+	if m.BalancerDigest != 0 {
+		flags |= flagBalancers
 	}
 	b = append(b, metaFormat, byte(m.Role), byte(m.State), flags)
 	b = binary.AppendUvarint(b, uint64(m.Weight))
@@ -203,6 +222,9 @@ func (m Meta) appendTo(b []byte) []byte {
 	for _, s := range [...]string{m.Cluster, m.Service, m.Route, m.URL, m.Domain, m.Addr, m.Build} {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
+	}
+	if m.BalancerDigest != 0 {
+		b = binary.BigEndian.AppendUint64(b, m.BalancerDigest)
 	}
 	return b
 }
@@ -221,7 +243,8 @@ func DecodeMeta(b []byte) (Meta, error) {
 	if b[0] != metaFormat {
 		return m, fmt.Errorf("%w: format %d", ErrMetaFormat, b[0])
 	}
-	m.Role, m.State, m.Healthy = Role(b[1]), State(b[2]), b[3]&1 != 0
+	m.Role, m.State, m.Healthy = Role(b[1]), State(b[2]), b[3]&flagHealthy != 0
+	flags := b[3]
 	b = b[4:]
 	w, n := binary.Uvarint(b)
 	if n <= 0 || w > 1<<32-1 {
@@ -240,6 +263,12 @@ func DecodeMeta(b []byte) (Meta, error) {
 		}
 		*p = string(b[n : n+int(l)])
 		b = b[n+int(l):]
+	}
+	if flags&flagBalancers != 0 {
+		if len(b) < 8 {
+			return Meta{}, fmt.Errorf("%w: truncated balancer digest", ErrMetaFormat)
+		}
+		m.BalancerDigest = binary.BigEndian.Uint64(b)
 	}
 	if err := m.Validate(); err != nil {
 		return Meta{}, fmt.Errorf("%w: %w", ErrMetaFormat, err)

@@ -16,6 +16,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			URL: "ajp://10.0.1.10:8009", Domain: "az-b", Weight: 100000, State: StateDisabled, Healthy: true, Version: 1<<63 + 5}},
 		{name: "minimal", meta: Meta{Role: RoleBackend}},
 		{name: "draining", meta: Meta{Role: RoleProxy, State: StateDraining}},
+		{name: "proxy with balancer digest", meta: Meta{Role: RoleProxy, Cluster: "prod", Addr: "10.0.1.5:7947", Healthy: true, BalancerDigest: 0x8000_0000_0000_0001}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := EncodeMeta(tc.meta)
@@ -31,6 +32,29 @@ func TestMetaRoundTrip(t *testing.T) {
 				t.Errorf("DecodeMeta with trailing bytes = %+v, %v; want %+v", got, err, tc.meta)
 			}
 		})
+	}
+}
+
+// TestMetaDigestAppended: the balancer digest is appended after the fields
+// older releases know, behind a flag they ignore, so their decoders read a
+// new proxy's metadata as before (they ignore trailing bytes).
+func TestMetaDigestAppended(t *testing.T) {
+	old := Meta{Role: RoleProxy, Cluster: "prod", Addr: "10.0.1.5:7947", Healthy: true, Version: 9, Build: "v0.1.0"}
+	withDigest := old
+	withDigest.BalancerDigest = 0x0123456789abcdef
+	a, err := EncodeMeta(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := EncodeMeta(withDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != len(a)+8 || b[3]&^flagBalancers != a[3] || string(b[4:len(a)]) != string(a[4:]) || string(b[:3]) != string(a[:3]) {
+		t.Errorf("EncodeMeta with digest = %x; want %x with flag %d and 8 bytes appended", b, a, flagBalancers)
+	}
+	if got, err := DecodeMeta(a); err != nil || got.BalancerDigest != 0 {
+		t.Errorf("DecodeMeta(metadata without digest) = %+v, %v; want digest 0 (not reported)", got, err)
 	}
 }
 
@@ -70,6 +94,11 @@ func TestDecodeMetaMalformed(t *testing.T) {
 		{name: "bad role", in: append([]byte{1, 7}, good[2:]...)},
 		{name: "huge length", in: append(good[:6:6], 0xff, 0xff, 0xff, 0xff, 0x0f)},
 		{name: "too long", in: make([]byte, MaxMetaSize+1)},
+		{name: "digest flag without digest", in: append(append([]byte{}, good[:3]...), append([]byte{good[3] | flagBalancers}, good[4:]...)...)},
+		{name: "truncated digest", in: func() []byte {
+			b, _ := EncodeMeta(Meta{Role: RoleProxy, BalancerDigest: 42})
+			return b[:len(b)-1]
+		}()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got, err := DecodeMeta(tc.in); err == nil {
@@ -102,6 +131,7 @@ func FuzzDecodeMeta(f *testing.F) {
 	for _, m := range []Meta{
 		{Role: RoleProxy, Cluster: "prod", Addr: "10.0.1.5:7947", Version: 3},
 		{Role: RoleBackend, Service: "app", Route: "tomcat1", URL: "ajp://10.0.1.10:8009", Weight: 2, Healthy: true},
+		{Role: RoleProxy, Cluster: "prod", Addr: "10.0.1.5:7947", Version: 4, BalancerDigest: 0xfedcba9876543210},
 	} {
 		b, _ := EncodeMeta(m)
 		f.Add(b)

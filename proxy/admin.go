@@ -181,6 +181,10 @@ type ClusterStatus struct {
 	// recently seen first. They are kept apart from Members so that
 	// Members still lists only live ones.
 	Gone []ClusterMemberStatus `json:"gone,omitempty"`
+	// ConfigMismatches are the ways peer proxies' balancers differ from
+	// this node's (names, configured members), sorted by peer and balancer;
+	// empty when they agree. See clustercheck.go.
+	ConfigMismatches []ConfigMismatch `json:"config_mismatches"`
 }
 
 // ClusterMemberStatus is one cluster member. A gone member keeps the
@@ -296,6 +300,7 @@ func (s *Server) Status() Status {
 			}
 			cs.Members = append(cs.Members, ms)
 		}
+		cs.ConfigMismatches = append([]ConfigMismatch{}, s.mismatches()...)
 		st.Cluster = cs
 	}
 	for _, b := range s.balancerList() {

@@ -16,11 +16,15 @@ import (
 const peerCountersMaxAge = 7 * time.Second
 
 // memberCounts is one member's counters in a snapshot sent to the peers.
+// Discovered marks a member found through `discover cluster`, which the
+// peers leave out when they compare balancers (clustercheck.go); older
+// releases ignore the field.
 type memberCounts struct {
-	InFlight  int64           `json:"f,omitempty"`
-	Requests  uint64          `json:"r,omitempty"`
-	Errors    uint64          `json:"e,omitempty"`
-	Responses ResponseClasses `json:"c"`
+	InFlight   int64           `json:"f,omitempty"`
+	Requests   uint64          `json:"r,omitempty"`
+	Errors     uint64          `json:"e,omitempty"`
+	Responses  ResponseClasses `json:"c"`
+	Discovered bool            `json:"d,omitempty"`
 }
 
 // counterSnapshot is balancer → member → counters.
@@ -72,7 +76,8 @@ func (s *Server) countersSnapshot() []byte {
 	for _, b := range s.balancerList() {
 		ms := make(map[string]memberCounts)
 		for _, m := range b.set.Load().members {
-			ms[m.name] = memberCounts{InFlight: m.load.InFlight.Load(), Requests: m.requests.Load(), Errors: m.errors.Load(), Responses: m.responseClasses()}
+			ms[m.name] = memberCounts{InFlight: m.load.InFlight.Load(), Requests: m.requests.Load(), Errors: m.errors.Load(), Responses: m.responseClasses(),
+				Discovered: m.source == "cluster"}
 		}
 		snap[b.name] = ms
 	}

@@ -67,7 +67,10 @@ var (
 	mClusterMembers = prometheus.NewDesc("tether_cluster_members",
 		"Live cluster members as this node sees them, by role and advertised state.", []string{"role", "state"}, nil)
 	mClusterEpoch = prometheus.NewDesc("tether_cluster_epoch", "The epoch of this node's current cluster view.", nil, nil)
-	mCertExpiry   = prometheus.NewDesc("tether_certificate_expiry_timestamp_seconds",
+	mMismatch     = prometheus.NewDesc("tether_cluster_config_mismatch",
+		"1 for each balancer whose name or configured members differ on a peer proxy (balancer empty until the peer's counters say which); absent when the proxies agree.",
+		[]string{"peer", "balancer"}, nil)
+	mCertExpiry = prometheus.NewDesc("tether_certificate_expiry_timestamp_seconds",
 		"When a served certificate expires, in Unix seconds; name is its first subject name.", []string{"name", "source"}, nil)
 	mReplEntries = prometheus.NewDesc("tether_replication_entries",
 		"Entries in the replicated session table (present once replication reports).", nil, nil)
@@ -94,7 +97,7 @@ func newTetherCollector(s *Server) tetherCollector { return tetherCollector{s: s
 
 func (c tetherCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mBuildInfo, mDraining, mStart, mRequests, mLatency, mInFlight, mHealthy,
-		mState, mFailures, mRetries, mPinned, mFailovers, mNoMember, mPinsRefused, mClusterMembers, mClusterEpoch, mCertExpiry,
+		mState, mFailures, mRetries, mPinned, mFailovers, mNoMember, mPinsRefused, mClusterMembers, mClusterEpoch, mMismatch, mCertExpiry,
 		mReplEntries, mReplLag} {
 		ch <- d
 	}
@@ -154,6 +157,9 @@ func (c tetherCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for k, n := range counts {
 			gauge(mClusterMembers, float64(n), k.role, k.state)
+		}
+		for _, mm := range s.mismatches() {
+			gauge(mMismatch, 1, mm.Peer, mm.Balancer)
 		}
 	}
 	seen := map[string]bool{}

@@ -81,6 +81,8 @@ type Server struct {
 	started  time.Time
 
 	affinity *affinity // signs sticky cookie values
+
+	agree agreement // this node's balancers compared with its peers' (clustercheck.go)
 }
 
 // listener is one bound address and the sites served on it.
@@ -128,7 +130,8 @@ func withFramingConn(ctx context.Context, c net.Conn) context.Context {
 // does.
 func New(cfg *config.Config, opts Options) (*Server, error) {
 	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{},
-		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey)}
+		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey),
+		agree: agreement{kick: make(chan struct{}, 1)}}
 	byAddr := map[string]*listener{}
 	seen := map[string]bool{}
 	type redirect struct {
@@ -541,6 +544,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer func() { stopLoops() }()
 	if s.opts.Cluster != nil {
 		wg.Go(func() { s.runDiscovery(runCtx, s.opts.Cluster) })
+		wg.Go(func() { s.runAgreement(runCtx, s.opts.Cluster) })
 	} else if s.opts.Sessions != nil {
 		s.opts.Sessions.SetPeers(nil) // alone: ready at once
 	}
@@ -590,6 +594,7 @@ serving:
 				s.applyView(s.opts.Cluster.View())
 			}
 			s.applyMemberStates()
+			s.configChanged()
 			s.log.Info().Int("balancers", len(s.balancerList())).Msg("config reloaded")
 			req.reply <- nil
 		}

@@ -114,6 +114,11 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 	if s := st.Sessions; s != nil {
 		fmt.Fprintf(w, "sessions: %d replicated, lag %s\n", s.Entries, proxy.LagText(s.LagMs))
 	}
+	if c := st.Cluster; c != nil {
+		for _, m := range c.ConfigMismatches {
+			fmt.Fprintf(w, "BALANCERS DIFFER from peer %s: %s %s (not shared with it)\n", m.Peer, or(m.Balancer, "(which: with its next counters)"), m.Differs)
+		}
+	}
 
 	if c := st.Cluster; c != nil && len(c.Members)+len(c.Gone) > 0 {
 		fmt.Fprintln(w)

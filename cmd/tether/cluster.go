@@ -42,8 +42,10 @@ func providers(ctx context.Context, ds []config.Discover, log zerolog.Logger) ([
 }
 
 // newProxyCluster builds the membership of a proxy from its cluster block.
-// replAddr is the session table's address, advertised in the metadata.
-func newProxyCluster(ctx context.Context, cc *config.Cluster, name, replAddr string, log zerolog.Logger) (*membership.Cluster, error) {
+// replAddr is the session table's address and digest the digest of the
+// proxy's balancers (proxy.BalancerDigest), both advertised in the
+// metadata, so peers compare balancers from the first alive message.
+func newProxyCluster(ctx context.Context, cc *config.Cluster, name, replAddr string, digest uint64, log zerolog.Logger) (*membership.Cluster, error) {
 	ps, err := providers(ctx, cc.Discover, log)
 	if err != nil {
 		return nil, err
@@ -62,7 +64,7 @@ func newProxyCluster(ctx context.Context, cc *config.Cluster, name, replAddr str
 		cfg.RejoinInterval, cfg.JoinTimeout, cfg.LeaveTimeout = 0, 0, 0
 	}
 	cfg.Providers = ps
-	cfg.Meta = membership.Meta{Role: membership.RoleProxy, Cluster: cc.Name, Healthy: true, Build: version, Addr: replAddr}
+	cfg.Meta = membership.Meta{Role: membership.RoleProxy, Cluster: cc.Name, Healthy: true, Build: version, Addr: replAddr, BalancerDigest: digest}
 	cfg.Log = log
 	c, err := membership.New(cfg)
 	if err != nil {

@@ -132,6 +132,18 @@ func TestClusterDiscoveryAcrossProcesses(t *testing.T) {
 	for _, a := range admins {
 		waitFor(t, 15*time.Second, "all three backends routable on "+a, func() bool { return slices.Equal(routable(t, a), all) })
 	}
+	// Backends joining one proxy before another is no disagreement: members
+	// from discover cluster are not compared.
+	for _, p := range []*proc{p1, p3} {
+		if w := warnLines(p, "balancers differ from a peer's"); len(w) != 0 {
+			t.Errorf("a proxy reported balancer mismatches while agents joined: %q", w)
+		}
+	}
+	for _, a := range admins {
+		if ms := configMismatches(t, a); len(ms) != 0 {
+			t.Errorf("%s reports config mismatches %+v; want none", a, ms)
+		}
+	}
 	for _, route := range all {
 		if code, got := mustGet(t, "http://"+p1.addr+"/", "JSESSIONID=x."+route); code != 200 || got != route {
 			t.Errorf("session of %s through proxy1: %d from %q", route, code, got)

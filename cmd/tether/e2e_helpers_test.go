@@ -69,6 +69,7 @@ type proc struct {
 	addr string
 	done chan struct{}
 	out  *testpeers.Buffer // what the process printed on stdout
+	logs *testpeers.Buffer // and on stderr (its log)
 }
 
 // kill9 stops the process at once, as a crash would.
@@ -109,7 +110,7 @@ func start(t *testing.T, bin string, args []string, readyFlag string, ready any)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), out: out}
+	p := &proc{cmd: cmd, done: make(chan struct{}), out: out, logs: logs}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		select {

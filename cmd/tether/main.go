@@ -235,7 +235,7 @@ func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPa
 	clusterCtx, leave := context.WithCancel(bg)
 	defer leave()
 	if cc := cfg.Global.Cluster; cc != nil {
-		c, err := newProxyCluster(clusterCtx, cc, node, sessions.advertise, log)
+		c, err := newProxyCluster(clusterCtx, cc, node, sessions.advertise, proxy.BalancerDigest(cfg), log)
 		if err != nil {
 			sessions.tab.Close()
 			sessionsDone <- nil

@@ -198,7 +198,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		l.srv.ConnState = l.fresh.track
 	}
 	if cfg.Global.Admin != "" {
-		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken)
+		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken, cfg.Global.AdminOrigins)
 		if err != nil {
 			return nil, fmt.Errorf("%s: admin: %w", cfg.Global.Pos, err)
 		}

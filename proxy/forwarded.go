@@ -70,8 +70,8 @@ func clientHost(r *http.Request, t *trustedProxies) string {
 		hop := strings.TrimSpace(chain[i+1:])
 		chain = chain[:max(i, 0)]
 		a, err := netip.ParseAddr(hop)
-		if err != nil {
-			break
+		if err != nil || a.Zone() != "" {
+			break // not an address; a zone ("fe80::1%x y") could carry anything into the log
 		}
 		if !t.contains(netip.AddrPortFrom(a, 0).String()) {
 			return hop

@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,27 +26,35 @@ import (
 type accessLogger struct {
 	format string
 	log    zerolog.Logger // json and console
-	mu     sync.Mutex     // guards out for combined
-	out    io.Writer
+	out    io.Writer      // combined; safe for concurrent use, one Write per line
 }
 
-func newAccessLogger(cfg *config.AccessLog, checkOnly bool) (*accessLogger, error) {
+// newAccessLogger builds the logger of cfg. A file output is acquired
+// from files and returned: the caller releases it when its config is done
+// with it (nil for stdout, stderr, and when checkOnly).
+func newAccessLogger(cfg *config.AccessLog, checkOnly bool, files *logFiles) (*accessLogger, *logFile, error) {
+	switch cfg.Format {
+	case "", "json", "console", "combined":
+	default:
+		return nil, nil, fmt.Errorf("unknown format %q (want json, console or combined)", cfg.Format)
+	}
 	var out io.Writer
+	var file *logFile
 	switch cfg.Output {
 	case "", "stderr":
-		out = os.Stderr
+		out = stderrLog
 	case "stdout":
-		out = os.Stdout
+		out = stdoutLog
 	default:
 		if checkOnly {
 			out = io.Discard // validate does not create log files
 			break
 		}
-		f, err := os.OpenFile(cfg.Output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		f, err := files.acquire(cfg.Output)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = f
+		out, file = f, f
 	}
 	l := &accessLogger{format: cfg.Format, out: out}
 	switch cfg.Format {
@@ -56,11 +62,8 @@ func newAccessLogger(cfg *config.AccessLog, checkOnly bool) (*accessLogger, erro
 		l.log = zerolog.New(out).With().Timestamp().Str("log", "access").Logger()
 	case "console":
 		l.log = zerolog.New(zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339}).With().Timestamp().Logger()
-	case "combined":
-	default:
-		return nil, fmt.Errorf("unknown format %q (want json, console or combined)", cfg.Format)
 	}
-	return l, nil
+	return l, file, nil
 }
 
 // logRecord is what the access log learns about a request while it runs.
@@ -142,9 +145,7 @@ func (l *accessLogger) end(w http.ResponseWriter, r *http.Request) {
 		line = append(line, "\" \""...)
 		line = appendLogItem(line, orDash(r.UserAgent()))
 		line = append(line, "\"\n"...)
-		l.mu.Lock()
 		_, _ = l.out.Write(line)
-		l.mu.Unlock()
 		return
 	}
 	ev := l.log.Info().

@@ -81,6 +81,9 @@ type Server struct {
 	started  time.Time
 
 	affinity *affinity // signs sticky cookie values
+
+	files *logFiles   // access-log files, shared by every config a reload builds
+	gen   *generation // what the current config owns; Serve's goroutine replaces it
 }
 
 // listener is one bound address and the sites served on it.
@@ -101,10 +104,23 @@ type listener struct {
 }
 
 // New builds a Server from a validated config. It binds nothing; Listen
-// does.
+// does. The access-log files it opens are closed when Serve returns.
 func New(cfg *config.Config, opts Options) (*Server, error) {
+	return newServer(cfg, opts, &logFiles{})
+}
+
+// newServer is New with the access-log files shared with the other
+// configs of the process (a reload's). On error, what it opened is closed.
+func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{},
-		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey)}
+		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey),
+		files: files, gen: newGeneration(files, opts.Logger)}
+	gen := s.gen
+	defer func() {
+		if err != nil {
+			gen.retire()
+		}
+	}()
 	byAddr := map[string]*listener{}
 	seen := map[string]bool{}
 	type redirect struct {
@@ -193,7 +209,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		if s.tls != nil && !l.https {
 			h = challengeHandler{m: s.tls, next: h}
 		}
-		l.swap = newSwapHandler(h)
+		l.swap = newSwapHandler(h, s.gen)
 		l.srv = s.newHTTPServer(l.swap, l.https)
 		l.srv.ConnState = l.fresh.track
 	}
@@ -234,9 +250,12 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 		st.files = newFileServer(fs)
 	}
 	if al := sc.AccessLog; al != nil {
-		l, err := newAccessLogger(al, s.opts.CheckOnly)
+		l, f, err := newAccessLogger(al, s.opts.CheckOnly, s.files)
 		if err != nil {
 			return nil, fmt.Errorf("%s: access_log: %w", al.Pos, err)
+		}
+		if f != nil {
+			s.gen.logs = append(s.gen.logs, f)
 		}
 		st.accessLog = l
 	}
@@ -557,6 +576,12 @@ serving:
 	if s.tls != nil {
 		s.tls.stop()
 	}
+	// Release the config: its access logs once any request cut at the
+	// shutdown timeout has ended, and every member's idle connections.
+	for _, b := range s.balancerList() {
+		s.gen.dropped = append(s.gen.dropped, b.set.Load().members...)
+	}
+	s.gen.retire()
 	return err
 }
 

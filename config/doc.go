@@ -90,7 +90,7 @@
 //
 // # Directives
 //
-// Global options: admin, admin_token, http_port, https_port, email,
+// Global options: admin (token, origins), admin_token, http_port, https_port, email,
 // acme_ca, acme_ca_root, storage, cluster (bind, advertise, gossip_key,
 // profile, discover, session_ttl), drain_delay, shutdown_timeout, log.
 // Site directives: trusted_proxies, tls, reverse_proxy, file_server, root,

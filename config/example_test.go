@@ -17,6 +17,9 @@ func TestExample(t *testing.T) {
 	if g.Admin != "127.0.0.1:9180" || g.AdminToken != "change-me" {
 		t.Errorf("admin = %q token %q; want 127.0.0.1:9180, change-me", g.Admin, g.AdminToken)
 	}
+	if !slices.Equal(g.AdminOrigins, []string{"tether-admin.internal"}) {
+		t.Errorf("admin origins = %q; want [tether-admin.internal]", g.AdminOrigins)
+	}
 	if g.Storage.Kind != "file" || g.Storage.Dir != "/var/lib/tether" {
 		t.Errorf("storage = %+v; want file /var/lib/tether", g.Storage)
 	}

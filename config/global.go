@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -89,7 +91,7 @@ func (b *builder) global(gn *node) error {
 	return nil
 }
 
-// admin parses "admin ADDR|off [{ token T }]".
+// admin parses "admin ADDR|off [{ token T; origins NAME... }]".
 func (b *builder) admin(n *node, tokenTok **token) error {
 	g := &b.cfg.Global
 	if err := n.argc(0, 1); err != nil {
@@ -123,11 +125,62 @@ func (b *builder) admin(n *node, tokenTok **token) error {
 			if g.AdminToken, err = nonEmpty(s, s.arg(0)); err != nil {
 				return err
 			}
+		case "origins":
+			if err := s.argc(1, -1); err != nil {
+				return err
+			}
+			if err := s.noBlock(); err != nil {
+				return err
+			}
+			if g.AdminOrigins != nil {
+				return errorf(s.args[0].pos, "origins: given twice in the admin block")
+			}
+			for _, t := range s.args[1:] {
+				name, msg := originName(t.text)
+				if msg != "" {
+					return errorf(t.pos, "origins: %q %s", t.text, msg)
+				}
+				g.AdminOrigins = append(g.AdminOrigins, name)
+			}
 		default:
-			return unknown(s, "admin option", []string{"token"}, nil, "")
+			return unknown(s, "admin option", []string{"token", "origins"}, nil, "")
 		}
 	}
 	return nil
+}
+
+// originName checks one name of admin's origins: a host name or an IP
+// address, as a browser puts it in Host, without scheme or port (the admin
+// API compares only the host part). It returns the name in lower case (an
+// IP in canonical form) or why it is not one.
+func originName(s string) (string, string) {
+	if strings.Contains(s, "://") {
+		return "", "is not a host name: give the name only, without scheme"
+	}
+	if h, ok := strings.CutPrefix(s, "["); ok {
+		h, ok = strings.CutSuffix(h, "]")
+		ip, err := netip.ParseAddr(h)
+		if !ok || err != nil || !ip.Is6() {
+			return "", "is not an IPv6 address in brackets (without port)"
+		}
+		return ip.String(), ""
+	}
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip.String(), ""
+	}
+	if strings.Contains(s, ":") {
+		return "", "has a port: give the name only (the port is not checked)"
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20 // ASCII lower case
+		if !(c >= 'a' && c <= 'z' || s[i] >= '0' && s[i] <= '9' || s[i] == '.' || s[i] == '-' || s[i] == '_') {
+			return "", fmt.Sprintf("has %q: a name is letters, digits, '.', '-' and '_'", s[i])
+		}
+	}
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return "", "is not a host name"
+	}
+	return strings.ToLower(s), ""
 }
 
 // storage parses "storage file [DIR]" and "storage s3 { ... }".

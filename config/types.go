@@ -55,6 +55,13 @@ type Global struct {
 	// AdminToken is the bearer token the admin API requires. Required when
 	// Admin is not a loopback address.
 	AdminToken string
+	// AdminOrigins are the host names (or IPs), lower case, besides
+	// loopback names, the admin listener's own host and the address a
+	// connection arrived on, that a request's Host may name: what a browser
+	// or a load balancer uses to reach the admin API (Caddy's admin
+	// origins). Any other Host is refused with 403, against DNS rebinding.
+	// nil: none.
+	AdminOrigins []string
 	// HTTPPort and HTTPSPort are the ports for sites whose address names
 	// none. Defaults 80 and 443.
 	HTTPPort  int

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ type adminServer struct {
 	s     *Server
 	addr  string
 	token string
+	hosts adminHosts // the Host names requests may use
 	ln    net.Listener
 	srv   *http.Server
 	fresh freshConns
@@ -30,7 +32,7 @@ type adminServer struct {
 	sessions atomic.Pointer[sessionStatsBox] // set by SetSessionStats
 }
 
-func newAdminServer(s *Server, addr, token string) (*adminServer, error) {
+func newAdminServer(s *Server, addr, token string, origins []string) (*adminServer, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("address %q: %w", addr, err)
@@ -38,7 +40,7 @@ func newAdminServer(s *Server, addr, token string) (*adminServer, error) {
 	if token == "" && !isLoopbackHost(host) {
 		return nil, fmt.Errorf("admin listener %s is not on loopback: set admin_token (or bind it to 127.0.0.1)", addr)
 	}
-	a := &adminServer{s: s, addr: addr, token: token}
+	a := &adminServer{s: s, addr: addr, token: token, hosts: newAdminHosts(host, origins)}
 	a.metrics = newMetrics(s)
 	a.page = newStatusPage(s)
 	mux := http.NewServeMux()
@@ -49,7 +51,7 @@ func newAdminServer(s *Server, addr, token string) (*adminServer, error) {
 	mux.HandleFunc("PUT /api/balancers/{balancer}/members/{member}/state", a.setState)
 	mux.HandleFunc("POST /api/reload", a.reload)
 	a.srv = &http.Server{
-		Handler:           a.auth(sameOrigin(mux)),
+		Handler:           a.checkHost(a.auth(sameOrigin(mux))),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          newStdLogger(s.log, "admin"),
 		ConnState:         a.fresh.track,
@@ -63,6 +65,88 @@ func isLoopbackHost(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
+}
+
+// adminHosts are the names a request to the admin API may give in Host,
+// besides loopback ones and the address its connection arrived on. A page
+// on another site that rebinds its own name to 127.0.0.1 (DNS rebinding)
+// is same-origin for the browser, which then lets it read the answers and
+// send any request; but its requests still carry its own name in Host, and
+// that is what checkHost refuses (as Caddy's admin origins do).
+type adminHosts struct {
+	names map[string]bool // lower case; IPs in canonical form
+}
+
+// newAdminHosts allows the listener's configured host (unless it is an
+// unspecified address such as 0.0.0.0, which no browser should be sent
+// to) and the names of admin's origins.
+func newAdminHosts(listenHost string, origins []string) adminHosts {
+	h := adminHosts{names: map[string]bool{}}
+	add := func(n string) {
+		n = strings.ToLower(n)
+		if ip, err := netip.ParseAddr(n); err == nil {
+			if ip.IsUnspecified() {
+				return
+			}
+			n = ip.Unmap().String()
+		}
+		h.names[n] = true
+	}
+	if listenHost != "" {
+		add(listenHost)
+	}
+	for _, o := range origins {
+		add(o)
+	}
+	return h
+}
+
+// allowed reports whether hostport, a request's Host, names the admin
+// listener: a loopback name (localhost, *.localhost, RFC 6761) or IP, the
+// IP the connection arrived on (local, from http.LocalAddrContextKey; so
+// an ELB health check to the instance's IP passes when admin listens on
+// 0.0.0.0), or one of the configured names. The port is not compared. An
+// empty Host (HTTP/1.0 without one) is refused: it names nothing.
+func (h adminHosts) allowed(hostport string, local net.Addr) bool {
+	host := strings.ToLower(hostOnly(hostport))
+	if host == "" {
+		return false
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	if err == nil {
+		ip = ip.Unmap()
+		if ip.IsLoopback() {
+			return true
+		}
+		if ta, ok := local.(*net.TCPAddr); ok {
+			if lip, ok := netip.AddrFromSlice(ta.IP); ok && lip.Unmap() == ip.WithZone("") && !ip.IsUnspecified() {
+				return true
+			}
+		}
+		host = ip.String()
+	}
+	return h.names[host]
+}
+
+// checkHost refuses, before any other handler (also /healthz, /metrics
+// and the page), a request whose Host does not name the admin listener.
+func (a *adminServer) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+		if !a.hosts.allowed(r.Host, local) {
+			if e := a.s.log.Debug(); e.Enabled() {
+				e.Str("component", "admin").Str("host", r.Host).Str("path", r.URL.Path).Msg("admin request refused: host not allowed")
+			}
+			writeJSON(w, http.StatusForbidden, map[string]string{
+				"error": fmt.Sprintf("host %q is not this admin listener's: use a loopback name or address, or add the name to admin { origins }", r.Host),
+			})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (a *adminServer) listen() error {

@@ -119,6 +119,14 @@ func newHTTPTransport(b *config.Balancer) *http.Transport {
 	}
 }
 
+// closeIdle closes the member's idle keep-alive connections (both the HTTP
+// and the AJP transport have CloseIdleConnections).
+func (m *member) closeIdle() {
+	if c, ok := m.rt.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 func orDefault(d, def time.Duration) time.Duration {
 	if d > 0 {
 		return d

@@ -82,7 +82,9 @@ type Server struct {
 
 	affinity *affinity // signs sticky cookie values
 
-	agree agreement // this node's balancers compared with its peers' (clustercheck.go)
+	agree agreement   // this node's balancers compared with its peers' (clustercheck.go)
+	files *logFiles   // access-log files, shared by every config a reload builds
+	gen   *generation // what the current config owns; Serve's goroutine replaces it
 }
 
 // listener is one bound address and the sites served on it.
@@ -127,11 +129,23 @@ func withFramingConn(ctx context.Context, c net.Conn) context.Context {
 }
 
 // New builds a Server from a validated config. It binds nothing; Listen
-// does.
+// does. The access-log files it opens are closed when Serve returns.
 func New(cfg *config.Config, opts Options) (*Server, error) {
+	return newServer(cfg, opts, &logFiles{})
+}
+
+// newServer is New with the access-log files shared with the other
+// configs of the process (a reload's). On error, what it opened is closed.
+func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{},
 		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey),
-		agree: agreement{kick: make(chan struct{}, 1)}}
+		agree: agreement{kick: make(chan struct{}, 1)}, files: files, gen: newGeneration(files, opts.Logger)}
+	gen := s.gen
+	defer func() {
+		if err != nil {
+			gen.retire()
+		}
+	}()
 	byAddr := map[string]*listener{}
 	seen := map[string]bool{}
 	type redirect struct {
@@ -221,7 +235,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		if s.tls != nil && !l.https {
 			h = challengeHandler{m: s.tls, next: h}
 		}
-		l.swap = newSwapHandler(h)
+		l.swap = newSwapHandler(h, s.gen)
 		l.srv = s.newHTTPServer(edgeHandler{next: l.swap}, l.https)
 		l.srv.ConnState = l.connState
 		l.srv.ConnContext = withFramingConn
@@ -230,7 +244,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		}
 	}
 	if cfg.Global.Admin != "" {
-		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken)
+		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken, cfg.Global.AdminOrigins)
 		if err != nil {
 			return nil, fmt.Errorf("%s: admin: %w", cfg.Global.Pos, err)
 		}
@@ -275,9 +289,12 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 		st.files = newFileServer(fs)
 	}
 	if al := sc.AccessLog; al != nil {
-		l, err := newAccessLogger(al, s.opts.CheckOnly)
+		l, f, err := newAccessLogger(al, s.opts.CheckOnly, s.files)
 		if err != nil {
 			return nil, fmt.Errorf("%s: access_log: %w", al.Pos, err)
+		}
+		if f != nil {
+			s.gen.logs = append(s.gen.logs, f)
 		}
 		st.accessLog = l
 	}
@@ -605,6 +622,12 @@ serving:
 	if s.tls != nil {
 		s.tls.stop()
 	}
+	// Release the config: its access logs once any request cut at the
+	// shutdown timeout has ended, and every member's idle connections.
+	for _, b := range s.balancerList() {
+		s.gen.dropped = append(s.gen.dropped, b.set.Load().members...)
+	}
+	s.gen.retire()
 	return err
 }
 

@@ -239,12 +239,27 @@ func TestHostileBodiesDoNotHurtOthers(t *testing.T) {
 		})
 	}
 
+	defer func() { // also when the test fails early: the offenders stop
+		goodDone.Store(true)
+		wg.Wait()
+	}()
+
 	// The well-behaved client: 1,000 GETs, half over HTTP/1.1 and half over
 	// HTTP/2, every other one with a session cookie naming a member.
 	names := e.memberNames()
 	var ok, sticky int
 	var failed []string
+	allSent := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sent) == len(triggers)
+	}
 	for i := range 1000 {
+		if i == 999 {
+			// The last request waits until every trigger has been sent at
+			// least once, so all of them overlap the 1,000 requests.
+			waitFor(t, 60*time.Second, "every trigger sent once", allSent)
+		}
 		c, base := e.good.h1, "http://"+e.h1
 		if i%2 == 1 {
 			c, base = e.good.h2, "https://"+e.h2

@@ -447,3 +447,34 @@ func (e *hostileEnv) wantNoBodyOver(t *testing.T, target string, max int64) {
 		}
 	}
 }
+
+// TestFramingProblems checks the checker that reads the members' raw
+// bytes: well-framed sequences pass, and each ambiguity is reported.
+func TestFramingProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		upgraded  bool
+		want      string // a substring of the one problem; "" for none
+	}{
+		{name: "two requests", raw: "GET /a HTTP/1.1\r\nHost: m\r\n\r\nPOST /b HTTP/1.1\r\nHost: m\r\nContent-Length: 3\r\n\r\nabc"},
+		{name: "chunked with trailer", raw: "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nGET /b HTTP/1.1\r\n\r\n"},
+		{name: "cut in the body", raw: "POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"},
+		{name: "cut in a chunk", raw: "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc"},
+		{name: "tunnel after an upgrade", raw: "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x00\xffGET /m/smuggled HTTP/1.1\n\n", upgraded: true},
+		{name: "CL and TE", raw: "POST /a HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", want: "both Content-Length and Transfer-Encoding"},
+		{name: "two CL", raw: "POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\na", want: "Content-Length"},
+		{name: "TE not chunked", raw: "POST /a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", want: "Transfer-Encoding"},
+		{name: "folded header", raw: "GET /a HTTP/1.1\r\nX-A: b\r\n c\r\n\r\n", want: "folded"},
+		{name: "bare LF in the head", raw: "GET /a HTTP/1.1\r\nX-A: b\nX-B: c\r\n\r\n", want: "bare CR or LF"},
+		{name: "bare LF head", raw: "GET /a HTTP/1.1\nHost: m\n\n", want: "bare LFs"},
+		{name: "space in the target", raw: "GET /a b HTTP/1.1\r\n\r\n", want: "request line"},
+		{name: "bad chunked body", raw: "POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", want: "chunked body"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := framingProblems([]byte(tc.raw), tc.upgraded)
+			if tc.want == "" && len(got) != 0 || tc.want != "" && (len(got) != 1 || !strings.Contains(got[0], tc.want)) {
+				t.Errorf("framingProblems(%q) = %q; want %q", tc.raw, got, tc.want)
+			}
+		})
+	}
+}

@@ -29,3 +29,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 go mod download
+
+# h2spec, HTTP/2 conformance (cmd/tether TestH2Spec), pinned; `go install`
+# puts it in $(go env GOBIN), else $(go env GOPATH)/bin, where the test finds it.
+h2spec_dir=$(go env GOBIN)
+[ -n "$h2spec_dir" ] || h2spec_dir="$(go env GOPATH | cut -d: -f1)/bin"
+if ! command -v h2spec >/dev/null && [ ! -x "$h2spec_dir/h2spec" ]; then
+	go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+fi

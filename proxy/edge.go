@@ -158,6 +158,13 @@ func (l *siteLimits) admit(w, orig http.ResponseWriter, r *http.Request) (http.R
 		refuse(w, r, http.StatusRequestURITooLong, "the request target is longer than the site allows", true)
 		return w, r, false
 	}
+	if cl := r.Header.Get("Content-Length"); r.ProtoMajor == 2 && r.ContentLength == 0 && cl != "" && cl != "0" {
+		// HEADERS that end the stream but announce a body (net/http's
+		// HTTP/2 server then reports ContentLength 0), or an unreadable
+		// content-length: malformed (RFC 9113 §8.1.1), and let through.
+		refuse(w, r, http.StatusBadRequest, "content-length announces a body the stream does not carry", false)
+		return w, r, false
+	}
 	if l.MaxBodySize > 0 && r.ContentLength > l.MaxBodySize {
 		refuse(w, r, http.StatusRequestEntityTooLarge, "the request body is larger than the site allows", true)
 		return w, r, false

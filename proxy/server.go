@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy/proxyproto"
 	"github.com/tether-proxy/tether/replication"
 )
 
@@ -52,6 +53,9 @@ type Options struct {
 	// must have the same (cmd derives it from the cluster key). Empty: a
 	// random key per process.
 	AffinityKey []byte
+	// ProxyHeaderTimeout bounds the wait for a PROXY protocol header on a
+	// `proxy_protocol` listener (proxyproto.DefaultHeaderTimeout when zero).
+	ProxyHeaderTimeout time.Duration
 }
 
 // ClusterView is the part of the cluster membership the proxy reads: live
@@ -481,7 +485,12 @@ func (s *Server) Listen() error {
 			l.ln = quickAckListener{l.ln}
 		}
 		if l.proxyProto != nil {
-			l.ln = &proxyListener{Listener: l.ln, allowed: l.proxyProto, log: s.log.With().Str("component", "proxy_protocol").Logger()}
+			l.ln = &proxyproto.Listener{
+				Listener:      l.ln,
+				Allowed:       l.proxyProto.contains,
+				HeaderTimeout: s.opts.ProxyHeaderTimeout,
+				Log:           s.log.With().Str("component", "proxy_protocol").Logger(),
+			}
 		}
 		var tc *tls.Config
 		if l.tls != nil {

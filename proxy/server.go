@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy/certs"
 	"github.com/tether-proxy/tether/proxy/proxyproto"
 	"github.com/tether-proxy/tether/replication"
 )
@@ -72,8 +73,8 @@ type Server struct {
 	balancers []*Balancer // in config order
 	listeners []*listener
 	admin     *adminServer
-	tls       *tlsManager             // nil without https sites
-	tlsNames  map[*tlsPolicy][]string // names each policy manages
+	tls       *certs.Manager             // nil without https sites
+	tlsNames  map[*certs.Policy][]string // names each policy manages
 
 	// bmu guards balancers and cfg once serving: a reload replaces them.
 	bmu sync.RWMutex
@@ -100,7 +101,7 @@ type listener struct {
 	srv    *http.Server
 	swap   *swapHandler // the handler reloads replace
 	https  bool
-	tls    *listenerTLS // https only
+	tls    *certs.Listener // https only
 	// proxyProto, when not nil, is the set of peers that must send a
 	// PROXY protocol header; nil: no PROXY protocol.
 	proxyProto *trustedProxies
@@ -141,7 +142,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 // newServer is New with the access-log files shared with the other
 // configs of the process (a reload's). On error, what it opened is closed.
 func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, err error) {
-	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*tlsPolicy][]string{},
+	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*certs.Policy][]string{},
 		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey),
 		agree: agreement{kick: make(chan struct{}, 1)}, files: files, gen: newGeneration(files, opts.Logger)}
 	gen := s.gen
@@ -193,16 +194,16 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 				continue
 			}
 			if s.tls == nil {
-				s.tls = newTLSManager(&cfg.Global, opts)
+				s.tls = certs.NewManager(&cfg.Global, opts.DataDir, opts.Logger)
 			}
 			if l.tls == nil {
-				l.tls = &listenerTLS{m: s.tls}
+				l.tls = s.tls.NewListener()
 			}
-			p, err := s.tls.policy(sc, a.Host)
+			p, err := s.tls.PolicyFor(sc, a.Host)
 			if err != nil {
 				return nil, fmt.Errorf("%s: site %s: %w", sc.Pos, a.Raw, err)
 			}
-			l.tls.add(a.Host, p)
+			l.tls.Add(a.Host, p)
 			s.tlsNames[p] = append(s.tlsNames[p], certName(a.Host))
 			if a.Port == 0 && !strings.HasSuffix(a.Raw, ":0") {
 				// The default HTTPS port gets HTTP->HTTPS redirects (and
@@ -373,12 +374,12 @@ func (l *listener) setProxyProtocol(sc *config.Site) error {
 // listener, also those another instance began (from the shared storage),
 // before any site sees the request.
 type challengeHandler struct {
-	m    *tlsManager
+	m    *certs.Manager
 	next http.Handler
 }
 
 func (h challengeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if iss := h.m.acmeIssuer; iss != nil && iss.HandleHTTPChallenge(w, r) {
+	if h.m.HandleHTTPChallenge(w, r) {
 		return
 	}
 	h.next.ServeHTTP(w, r)
@@ -473,7 +474,7 @@ func (s *Server) Listen() error {
 	}
 	if s.tls != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := s.tls.setup(ctx, s.tlsNames)
+		err := s.tls.Setup(ctx, s.tlsNames)
 		cancel()
 		if err != nil {
 			s.closeListeners()
@@ -482,7 +483,7 @@ func (s *Server) Listen() error {
 	}
 	for _, l := range s.listeners {
 		if l.tls != nil {
-			l.ln = quickAckListener{l.ln}
+			l.ln = certs.QuickAckListener{Listener: l.ln}
 		}
 		if l.proxyProto != nil {
 			l.ln = &proxyproto.Listener{
@@ -494,7 +495,7 @@ func (s *Server) Listen() error {
 		}
 		var tc *tls.Config
 		if l.tls != nil {
-			tc = l.tls.tlsConfig()
+			tc = l.tls.Config()
 			l.srv.TLSConfig = tc
 		}
 		// Handshakes (https) and HTTP/1.x framing are watched by the
@@ -594,7 +595,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		})
 	}
 	if s.tls != nil {
-		s.tls.start(runCtx) // ACME names, now that challenges can be answered
+		s.tls.Start(runCtx) // ACME names, now that challenges can be answered
 	}
 	s.log.Info().Int("listeners", len(s.listeners)).Int("balancers", len(s.balancers)).Msg("serving")
 
@@ -629,7 +630,7 @@ serving:
 	stopRun()
 	wg.Wait()
 	if s.tls != nil {
-		s.tls.stop()
+		s.tls.Stop()
 	}
 	// Release the config: its access logs once any request cut at the
 	// shutdown timeout has ended, and every member's idle connections.
@@ -679,4 +680,20 @@ func (s *Server) Balancer(name string) *Balancer {
 		}
 	}
 	return nil
+}
+
+// redirectHandler sends plain-HTTP requests for an https site to https on
+// the HTTPS port, keeping host, path and query (308 keeps the method).
+type redirectHandler struct{ httpsPort int }
+
+func (h redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := hostOnly(r.Host)
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if h.httpsPort != 443 {
+		host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(h.httpsPort))
+	}
+	w.Header().Set("Connection", "close")
+	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
 }

@@ -1,9 +1,11 @@
 package proxy
 
 import (
-	"slices"
+	"context"
 	"sync"
 	"time"
+
+	"github.com/tether-proxy/tether/proxy/certs"
 )
 
 // ResponseClasses counts a member's answers by status class, plus the
@@ -38,12 +40,7 @@ type FailoverEvent struct {
 }
 
 // CertStatus is one certificate this node serves.
-type CertStatus struct {
-	Names    []string  `json:"names"`
-	Issuer   string    `json:"issuer"`
-	Source   string    `json:"source"` // acme, internal or files
-	NotAfter time.Time `json:"not_after"`
-}
+type CertStatus = certs.Certificate
 
 // SessionsStatus is the replicated session table as this node sees it.
 type SessionsStatus struct {
@@ -167,47 +164,11 @@ func (l *failoverLog) list() []FailoverEvent {
 }
 
 // Certificates lists the certificates this node holds for its https
-// sites, soonest expiry first: files loaded with `tls CERT KEY` and
-// whatever the certificate cache (ACME, internal CA) holds for the names
-// it manages. Empty without https sites or before Listen.
-func (s *Server) Certificates() []CertStatus {
-	m := s.tls
-	if m == nil || m.cache == nil {
-		return nil
-	}
-	var out []CertStatus
-	seen := map[string]bool{}
-	addCert := func(c CertStatus, key string) {
-		if key == "" || seen[key] {
-			return
-		}
-		seen[key] = true
-		out = append(out, c)
-	}
-	for _, p := range m.policies {
-		if p.kind == tlsFiles && p.cert != nil && p.cert.Leaf != nil {
-			l := p.cert.Leaf
-			names := l.DNSNames
-			if len(names) == 0 && l.Subject.CommonName != "" {
-				names = []string{l.Subject.CommonName}
-			}
-			addCert(CertStatus{Names: names, Issuer: l.Issuer.CommonName, Source: "files", NotAfter: l.NotAfter}, string(l.Raw))
-		}
-	}
-	for cfg, names := range m.managed {
-		src := "acme"
-		if cfg == m.internalCfg {
-			src = "internal"
-		}
-		for _, n := range names {
-			for _, c := range m.cache.AllMatchingCertificates(n) {
-				if c.Leaf == nil {
-					continue
-				}
-				addCert(CertStatus{Names: c.Names, Issuer: c.Leaf.Issuer.CommonName, Source: src, NotAfter: c.Leaf.NotAfter}, c.Hash())
-			}
-		}
-	}
-	slices.SortFunc(out, func(a, b CertStatus) int { return a.NotAfter.Compare(b.NotAfter) })
-	return out
+// sites, soonest expiry first (see certs.Manager.Certificates).
+func (s *Server) Certificates() []CertStatus { return s.tls.Certificates() }
+
+// InternalRoot returns the internal CA's root certificate (PEM) and, with
+// file storage, the file that holds it (see certs.Manager.InternalRoot).
+func (s *Server) InternalRoot(ctx context.Context) (pemBytes []byte, path string, err error) {
+	return s.tls.InternalRoot(ctx)
 }

@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
@@ -151,32 +146,12 @@ localhost {
 	})
 }
 
-// writeSelfSigned writes a certificate for names and its key as PEM files.
-func writeSelfSigned(t testing.TB, dir string, names ...string) (certFile, keyFile string, der []byte) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
-	return certFile, keyFile, der
-}
-
 // TestTLSFilesAndOnDemand: tls CERT KEY serves the operator's certificate;
 // on-demand internal issuance asks the ask URL and issues only what it
 // allows.
 func TestTLSFilesAndOnDemand(t *testing.T) {
 	dir := t.TempDir()
-	certFile, keyFile, der := writeSelfSigned(t, dir, "files.test")
+	certFile, keyFile, der := testpeers.WriteSelfSigned(t, dir, "files.test")
 	var asked atomic.Int32
 	ask := newBackend(t, "ask", func(w http.ResponseWriter, r *http.Request) {
 		asked.Add(1)
@@ -235,75 +210,5 @@ https://:%d {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "certificates", "tether-internal", "denied.test")); err == nil {
 		t.Error("a certificate was stored for the denied name")
-	}
-}
-
-func TestOnDemandLimiter(t *testing.T) {
-	l := newOnDemandLimiter(2, time.Second)
-	t0 := time.Unix(1000, 0)
-	for i, tc := range []struct {
-		at   time.Duration
-		want bool
-	}{{0, true}, {0, true}, {0, false}, {500 * time.Millisecond, false}, {time.Second, true}, {time.Second, false}, {10 * time.Second, true}, {10 * time.Second, true}, {10 * time.Second, false}} {
-		if got := l.allow(t0.Add(tc.at)); got != tc.want {
-			t.Errorf("step %d: allow(t0+%v) = %v; want %v", i, tc.at, got, tc.want)
-		}
-	}
-}
-
-// filesListener is a listener with one tls CERT KEY site for name, as in
-// bench/run.sh.
-func filesListener(tb testing.TB, name string) *listenerTLS {
-	tb.Helper()
-	certFile, keyFile, _ := writeSelfSigned(tb, tb.TempDir(), name)
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	lt := &listenerTLS{m: newTLSManager(&config.Global{}, Options{})}
-	lt.add(name, &tlsPolicy{kind: tlsFiles, cert: &cert})
-	return lt
-}
-
-// TestTLSGetCertificateAllocs: choosing the certificate of a files site
-// costs every full handshake and allocates nothing.
-func TestTLSGetCertificateAllocs(t *testing.T) {
-	lt := filesListener(t, "localhost")
-	hello := &tls.ClientHelloInfo{ServerName: "localhost", SupportedProtos: []string{"h2", "http/1.1"}}
-	if n := testing.AllocsPerRun(100, func() { lt.getCertificate(hello) }); n != 0 {
-		t.Errorf("getCertificate(%q) allocates %v times; want 0", hello.ServerName, n)
-	}
-}
-
-// BenchmarkTLSFullHandshake is one full TLS 1.3 handshake (X25519, ECDSA
-// P-256 leaf, no resumption) with the listener's config, server and client
-// together over loopback, as in bench/run.sh's handshake scenario.
-func BenchmarkTLSFullHandshake(b *testing.B) {
-	lt := filesListener(b, "localhost")
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", lt.tlsConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.(*tls.Conn).Handshake()
-				c.Close()
-			}()
-		}
-	}()
-	client := &tls.Config{ServerName: "localhost", InsecureSkipVerify: true, CurvePreferences: []tls.CurveID{tls.X25519}, NextProtos: []string{"http/1.1"}}
-	b.ReportAllocs()
-	for b.Loop() {
-		c, err := tls.Dial("tcp", ln.Addr().String(), client)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c.Close()
 	}
 }

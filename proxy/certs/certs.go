@@ -1,4 +1,4 @@
-package proxy
+package certs
 
 import (
 	"context"
@@ -6,11 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,62 +22,65 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
-	"github.com/tether-proxy/tether/proxy/s3store"
+	"github.com/tether-proxy/tether/proxy/certs/s3store"
 )
 
-// tlsKind is how a site's certificates are obtained.
-type tlsKind int
+// kind is how a site's certificates are obtained.
+type certKind int
 
 const (
-	tlsACME     tlsKind = iota // certmagic's ACME issuer (auto)
-	tlsInternal                // Tether's own CA (tls internal)
-	tlsFiles                   // tls CERT KEY, managed by the operator
+	kindACME     certKind = iota // certmagic's ACME issuer (auto)
+	kindInternal                 // Tether's own CA (tls internal)
+	kindFiles                    // tls CERT KEY, managed by the operator
 )
 
-func (k tlsKind) String() string {
+func (k certKind) String() string {
 	switch k {
-	case tlsACME:
+	case kindACME:
 		return "acme"
-	case tlsInternal:
+	case kindInternal:
 		return "internal"
-	case tlsFiles:
+	case kindFiles:
 		return "files"
 	}
-	return "tlsKind(" + strconv.Itoa(int(k)) + ")"
+	return "certKind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// tlsPolicy is how one https site address gets its certificate. Policies
-// are decided in New (pure); Listen builds their certmagic configs.
-type tlsPolicy struct {
-	kind     tlsKind
+// Policy is how one https site address gets its certificate. Policies
+// are decided by Manager.PolicyFor (pure); Manager.Setup builds their
+// certmagic configs.
+type Policy struct {
+	kind     certKind
 	ask      string // on-demand approval URL; "" when names are managed up front
-	certFile string // tlsFiles
+	certFile string // kindFiles
 	keyFile  string
 	site     *config.Site
 	// challenges limits the ACME challenge types; nil allows all.
 	challenges []string
 
 	// Set by setup, read by handshakes after Listen.
-	cfg  *certmagic.Config // tlsACME, tlsInternal
-	cert *tls.Certificate  // tlsFiles
+	cfg  *certmagic.Config // kindACME, kindInternal
+	cert *tls.Certificate  // kindFiles
 }
 
-// listenerTLS picks a policy by the client hello's server name on one
+// Listener is one TLS listener's certificate choice (NewListener): it
+// picks a policy by the client hello's server name on one
 // listener: an exact name, then a wildcard, then the site without a name.
 // A name that matches nothing gets no certificate (and costs no order).
-type listenerTLS struct {
-	m        *tlsManager
-	exact    map[string]*tlsPolicy
+type Listener struct {
+	m        *Manager
+	exact    map[string]*Policy
 	wildcard []wildcardPolicy
-	any      *tlsPolicy
+	any      *Policy
 }
 
 type wildcardPolicy struct {
 	suffix string // ".example.com"
-	p      *tlsPolicy
+	p      *Policy
 }
 
-func (lt *listenerTLS) add(host string, p *tlsPolicy) {
+// Add serves host (exact, "*.suffix", or "" for any name) by policy p.
+func (lt *Listener) Add(host string, p *Policy) {
 	switch {
 	case host == "":
 		lt.any = p
@@ -84,13 +88,13 @@ func (lt *listenerTLS) add(host string, p *tlsPolicy) {
 		lt.wildcard = append(lt.wildcard, wildcardPolicy{suffix: host[1:], p: p})
 	default:
 		if lt.exact == nil {
-			lt.exact = map[string]*tlsPolicy{}
+			lt.exact = map[string]*Policy{}
 		}
 		lt.exact[host] = p
 	}
 }
 
-func (lt *listenerTLS) lookup(name string) *tlsPolicy {
+func (lt *Listener) lookup(name string) *Policy {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	if p, ok := lt.exact[name]; ok {
 		return p
@@ -115,7 +119,7 @@ func (lt *listenerTLS) lookup(name string) *tlsPolicy {
 // errNoCertificate fails a handshake for a name no site serves.
 var errNoCertificate = errors.New("no site is configured for this server name")
 
-func (lt *listenerTLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+func (lt *Listener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	// An ACME TLS-ALPN-01 validation: answered from memory or, when another
 	// instance began the challenge, from the shared storage.
 	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol {
@@ -129,16 +133,16 @@ func (lt *listenerTLS) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certific
 		lt.m.log.Debug().Str("server_name", hello.ServerName).Msg("tls handshake for an unknown name refused")
 		return nil, errNoCertificate
 	}
-	if p.kind == tlsFiles {
+	if p.kind == kindFiles {
 		return p.cert, nil
 	}
 	return p.cfg.GetCertificate(hello)
 }
 
-// tlsConfig is the listener's TLS setup: TLS 1.2 and up, ECDHE with AEAD
+// Config is the listener's TLS setup: TLS 1.2 and up, ECDHE with AEAD
 // ciphers only (1.3's suites are all AEAD), h2 then HTTP/1.1 by ALPN, and
 // acme-tls/1 for TLS-ALPN-01 validations.
-func (lt *listenerTLS) tlsConfig() *tls.Config {
+func (lt *Listener) Config() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		CipherSuites: []uint16{
@@ -154,16 +158,16 @@ func (lt *listenerTLS) tlsConfig() *tls.Config {
 	}
 }
 
-// tlsManager owns the certificates of one Server: the storage, certmagic's
+// Manager owns the certificates of one proxy configuration: the storage, certmagic's
 // cache, one config per issuer (and one per on-demand site), the internal
 // CA, and the ACME issuer whose HTTP-01 handler fronts every plain-HTTP
 // listener so that any instance answers any instance's challenge.
-type tlsManager struct {
-	g    *config.Global
-	opts Options
-	log  zerolog.Logger
+type Manager struct {
+	g       *config.Global
+	dataDir string
+	log     zerolog.Logger
 
-	policies []*tlsPolicy
+	policies []*Policy
 
 	// Built by setup.
 	storage     certmagic.Storage
@@ -177,28 +181,34 @@ type tlsManager struct {
 	managed     map[*certmagic.Config][]string
 }
 
-func newTLSManager(g *config.Global, opts Options) *tlsManager {
-	return &tlsManager{g: g, opts: opts, log: opts.Logger.With().Str("component", "tls").Logger()}
+// NewManager is the certificate manager of the global options g. dataDir
+// is the storage directory when g names none (`storage file` without DIR).
+func NewManager(g *config.Global, dataDir string, log zerolog.Logger) *Manager {
+	return &Manager{g: g, dataDir: dataDir, log: log.With().Str("component", "tls").Logger()}
 }
 
-// policy decides how the https address host of site sc gets certificates.
-func (m *tlsManager) policy(sc *config.Site, host string) (*tlsPolicy, error) {
-	p := &tlsPolicy{site: sc}
+// NewListener is a listener's certificate choice among m's policies.
+func (m *Manager) NewListener() *Listener { return &Listener{m: m} }
+
+// PolicyFor decides how the https address host of site sc gets
+// certificates.
+func (m *Manager) PolicyFor(sc *config.Site, host string) (*Policy, error) {
+	p := &Policy{site: sc}
 	t := sc.TLS
 	switch {
 	case t == nil:
-		p.kind = tlsACME
+		p.kind = kindACME
 		if host == "" || isIPLiteral(host) || !certmagic.SubjectQualifiesForPublicCert(host) {
-			p.kind = tlsInternal
+			p.kind = kindInternal
 		}
 	case t.Mode == "internal":
-		p.kind = tlsInternal
+		p.kind = kindInternal
 	case t.Mode == "files":
-		p.kind, p.certFile, p.keyFile = tlsFiles, t.CertFile, t.KeyFile
+		p.kind, p.certFile, p.keyFile = kindFiles, t.CertFile, t.KeyFile
 	case t.Mode == "auto":
-		p.kind = tlsACME
+		p.kind = kindACME
 		if t.OnDemandAsk == "" && (host == "" || isIPLiteral(host) || !certmagic.SubjectQualifiesForPublicCert(host)) {
-			p.kind = tlsInternal // no public CA issues for localhost or private names
+			p.kind = kindInternal // no public CA issues for localhost or private names
 		}
 	default:
 		return nil, fmt.Errorf("tls %s on an https address", t.Mode)
@@ -207,17 +217,18 @@ func (m *tlsManager) policy(sc *config.Site, host string) (*tlsPolicy, error) {
 		p.ask = t.OnDemandAsk
 		p.challenges = t.Challenges
 	}
-	if p.kind == tlsACME && p.ask == "" && strings.Contains(host, "*") {
+	if p.kind == kindACME && p.ask == "" && strings.Contains(host, "*") {
 		return nil, errors.New("a wildcard site needs on_demand or tls internal (DNS-01 is not built)")
 	}
 	m.policies = append(m.policies, p)
 	return p, nil
 }
 
-// setup builds storage, cache and configs, loads certificate files, and
-// gets the internal certificates (fast, local). ACME names are obtained by
-// start, once the listeners serve and can answer challenges.
-func (m *tlsManager) setup(ctx context.Context, names map[*tlsPolicy][]string) error {
+// Setup builds storage, cache and configs, loads certificate files, and
+// gets the internal certificates (fast, local); names lists the names each
+// policy manages up front. ACME names are obtained by Start, once the
+// listeners serve and can answer challenges.
+func (m *Manager) Setup(ctx context.Context, names map[*Policy][]string) error {
 	st, dir, err := m.newStorage(ctx)
 	if err != nil {
 		return err
@@ -237,13 +248,13 @@ func (m *tlsManager) setup(ctx context.Context, names map[*tlsPolicy][]string) e
 		KeySource: certmagic.StandardKeyGenerator{KeyType: certmagic.P256},
 		Logger:    zl,
 	}
-	newCfg := func(p *tlsPolicy) (*certmagic.Config, error) {
+	newCfg := func(p *Policy) (*certmagic.Config, error) {
 		c := base
 		if p != nil && p.ask != "" {
 			c.OnDemand = &certmagic.OnDemandConfig{DecisionFunc: m.decide(p)}
 		}
 		cfg := certmagic.New(m.cache, c)
-		if p != nil && p.kind == tlsInternal {
+		if p != nil && p.kind == kindInternal {
 			cfg.Issuers = []certmagic.Issuer{m.internal}
 			return cfg, nil
 		}
@@ -265,7 +276,7 @@ func (m *tlsManager) setup(ctx context.Context, names map[*tlsPolicy][]string) e
 
 	for _, p := range m.policies {
 		switch {
-		case p.kind == tlsFiles:
+		case p.kind == kindFiles:
 			c, err := tls.LoadX509KeyPair(p.certFile, p.keyFile)
 			if err != nil {
 				return fmt.Errorf("%s: tls %s %s: %w", p.site.TLS.Pos, p.certFile, p.keyFile, err)
@@ -275,7 +286,7 @@ func (m *tlsManager) setup(ctx context.Context, names map[*tlsPolicy][]string) e
 			if p.cfg, err = newCfg(p); err != nil {
 				return err
 			}
-		case p.kind == tlsInternal:
+		case p.kind == kindInternal:
 			p.cfg = m.internalCfg
 		case len(p.challenges) > 0:
 			if p.cfg, err = newCfg(p); err != nil {
@@ -311,8 +322,8 @@ func appendUnique(s []string, v string) []string {
 	return append(s, v)
 }
 
-// start obtains and renews the ACME names in the background until ctx ends.
-func (m *tlsManager) start(ctx context.Context) {
+// Start obtains and renews the ACME names in the background until ctx ends.
+func (m *Manager) Start(ctx context.Context) {
 	for cfg, names := range m.managed {
 		if cfg == m.internalCfg || len(names) == 0 {
 			continue
@@ -323,7 +334,8 @@ func (m *tlsManager) start(ctx context.Context) {
 	}
 }
 
-func (m *tlsManager) stop() {
+// Stop ends certificate maintenance.
+func (m *Manager) Stop() {
 	if m.cache != nil {
 		m.cache.Stop()
 	}
@@ -331,7 +343,7 @@ func (m *tlsManager) stop() {
 
 // configForCert tells certmagic's maintenance which config renews a cached
 // certificate: the one whose site serves its first name.
-func (m *tlsManager) configForCert(c certmagic.Certificate) (*certmagic.Config, error) {
+func (m *Manager) configForCert(c certmagic.Certificate) (*certmagic.Config, error) {
 	for cfg, names := range m.managed {
 		for _, n := range names {
 			for _, cn := range c.Names {
@@ -352,7 +364,7 @@ func (m *tlsManager) configForCert(c certmagic.Certificate) (*certmagic.Config, 
 // newACMEIssuer is the ACME issuer of cfg. Challenges are solved on the
 // configured ports, which Tether's own listeners hold: certmagic then finds
 // them in use and relies on the listeners' handlers, as intended.
-func (m *tlsManager) newACMEIssuer(cfg *certmagic.Config, p *tlsPolicy) (*certmagic.ACMEIssuer, error) {
+func (m *Manager) newACMEIssuer(cfg *certmagic.Config, p *Policy) (*certmagic.ACMEIssuer, error) {
 	tmpl := certmagic.ACMEIssuer{
 		CA:             m.g.ACMECA,
 		Email:          m.g.Email,
@@ -398,7 +410,7 @@ func contains(s []string, v string) bool {
 
 // newStorage opens the configured storage: a directory (default: the data
 // dir from Options) or an S3 bucket shared by the fleet.
-func (m *tlsManager) newStorage(ctx context.Context) (certmagic.Storage, string, error) {
+func (m *Manager) newStorage(ctx context.Context) (certmagic.Storage, string, error) {
 	st := m.g.Storage
 	switch st.Kind {
 	case "s3":
@@ -416,7 +428,7 @@ func (m *tlsManager) newStorage(ctx context.Context) (certmagic.Storage, string,
 	default:
 		dir := st.Dir
 		if dir == "" {
-			dir = m.opts.DataDir
+			dir = m.dataDir
 		}
 		if dir == "" {
 			return nil, "", errors.New("storage: no directory (set storage file DIR, or $TETHER_DATA)")
@@ -435,8 +447,7 @@ func (m *tlsManager) newStorage(ctx context.Context) (certmagic.Storage, string,
 // InternalRoot returns the internal CA's root certificate (PEM) and, with
 // file storage, the file that holds it: what `curl --cacert` needs. It
 // creates the root if the storage has none.
-func (s *Server) InternalRoot(ctx context.Context) (pemBytes []byte, path string, err error) {
-	m := s.tls
+func (m *Manager) InternalRoot(ctx context.Context) (pemBytes []byte, path string, err error) {
 	if m == nil || m.internal == nil {
 		return nil, "", errors.New("no https site uses the internal CA")
 	}
@@ -462,7 +473,7 @@ const (
 
 // decide is the on-demand DecisionFunc of policy p: ask the URL, then the
 // rate limit. A denial costs no ACME order.
-func (m *tlsManager) decide(p *tlsPolicy) func(context.Context, string) error {
+func (m *Manager) decide(p *Policy) func(context.Context, string) error {
 	client := &http.Client{Timeout: askTimeout}
 	return func(ctx context.Context, name string) error {
 		u, err := url.Parse(p.ask)
@@ -497,7 +508,7 @@ func (m *tlsManager) decide(p *tlsPolicy) func(context.Context, string) error {
 }
 
 // stored reports whether name's certificate is already in storage.
-func (m *tlsManager) stored(ctx context.Context, p *tlsPolicy, name string) bool {
+func (m *Manager) stored(ctx context.Context, p *Policy, name string) bool {
 	if p.cfg == nil {
 		return false
 	}
@@ -537,18 +548,70 @@ func (l *onDemandLimiter) allow(now time.Time) bool {
 	return true
 }
 
-// redirectHandler sends plain-HTTP requests for an https site to https on
-// the HTTPS port, keeping host, path and query (308 keeps the method).
-type redirectHandler struct{ httpsPort int }
+// HandleHTTPChallenge answers an ACME HTTP-01 challenge request, also one
+// another instance began (from the shared storage), and reports whether r
+// was one.
+func (m *Manager) HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bool {
+	iss := m.acmeIssuer
+	return iss != nil && iss.HandleHTTPChallenge(w, r)
+}
 
-func (h redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := hostOnly(r.Host)
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
+// isIPLiteral reports whether a site host is an IP address (no public CA
+// certifies those; a handshake without SNI picks their site).
+func isIPLiteral(h string) bool {
+	_, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil
+}
+
+// Certificate is one certificate a proxy serves.
+type Certificate struct {
+	Names    []string  `json:"names"`
+	Issuer   string    `json:"issuer"`
+	Source   string    `json:"source"` // acme, internal or files
+	NotAfter time.Time `json:"not_after"`
+}
+
+// Certificates lists the certificates this node holds for its https
+// sites, soonest expiry first: files loaded with `tls CERT KEY` and
+// whatever the certificate cache (ACME, internal CA) holds for the names
+// it manages. Empty without https sites or before Listen.
+func (m *Manager) Certificates() []Certificate {
+	if m == nil || m.cache == nil {
+		return nil
 	}
-	if h.httpsPort != 443 {
-		host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(h.httpsPort))
+	var out []Certificate
+	seen := map[string]bool{}
+	addCert := func(c Certificate, key string) {
+		if key == "" || seen[key] {
+			return
+		}
+		seen[key] = true
+		out = append(out, c)
 	}
-	w.Header().Set("Connection", "close")
-	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+	for _, p := range m.policies {
+		if p.kind == kindFiles && p.cert != nil && p.cert.Leaf != nil {
+			l := p.cert.Leaf
+			names := l.DNSNames
+			if len(names) == 0 && l.Subject.CommonName != "" {
+				names = []string{l.Subject.CommonName}
+			}
+			addCert(Certificate{Names: names, Issuer: l.Issuer.CommonName, Source: "files", NotAfter: l.NotAfter}, string(l.Raw))
+		}
+	}
+	for cfg, names := range m.managed {
+		src := "acme"
+		if cfg == m.internalCfg {
+			src = "internal"
+		}
+		for _, n := range names {
+			for _, c := range m.cache.AllMatchingCertificates(n) {
+				if c.Leaf == nil {
+					continue
+				}
+				addCert(Certificate{Names: c.Names, Issuer: c.Leaf.Issuer.CommonName, Source: src, NotAfter: c.Leaf.NotAfter}, c.Hash())
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Certificate) int { return a.NotAfter.Compare(b.NotAfter) })
+	return out
 }

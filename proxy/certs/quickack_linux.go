@@ -1,4 +1,4 @@
-package proxy
+package certs
 
 import (
 	"net"
@@ -9,16 +9,16 @@ import (
 // handshake and the first request.
 const quickAckReads = 4
 
-// quickAckListener makes the first reads of each accepted connection
+// QuickAckListener makes the first reads of each accepted connection
 // acknowledge at once (TCP_QUICKACK). Go's TLS 1.3 server sends its
 // session ticket before the client's Finished arrives, so it has nothing to
 // send back after it: Linux delays that ACK, and a client with Nagle on
 // (OpenSSL's s_client, ab) holds its request until the ACK comes, 40 ms
 // per new connection. Acking those few reads at once removes the stall;
 // later reads keep delayed ACKs.
-type quickAckListener struct{ net.Listener }
+type QuickAckListener struct{ net.Listener }
 
-func (l quickAckListener) Accept() (net.Conn, error) {
+func (l QuickAckListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err

@@ -1,0 +1,12 @@
+// Package certs owns the certificates of Tether's https listeners: one
+// Policy per site address (ACME through certmagic, the internal CA for
+// names no public CA certifies, or the operator's own files), on-demand
+// issuance behind an ask URL and a rate limit, the storage (a directory,
+// or an S3 bucket shared by the fleet, package s3store) and the choice of
+// certificate by server name at each handshake.
+//
+// certmagic logs through zap; the bridge in zaplog.go sends those events
+// to the process's zerolog logger. HTTP-01 challenges are answered by the
+// plain-HTTP listeners of package proxy through Manager.HandleHTTPChallenge,
+// so that any instance answers the challenge any instance began.
+package certs

@@ -171,7 +171,7 @@ func (b *Balancer) SetState(name string, st routing.State) error {
 	set := b.set.Load()
 	i := slices.IndexFunc(set.members, func(m *member) bool { return m.name == name })
 	if i < 0 {
-		return fmt.Errorf("balancer %s has no member %q: %w", b.name, name, errNotFound)
+		return fmt.Errorf("balancer %s has no member %q: %w", b.name, name, ErrNotFound)
 	}
 	set.members[i].state.Store(uint32(st))
 	if err := b.install(set.members); err != nil {
@@ -192,9 +192,11 @@ func (b *Balancer) setStateIfDifferent(name string, st routing.State) error {
 	return b.SetState(name, st)
 }
 
-func isNotFound(err error) bool { return errors.Is(err, errNotFound) }
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
-var errNotFound = errors.New("not found")
+// ErrNotFound is returned for a balancer or member the running config
+// does not have.
+var ErrNotFound = errors.New("not found")
 
 // reqState is what one proxied request carries through the reverse proxy:
 // the routing request, the decision, and the member that holds its in-flight

@@ -154,14 +154,5 @@ func byLastSeen(a, b *seenMember) int {
 // departure is dated when the View without it arrives, not when someone
 // next asks for the status.
 func (s *Server) observeView(v *membership.View) {
-	s.clusterSeen().Observe(v, time.Now())
-}
-
-// clusterSeen returns the recorder of cluster members, or nil without an
-// admin listener: the admin API is its only reader, so it lives there.
-func (s *Server) clusterSeen() *clusterSeen {
-	if s.admin == nil {
-		return nil
-	}
-	return s.admin.page.seen
+	s.seen.Observe(v, time.Now())
 }

@@ -18,6 +18,10 @@ var latencyBounds = [...]time.Duration{
 	10 * time.Second, 30 * time.Second, 60 * time.Second,
 }
 
+// LatencyBounds returns the upper bounds of the latency histogram's
+// buckets (LatencyStatus.Buckets); the last bucket has none.
+func LatencyBounds() []time.Duration { return latencyBounds[:] }
+
 // latencyHist is a lock-free histogram of durations with fixed log-scale
 // buckets. Observe is a short scan and two atomic adds; readers take a
 // snapshot and compute percentiles from it, so a scrape or a status page

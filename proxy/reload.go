@@ -279,14 +279,3 @@ func (s *Server) balancerList() []*Balancer {
 	defer s.bmu.RUnlock()
 	return s.balancers
 }
-
-// reload answers POST /api/reload: the config file is read again and
-// applied, or the answer names what is wrong (file:line:col) and the
-// running config stays.
-func (a *adminServer) reload(w http.ResponseWriter, r *http.Request) {
-	if err := a.s.ReloadFile(); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
-}

@@ -54,6 +54,10 @@ type Options struct {
 	// must have the same (cmd derives it from the cluster key). Empty: a
 	// random key per process.
 	AffinityKey []byte
+	// Admin builds the handler of the admin listener (the `admin` global
+	// option) for s; package admin's New is the one Tether uses. An error
+	// fails New, as a bad config does. Nil: no admin listener.
+	Admin func(s *Server, g *config.Global) (http.Handler, error)
 	// ProxyHeaderTimeout bounds the wait for a PROXY protocol header on a
 	// `proxy_protocol` listener (proxyproto.DefaultHeaderTimeout when zero).
 	ProxyHeaderTimeout time.Duration
@@ -72,7 +76,7 @@ type Server struct {
 
 	balancers []*Balancer // in config order
 	listeners []*listener
-	admin     *adminServer
+	admin     *adminListener             // nil without `admin` or Options.Admin
 	tls       *certs.Manager             // nil without https sites
 	tlsNames  map[*certs.Policy][]string // names each policy manages
 
@@ -86,6 +90,12 @@ type Server struct {
 	started  time.Time
 
 	affinity *affinity // signs sticky cookie values
+
+	// The read model's own state (Status): the dates of cluster members,
+	// and the session table's counts.
+	seen       *clusterSeen
+	stats      atomic.Pointer[sessionStatsBox] // SetSessionStats
+	tableStats *tableStats                     // with Options.Sessions; Serve runs its loop
 
 	agree agreement   // this node's balancers compared with its peers' (clustercheck.go)
 	files *logFiles   // access-log files, shared by every config a reload builds
@@ -144,7 +154,12 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: opts.Logger, opts: opts, started: time.Now(), tlsNames: map[*certs.Policy][]string{},
 		reloads: make(chan reloadRequest), stopped: make(chan struct{}), affinity: newAffinity(opts.AffinityKey),
-		agree: agreement{kick: make(chan struct{}, 1)}, files: files, gen: newGeneration(files, opts.Logger)}
+		agree: agreement{kick: make(chan struct{}, 1)}, files: files, gen: newGeneration(files, opts.Logger),
+		seen: newClusterSeen(goneKeep, goneMax)}
+	if opts.Sessions != nil {
+		s.tableStats = newTableStats(opts.Sessions)
+		s.SetSessionStats(s.tableStats)
+	}
 	gen := s.gen
 	defer func() {
 		if err != nil {
@@ -248,12 +263,18 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 			l.maxURI = cfg.Global.Limits.MaxURILength // only redirect sites
 		}
 	}
-	if cfg.Global.Admin != "" {
-		a, err := newAdminServer(s, cfg.Global.Admin, cfg.Global.AdminToken, cfg.Global.AdminOrigins)
+	if cfg.Global.Admin != "" && opts.Admin != nil {
+		h, err := opts.Admin(s, &cfg.Global)
 		if err != nil {
 			return nil, fmt.Errorf("%s: admin: %w", cfg.Global.Pos, err)
 		}
-		s.admin = a
+		s.admin = &adminListener{addr: cfg.Global.Admin}
+		s.admin.srv = &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          newStdLogger(s.log, "admin"),
+			ConnState:         s.admin.fresh.track,
+		}
 	}
 	return s, nil
 }
@@ -577,6 +598,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.opts.Sessions != nil {
 		wg.Go(func() { s.runMemberStates(runCtx) })
+		wg.Go(func() { s.tableStats.run(runCtx) })
 		s.opts.Sessions.SetStatsSource(s.countersSnapshot)
 		defer s.opts.Sessions.SetStatsSource(nil)
 	}
@@ -696,4 +718,22 @@ func (h redirectHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Connection", "close")
 	http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusPermanentRedirect)
+}
+
+// adminListener is the admin API's listener; what it serves comes from
+// Options.Admin.
+type adminListener struct {
+	addr  string
+	ln    net.Listener
+	srv   *http.Server
+	fresh freshConns
+}
+
+func (a *adminListener) listen() error {
+	ln, err := net.Listen("tcp", a.addr)
+	if err != nil {
+		return fmt.Errorf("listen for admin: %w", err)
+	}
+	a.ln = ln
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tether-proxy/tether/membership"
@@ -343,35 +342,57 @@ func (s *Server) setPeers(v *membership.View) {
 	tab.SetPeers(peers)
 }
 
-// tableStats adapts the session table to SessionStats for the status page
-// and /metrics. Counting sessions per member walks the table, so the counts
-// are recomputed at most every pinnedEvery, in the background.
+// tableStats adapts the session table to SessionStats for the read model
+// (Status). Counting sessions per member walks the table, so the counts are
+// recomputed by the server's own loop (runTableStats), at most every
+// pinnedEvery and only while someone reads them.
 type tableStats struct {
-	tab *replication.Table
+	tab    *replication.Table
+	wanted chan struct{} // a reader asked; runTableStats counts
 
-	mu       sync.Mutex
-	counts   map[[2]string]int
-	at       time.Time
-	counting atomic.Bool
+	mu     sync.Mutex
+	counts map[[2]string]int
+	at     time.Time
 }
 
 const pinnedEvery = 2 * time.Second
 
-// TableStats reports sessions from tab on the status page, /api/status and
-// /metrics (see Server.SetSessionStats).
-func TableStats(tab *replication.Table) SessionStats { return &tableStats{tab: tab} }
+func newTableStats(tab *replication.Table) *tableStats {
+	return &tableStats{tab: tab, wanted: make(chan struct{}, 1)}
+}
 
+// Pinned returns the last count of sessions of balancer whose route is
+// route, asking for a new count when it is older than pinnedEvery.
 func (t *tableStats) Pinned(balancer, route string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if time.Since(t.at) > pinnedEvery && t.counting.CompareAndSwap(false, true) {
-		go t.count()
+	if time.Since(t.at) > pinnedEvery {
+		select {
+		case t.wanted <- struct{}{}:
+		default:
+		}
 	}
 	return t.counts[[2]string{balancer, route}]
 }
 
+// run counts when asked, until ctx ends.
+func (t *tableStats) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.wanted:
+		}
+		t.mu.Lock()
+		fresh := time.Since(t.at) <= pinnedEvery
+		t.mu.Unlock()
+		if !fresh {
+			t.count()
+		}
+	}
+}
+
 func (t *tableStats) count() {
-	defer t.counting.Store(false)
 	counts := map[[2]string]int{}
 	t.tab.Snapshot(time.Now(), func(e replication.Entry) bool {
 		if !e.Deleted {

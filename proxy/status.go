@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/tether-proxy/tether/proxy/certs"
+	"github.com/tether-proxy/tether/routing"
 )
 
 // ResponseClasses counts a member's answers by status class, plus the
@@ -26,6 +29,10 @@ type LatencyStatus struct {
 	P50   float64 `json:"p50_ms"`
 	P90   float64 `json:"p90_ms"`
 	P99   float64 `json:"p99_ms"`
+	// Sum and Buckets are the histogram itself, for /metrics: the count in
+	// each bucket of LatencyBounds (not cumulative), the last one unbounded.
+	Sum     time.Duration `json:"-"`
+	Buckets []uint64      `json:"-"`
 }
 
 // FailoverEvent is one request that left its member: a session whose
@@ -69,8 +76,8 @@ type syncReporter interface{ Sync() SyncStatus }
 
 // SessionStats is what the admin API reads from session replication: the
 // sessions pinned to each member, the table size and the replication lag.
-// Until one is set with SetSessionStats the status page shows "n/a" and
-// the replication metrics are absent. Implementations must be safe for
+// Without Options.Sessions or SetSessionStats the status page shows "n/a"
+// and the replication metrics are absent. Implementations must be safe for
 // concurrent use and must not block: they are called on every status
 // request and scrape.
 type SessionStats interface {
@@ -88,19 +95,15 @@ type SessionStats interface {
 // sessionStatsBox lets SessionStats hold an interface in an atomic.Pointer.
 type sessionStatsBox struct{ SessionStats }
 
-// SetSessionStats makes the admin API (status page, /api/status and
-// /metrics) report sessions from st. It may be called at any time.
+// SetSessionStats makes Status (and so the status page, /api/status and
+// /metrics) report sessions from st instead of Options.Sessions. It may be
+// called at any time.
 func (s *Server) SetSessionStats(st SessionStats) {
-	if s.admin != nil {
-		s.admin.sessions.Store(&sessionStatsBox{st})
-	}
+	s.stats.Store(&sessionStatsBox{st})
 }
 
 func (s *Server) sessionStats() SessionStats {
-	if s.admin == nil {
-		return nil
-	}
-	if b := s.admin.sessions.Load(); b != nil {
+	if b := s.stats.Load(); b != nil {
 		return b.SessionStats
 	}
 	return nil
@@ -129,7 +132,8 @@ func (m *member) responseClasses() ResponseClasses {
 func (m *member) latencyStatus() LatencyStatus {
 	s := m.latency.Snapshot()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return LatencyStatus{Count: s.count, P50: ms(s.Quantile(0.5)), P90: ms(s.Quantile(0.9)), P99: ms(s.Quantile(0.99))}
+	return LatencyStatus{Count: s.count, P50: ms(s.Quantile(0.5)), P90: ms(s.Quantile(0.9)), P99: ms(s.Quantile(0.99)),
+		Sum: s.sum, Buckets: s.counts[:]}
 }
 
 // failoverLogSize is how many recent failovers a balancer keeps.
@@ -171,4 +175,222 @@ func (s *Server) Certificates() []CertStatus { return s.tls.Certificates() }
 // file storage, the file that holds it (see certs.Manager.InternalRoot).
 func (s *Server) InternalRoot(ctx context.Context) (pemBytes []byte, path string, err error) {
 	return s.tls.InternalRoot(ctx)
+}
+
+// Status is the read model of a running Server: everything the admin API
+// shows (GET /api/status is its JSON, the status page renders it, /metrics
+// is built from it), read once per request. Counters are this proxy's;
+// MemberStatus.Cluster holds the cluster's sums.
+type Status struct {
+	Node         NodeStatus       `json:"node"`
+	Cluster      *ClusterStatus   `json:"cluster,omitempty"`
+	Balancers    []BalancerStatus `json:"balancers"`
+	Certificates []CertStatus     `json:"certificates,omitempty"`
+	// Sessions is the replicated session table; nil until replication
+	// reports through SetSessionStats.
+	Sessions *SessionsStatus `json:"sessions,omitempty"`
+}
+
+// ClusterStatus is the cluster as this node sees it.
+type ClusterStatus struct {
+	Name  string `json:"name"`
+	Self  string `json:"self"`
+	Epoch uint64 `json:"epoch"`
+	// Members are the live members, sorted by name.
+	Members []ClusterMemberStatus `json:"members"`
+	// Gone are the members that left or died in the last 10 minutes, most
+	// recently seen first. They are kept apart from Members so that
+	// Members still lists only live ones.
+	Gone []ClusterMemberStatus `json:"gone,omitempty"`
+	// ConfigMismatches are the ways peer proxies' balancers differ from
+	// this node's (names, configured members), sorted by peer and balancer;
+	// empty when they agree. See clustercheck.go.
+	ConfigMismatches []ConfigMismatch `json:"config_mismatches"`
+}
+
+// ClusterMemberStatus is one cluster member. A gone member keeps the
+// address and metadata it had when last seen, with Healthy false.
+type ClusterMemberStatus struct {
+	Name    string `json:"name"`
+	Addr    string `json:"addr"`
+	Role    string `json:"role"`
+	Service string `json:"service,omitempty"`
+	Route   string `json:"route,omitempty"`
+	URL     string `json:"url,omitempty"`
+	State   string `json:"state"`
+	Healthy bool   `json:"healthy"`
+	Version string `json:"version,omitempty"`
+	// Status is "alive" for a member in this node's membership view and
+	// "gone" for one that left it (State is the member's administrative
+	// state, as it last advertised it).
+	Status string `json:"status"`
+	// FirstSeen is when this node saw the member join (or, for members
+	// already there, when this node first looked); it restarts when a gone
+	// member comes back.
+	FirstSeen time.Time `json:"first_seen"`
+	// LastSeen is when this node last saw the member alive: now for a live
+	// member, and for a gone one when this node found it gone.
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// NodeStatus describes this Tether process.
+type NodeStatus struct {
+	Name     string    `json:"name,omitempty"` // the cluster member name; "" without a cluster
+	Version  string    `json:"version"`
+	Started  time.Time `json:"started"`
+	Draining bool      `json:"draining"`
+}
+
+// BalancerStatus is one balancer and its members.
+type BalancerStatus struct {
+	Name      string         `json:"name"`
+	Policy    string         `json:"policy"`
+	Sticky    string         `json:"sticky"`
+	Force     bool           `json:"sticky_force"`
+	Failovers uint64         `json:"failovers"`
+	Retries   uint64         `json:"retries"`
+	NoMember  uint64         `json:"no_member"`
+	Members   []MemberStatus `json:"members"`
+	// RecentFailovers are the last failovers and retries, newest first.
+	RecentFailovers []FailoverEvent `json:"recent_failovers"`
+	// CounterProxies is how many proxies' counters the members' Cluster
+	// sums hold (this one included); 0 when none but this one's.
+	CounterProxies int `json:"counter_proxies,omitempty"`
+	// PinsRefused counts failed-over sessions left without a failover pin
+	// because the balancer's pin bucket was empty (see pins.go).
+	PinsRefused uint64 `json:"pins_refused"`
+}
+
+// MemberStatus is one member's state and counters.
+type MemberStatus struct {
+	Name     string `json:"name"`
+	URL      string `json:"url"`
+	State    string `json:"state"`
+	Healthy  bool   `json:"healthy"`
+	Reason   string `json:"reason,omitempty"`
+	Weight   int    `json:"weight"`
+	Domain   string `json:"domain,omitempty"`
+	Redirect string `json:"redirect,omitempty"`
+	InFlight int64  `json:"inflight"`
+	Requests uint64 `json:"requests"`
+	Errors   uint64 `json:"errors"`
+	Retried  uint64 `json:"retried"`
+	Source   string `json:"source"`
+
+	Responses ResponseClasses `json:"responses"`
+	Latency   LatencyStatus   `json:"latency"`
+	// Sessions is the number of sessions pinned to the member; nil until
+	// replication reports through SetSessionStats.
+	Sessions *int `json:"sessions"`
+	// Cluster sums the counters above over every proxy of the cluster that
+	// reported them; absent when no peer did (alone, or no cluster).
+	Cluster *ClusterCounters `json:"cluster,omitempty"`
+}
+
+// Status reads the server's state: node, cluster, balancers and members,
+// certificates and sessions.
+func (s *Server) Status() Status {
+	st := Status{Node: NodeStatus{Version: s.opts.Version, Started: s.started, Draining: s.draining.Load()}}
+	ss := s.sessionStats()
+	if ss != nil {
+		st.Sessions = &SessionsStatus{Entries: ss.Entries()}
+		if lag := ss.Lag(); lag >= 0 {
+			ms := float64(lag.Microseconds()) / 1000
+			st.Sessions.LagMs = &ms
+		}
+		if sr, ok := ss.(syncReporter); ok {
+			sync := sr.Sync()
+			st.Sessions.Sync = &sync
+		}
+	}
+	st.Certificates = s.Certificates()
+	if c := s.opts.Cluster; c != nil {
+		v := c.View()
+		st.Node.Name = v.Self.Name
+		cs := &ClusterStatus{Name: v.Self.Meta.Cluster, Self: v.Self.Name, Epoch: v.Epoch}
+		for _, sm := range s.seen.Observe(v, time.Now()) {
+			m := sm.Member
+			ms := ClusterMemberStatus{
+				Name: m.Name, Addr: m.Addr.String(), Role: m.Meta.Role.String(), Service: m.Meta.Service,
+				Route: m.Meta.Route, URL: m.Meta.URL, State: m.Meta.State.String(), Healthy: m.Meta.Healthy, Version: m.Meta.Build,
+				Status: "alive", FirstSeen: sm.First, LastSeen: sm.Last,
+			}
+			if sm.Gone {
+				ms.Status, ms.Healthy = "gone", false
+				cs.Gone = append(cs.Gone, ms)
+				continue
+			}
+			cs.Members = append(cs.Members, ms)
+		}
+		cs.ConfigMismatches = append([]ConfigMismatch{}, s.mismatches()...)
+		st.Cluster = cs
+	}
+	for _, b := range s.balancerList() {
+		bs := BalancerStatus{
+			Name: b.name, Policy: b.cfg.LBPolicy, Sticky: b.cfg.Sticky.Mode, Force: b.cfg.Sticky.Force,
+			Failovers: b.failovers.Load(), NoMember: b.noMember.Load(), RecentFailovers: b.recent.list(),
+			PinsRefused: b.pinsRefused.Load(),
+		}
+		for _, m := range b.set.Load().members {
+			bs.Retries += m.retried.Load()
+			var pinned *int
+			if ss != nil {
+				n := ss.Pinned(b.name, m.name)
+				pinned = &n
+			}
+			bs.Members = append(bs.Members, MemberStatus{
+				Name: m.name, URL: m.target.String(), State: routing.State(m.state.Load()).String(),
+				Healthy: m.load.Healthy.Load(), Reason: m.healthReason(), Weight: m.weight,
+				Domain: m.domain, Redirect: m.redirect, InFlight: m.load.InFlight.Load(),
+				Requests: m.requests.Load(), Errors: m.errors.Load(), Retried: m.retried.Load(), Source: m.source,
+				Responses: m.responseClasses(), Latency: m.latencyStatus(), Sessions: pinned,
+			})
+		}
+		st.Balancers = append(st.Balancers, bs)
+	}
+	addClusterCounters(&st, s.peerCounters())
+	return st
+}
+
+// Errors of Healthy: why this proxy should take no traffic now.
+var (
+	ErrDraining = errors.New("draining")
+	ErrSyncing  = errors.New("syncing the session table")
+)
+
+// Healthy reports whether the proxy should take traffic (what /healthz
+// answers): not while it drains, and not before it holds the session
+// table, since a starting proxy would route failed-over and learned
+// sessions wrongly.
+func (s *Server) Healthy() error {
+	if s.draining.Load() {
+		return ErrDraining
+	}
+	if !s.sessionsReady() {
+		return ErrSyncing
+	}
+	return nil
+}
+
+// ErrNotReplicated is returned by SetMemberState when the state was applied
+// on this proxy but the session table refused it.
+var ErrNotReplicated = errors.New("applied here, not replicated")
+
+// SetMemberState sets a member's operator state (active, disabled or
+// stopped) and, with a session table, replicates it to every proxy and
+// persists it, so that it holds cluster-wide and across restarts.
+func (s *Server) SetMemberState(balancer, member string, st routing.State) error {
+	b := s.Balancer(balancer)
+	if b == nil {
+		return fmt.Errorf("no balancer %s: %w", balancer, ErrNotFound)
+	}
+	if err := b.SetState(member, st); err != nil {
+		return err
+	}
+	if tab := s.opts.Sessions; tab != nil {
+		if _, err := tab.SetMemberState(b.name, member, st.String(), time.Now()); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotReplicated, err)
+		}
+	}
+	return nil
 }

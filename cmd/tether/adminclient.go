@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tether-proxy/tether/proxy"
+	"github.com/tether-proxy/tether/proxy/admin"
 )
 
 // adminFlags are the flags every admin-API client command takes.
@@ -112,7 +113,7 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	if s := st.Sessions; s != nil {
-		fmt.Fprintf(w, "sessions: %d replicated, lag %s\n", s.Entries, proxy.LagText(s.LagMs))
+		fmt.Fprintf(w, "sessions: %d replicated, lag %s\n", s.Entries, admin.LagText(s.LagMs))
 	}
 	if c := st.Cluster; c != nil {
 		for _, m := range c.ConfigMismatches {

@@ -23,6 +23,7 @@ import (
 	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/proxy"
+	"github.com/tether-proxy/tether/proxy/admin"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -175,7 +176,7 @@ func cmdValidate(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := proxy.New(cfg, proxy.Options{Logger: zerolog.Nop(), Version: version, CheckOnly: true}); err != nil {
+	if _, err := proxy.New(cfg, proxy.Options{Logger: zerolog.Nop(), Version: version, CheckOnly: true, Admin: admin.New}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: valid (%d sites)\n", *path, len(cfg.Sites))
@@ -214,7 +215,7 @@ func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started fun
 // session table holds a full copy from the other proxies; until then
 // /healthz answers 503.
 func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPath string, started func(*proxy.Server, proxy.Ready)) error {
-	opts := proxy.Options{Logger: log, Version: version, DataDir: dataDir(), ConfigPath: configPath}
+	opts := proxy.Options{Logger: log, Version: version, DataDir: dataDir(), ConfigPath: configPath, Admin: admin.NewLogged(log)}
 	bg, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 
@@ -259,7 +260,6 @@ func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPa
 	if err := srv.Listen(); err != nil {
 		return fail(err)
 	}
-	srv.SetSessionStats(proxy.TableStats(sessions.tab))
 	runSessions()
 	addrs := srv.Addrs()
 	addrs.PID = os.Getpid()

@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"bytes"
@@ -8,13 +8,15 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/tether-proxy/tether/proxy"
 )
 
 // statusPageHTML is the status page's template: one server-rendered page,
 // its CSS inline, a few lines of script for the state buttons, no external
 // assets, so it loads in one request and works on an air-gapped host.
 //
-//go:embed status_page.html
+//go:embed page.html
 var statusPageHTML string
 
 var statusPageTmpl = template.Must(template.New("status").Funcs(template.FuncMap{
@@ -46,22 +48,9 @@ var stateActions = []stateAction{
 	{"stopped", "stop", "no traffic at all; its sessions fail over"},
 }
 
-// statusPage serves GET / on the admin listener.
-type statusPage struct {
-	s   *Server
-	now func() time.Time
-	// seen dates the cluster members for this page and /api/status (see
-	// Server.clusterSeen): the admin API is its only reader.
-	seen *clusterSeen
-}
-
-func newStatusPage(s *Server) *statusPage {
-	return &statusPage{s: s, now: time.Now, seen: newClusterSeen(goneKeep, goneMax)}
-}
-
 // pageData is what the template renders.
 type pageData struct {
-	Status
+	proxy.Status
 	Now     time.Time
 	Uptime  time.Duration
 	Refresh int // seconds between reloads; 0 turns them off
@@ -72,9 +61,10 @@ type pageData struct {
 // reloads. ?refresh=N changes it, ?refresh=0 stops it.
 const defaultRefresh = 5
 
-func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	now := p.now()
-	d := pageData{Status: p.s.Status(), Now: now, Refresh: defaultRefresh}
+// page serves GET /, the status page.
+func (a *api) page(w http.ResponseWriter, r *http.Request) {
+	now := a.now()
+	d := pageData{Status: a.s.Status(), Now: now, Refresh: defaultRefresh}
 	d.Uptime = now.Sub(d.Node.Started)
 	if v := r.URL.Query().Get("refresh"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 3600 {

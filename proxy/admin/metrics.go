@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"net/http"
@@ -8,30 +8,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tether-proxy/tether/proxy"
 	"github.com/tether-proxy/tether/routing"
 )
 
-// metrics is GET /metrics: a registry of this server's own (no global
+// newMetrics is GET /metrics: a registry of this server's own (no global
 // DefaultRegisterer, so two servers in one process, as in tests, never
 // collide) with the Go runtime and process collectors and one collector
-// that reads Tether's counters when scraped. Requests pay nothing for
-// metrics beyond the atomic counters the status page reads anyway.
-type metrics struct {
-	reg *prometheus.Registry
-}
-
-func newMetrics(s *Server) *metrics {
+// that reads the server's Status when scraped, the same read model the
+// status page and /api/status show. Requests pay nothing for metrics
+// beyond the atomic counters the status page reads anyway.
+func newMetrics(s *proxy.Server) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newTetherCollector(s),
+		collector{status: s.Status},
 	)
-	return &metrics{reg: reg}
-}
-
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // The metric descriptions. Names and labels are documented in README.md
@@ -78,24 +72,22 @@ var (
 		"How far this node's session table is behind its peers (present once replication reports).", nil, nil)
 )
 
-// latencyBucketsSeconds are latencyBounds in seconds, the histogram's
-// upper bounds.
+// latencyBucketsSeconds are proxy.LatencyBounds in seconds, the
+// histogram's upper bounds.
 var latencyBucketsSeconds = func() []float64 {
-	out := make([]float64, len(latencyBounds))
-	for i, b := range latencyBounds {
+	out := make([]float64, len(proxy.LatencyBounds()))
+	for i, b := range proxy.LatencyBounds() {
 		out[i] = b.Seconds()
 	}
 	return out
 }()
 
-// tetherCollector reads a Server's counters at scrape time.
-type tetherCollector struct{ s *Server }
+// collector reads a Server's Status at scrape time.
+type collector struct{ status func() proxy.Status }
 
-var _ prometheus.Collector = tetherCollector{}
+var _ prometheus.Collector = collector{}
 
-func newTetherCollector(s *Server) tetherCollector { return tetherCollector{s: s} }
-
-func (c tetherCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mBuildInfo, mDraining, mStart, mRequests, mLatency, mInFlight, mHealthy,
 		mState, mFailures, mRetries, mPinned, mFailovers, mNoMember, mPinsRefused, mClusterMembers, mClusterEpoch, mMismatch, mCertExpiry,
 		mReplEntries, mReplLag} {
@@ -103,67 +95,65 @@ func (c tetherCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-var classLabels = [6]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
-
-func (c tetherCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.s
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.status()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	gauge(mBuildInfo, 1, s.opts.Version)
-	gauge(mDraining, b2f(s.draining.Load()))
-	gauge(mStart, float64(s.started.UnixNano())/1e9)
+	gauge(mBuildInfo, 1, st.Node.Version)
+	gauge(mDraining, b2f(st.Node.Draining))
+	gauge(mStart, float64(st.Node.Started.UnixNano())/1e9)
 
-	ss := s.sessionStats()
-	for _, b := range s.balancerList() {
-		counter(mFailovers, b.failovers.Load(), b.name)
-		counter(mNoMember, b.noMember.Load(), b.name)
-		counter(mPinsRefused, b.pinsRefused.Load(), b.name)
-		for _, m := range b.set.Load().members {
-			for i, l := range classLabels {
-				counter(mRequests, m.responses[i].Load(), b.name, m.name, l)
+	for _, b := range st.Balancers {
+		counter(mFailovers, b.Failovers, b.Name)
+		counter(mNoMember, b.NoMember, b.Name)
+		counter(mPinsRefused, b.PinsRefused, b.Name)
+		for _, m := range b.Members {
+			r := m.Responses
+			for i, n := range [...]uint64{r.Transport, r.Informational, r.Success, r.Redirect, r.ClientError, r.ServerError} {
+				counter(mRequests, n, b.Name, m.Name, classLabels[i])
 			}
-			h := m.latency.Snapshot()
+			l := m.Latency
 			buckets := make(map[float64]uint64, len(latencyBucketsSeconds))
 			var cum uint64
 			for i, ub := range latencyBucketsSeconds {
-				cum += h.counts[i]
+				if i < len(l.Buckets) {
+					cum += l.Buckets[i]
+				}
 				buckets[ub] = cum
 			}
-			ch <- prometheus.MustNewConstHistogram(mLatency, h.count, h.sum.Seconds(), buckets, b.name, m.name)
-			gauge(mInFlight, float64(m.load.InFlight.Load()), b.name, m.name)
-			gauge(mHealthy, b2f(m.load.Healthy.Load()), b.name, m.name)
-			cur := routing.State(m.state.Load())
-			for _, st := range []routing.State{routing.Active, routing.Disabled, routing.Stopped} {
-				gauge(mState, b2f(cur == st), b.name, m.name, st.String())
+			ch <- prometheus.MustNewConstHistogram(mLatency, l.Count, l.Sum.Seconds(), buckets, b.Name, m.Name)
+			gauge(mInFlight, float64(m.InFlight), b.Name, m.Name)
+			gauge(mHealthy, b2f(m.Healthy), b.Name, m.Name)
+			for _, s := range [...]routing.State{routing.Active, routing.Disabled, routing.Stopped} {
+				gauge(mState, b2f(m.State == s.String()), b.Name, m.Name, s.String())
 			}
-			counter(mFailures, m.errors.Load(), b.name, m.name)
-			counter(mRetries, m.retried.Load(), b.name, m.name)
-			if ss != nil {
-				gauge(mPinned, float64(ss.Pinned(b.name, m.name)), b.name, m.name)
+			counter(mFailures, m.Errors, b.Name, m.Name)
+			counter(mRetries, m.Retried, b.Name, m.Name)
+			if m.Sessions != nil {
+				gauge(mPinned, float64(*m.Sessions), b.Name, m.Name)
 			}
 		}
 	}
-	if cl := s.opts.Cluster; cl != nil {
-		v := cl.View()
-		gauge(mClusterEpoch, float64(v.Epoch))
+	if cs := st.Cluster; cs != nil {
+		gauge(mClusterEpoch, float64(cs.Epoch))
 		type key struct{ role, state string }
 		counts := map[key]int{}
-		for _, m := range v.Members {
-			counts[key{m.Meta.Role.String(), m.Meta.State.String()}]++
+		for _, m := range cs.Members {
+			counts[key{m.Role, m.State}]++
 		}
 		for k, n := range counts {
 			gauge(mClusterMembers, float64(n), k.role, k.state)
 		}
-		for _, mm := range s.mismatches() {
+		for _, mm := range cs.ConfigMismatches {
 			gauge(mMismatch, 1, mm.Peer, mm.Balancer)
 		}
 	}
 	seen := map[string]bool{}
-	for _, cert := range s.Certificates() {
+	for _, cert := range st.Certificates {
 		name := strings.Join(cert.Names[:min(1, len(cert.Names))], "")
 		if seen[name+"|"+cert.Source] {
 			continue // an older copy of a renewed certificate: the soonest expiry is listed first
@@ -171,13 +161,17 @@ func (c tetherCollector) Collect(ch chan<- prometheus.Metric) {
 		seen[name+"|"+cert.Source] = true
 		gauge(mCertExpiry, float64(cert.NotAfter.Unix()), name, cert.Source)
 	}
-	if ss != nil {
-		gauge(mReplEntries, float64(ss.Entries()))
-		if lag := ss.Lag(); lag >= 0 {
-			gauge(mReplLag, lag.Seconds())
+	if ss := st.Sessions; ss != nil {
+		gauge(mReplEntries, float64(ss.Entries))
+		if ss.LagMs != nil {
+			gauge(mReplLag, *ss.LagMs/1000)
 		}
 	}
 }
+
+// classLabels are the class label's values, in the order Collect lists
+// ResponseClasses' fields.
+var classLabels = [6]string{"error", "1xx", "2xx", "3xx", "4xx", "5xx"}
 
 func b2f(b bool) float64 {
 	if b {

@@ -1,4 +1,4 @@
-package proxy
+package admin
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/proxy"
 )
 
 // adminRequest sends method path to the admin listener with the given Host
@@ -52,7 +54,7 @@ func TestAdminRefusesRebindingHost(t *testing.T) {
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := startProxyOpts(t, src, Options{Logger: zerolog.New(t.Output()), ConfigPath: path}, nil)
+	s, _ := startProxyOpts(t, src, proxy.Options{Logger: zerolog.New(t.Output()), ConfigPath: path})
 	admin := "http://" + s.Addrs().Admin
 	_, port, _ := net.SplitHostPort(s.Addrs().Admin)
 	// A reload would add tomcat2: a refused POST /api/reload must not.

@@ -126,7 +126,7 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 	b.rp = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
 		ModifyResponse: b.modifyResponse,
-		Transport:      b,
+		Transport:      roundTripFunc(b.roundTrip),
 		ErrorHandler:   srv.proxyError,
 		ErrorLog:       newStdLogger(b.log, "reverse proxy"),
 		BufferPool:     bufferPool{},
@@ -329,14 +329,16 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 	b.srv.setForwarded(pr, b.site.trusted)
 }
 
-// RoundTrip sends the outbound request to the chosen member and, when that
+// roundTrip sends the outbound request to the chosen member and, when that
 // fails in a way that is safe to retry, to the failover member the routing
 // table picks with the failed members excluded:
 //   - a request that never reached its member (connect refused, nothing
 //     written) is retried whatever its method;
 //   - other failures are retried only for idempotent methods without a
 //     consumed body.
-func (b *Balancer) RoundTrip(out *http.Request) (*http.Response, error) {
+// It works only on requests ServeHTTP prepared (their reqState), so it is
+// the reverse proxy's transport and nobody else's.
+func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 	st := out.Context().Value(stateKey{}).(*reqState)
 	var body *clientBody
 	if out.Body != nil && out.Body != http.NoBody {
@@ -631,3 +633,8 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b 
 
 func (bufferPool) Get() []byte  { return *copyBufs.Get().(*[]byte) }
 func (bufferPool) Put(b []byte) { copyBufs.Put(&b) }
+
+// roundTripFunc is a function as an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -200,7 +199,7 @@ func TestACMESharedS3(t *testing.T) {
 		t.Skip("integration test (moto_server); skipped under -short")
 	}
 	bin := filepath.Join(t.TempDir(), "tether")
-	if out, err := exec.CommandContext(t.Context(), filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../cmd/tether").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, "../cmd/tether").CombinedOutput(); err != nil {
 		t.Fatalf("build tether: %v\n%s", err, out)
 	}
 	moto.AWSEnv(t.Setenv)

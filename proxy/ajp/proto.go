@@ -154,16 +154,6 @@ func (r *packetReader) fail(what string) {
 	}
 }
 
-func (r *packetReader) byte() byte {
-	if r.err != nil || r.off+1 > len(r.b) {
-		r.fail("byte")
-		return 0
-	}
-	v := r.b[r.off]
-	r.off++
-	return v
-}
-
 func (r *packetReader) int() int {
 	if r.err != nil || r.off+2 > len(r.b) {
 		r.fail("integer")

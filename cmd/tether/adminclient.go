@@ -153,12 +153,12 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 	}
 
 	for _, b := range st.Balancers {
-		counted := ""
+		counted := "member counters this proxy's"
 		if b.CounterProxies > 0 {
-			counted = fmt.Sprintf(" · counters of %d proxies, latency this node's", b.CounterProxies)
+			counted = fmt.Sprintf("member counters summed over %d proxies, latency and sessions this proxy's", b.CounterProxies)
 		}
-		fmt.Fprintf(w, "\nBALANCER %s  %s · sticky %s · failovers %d · retries %d · no member %d%s\n",
-			b.Name, or(b.Policy, "round_robin"), or(b.Sticky, "jvmroute"), b.Failovers, b.Retries, b.NoMember, counted)
+		fmt.Fprintf(w, "\nBALANCER %s  %s · sticky %s\n  this proxy: failovers %d · retries %d · no member %d · pins refused %d · %s\n",
+			b.Name, or(b.Policy, "round_robin"), or(b.Sticky, "jvmroute"), b.Failovers, b.Retries, b.NoMember, b.PinsRefused, counted)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "MEMBER\tURL\tSTATE\tHEALTH\tINFL\tREQS\t2XX\t3XX\t4XX\t5XX\tERR\tP50MS\tP90MS\tP99MS\tSESS")
 		for _, m := range b.Members {

@@ -304,3 +304,24 @@ func TestHealthzAndPageWhileSyncing(t *testing.T) {
 		t.Errorf("healthz of a serving proxy = %d %q; want 200 ok", resp.StatusCode, body)
 	}
 }
+
+// TestStatusPageSaysWhoseCounters: a balancer's failovers are this
+// proxy's; its member table sums the cluster's counters when peers report.
+func TestStatusPageSaysWhoseCounters(t *testing.T) {
+	st := proxy.Status{Balancers: []proxy.BalancerStatus{
+		{Name: "app", Failovers: 2, CounterProxies: 3, Members: []proxy.MemberStatus{{Name: "tomcat1", Requests: 1, Cluster: &proxy.ClusterCounters{Proxies: 3, Requests: 9}}}},
+		{Name: "solo", Members: []proxy.MemberStatus{{Name: "tomcat9", Requests: 4}}},
+	}}
+	rec := httptest.NewRecorder()
+	writePage(rec, pageData{Status: st, Now: time.Now()})
+	page := rec.Body.String()
+	for _, want := range []string{
+		`this proxy: failovers 2 · retries 0 · no member 0</span> · <span class="counters" title="each proxy of the cluster sends its member counters to the others">member counters summed over 3 proxies`,
+		`this proxy: failovers 0 · retries 0 · no member 0</span> · <span class="counters">member counters this proxy's`,
+		`title="this node: 1">9</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+}

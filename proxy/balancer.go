@@ -336,6 +336,7 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 //     written) is retried whatever its method;
 //   - other failures are retried only for idempotent methods without a
 //     consumed body.
+//
 // It works only on requests ServeHTTP prepared (their reqState), so it is
 // the reverse proxy's transport and nobody else's.
 func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {

@@ -1,2 +1,18 @@
-// Package proxy is part of Tether; see DESIGN.md for what it owns.
+// Package proxy is Tether's request path: the listeners and their edge
+// (framing watch, limits, timeouts), the host router and sites, the
+// balancers with their members over HTTP or AJP, session stickiness
+// (jvmRoute, the replicated session table, signed affinity cookies,
+// failover pins), forwarded headers, errors classified by who caused
+// them, the access log, the file server, and reloads.
+//
+// A Server is one running configuration. New builds it from a
+// config.Config (pure: nothing is bound), Listen binds, Serve serves until
+// its context ends and then drains. Status is the read model of the
+// running state that the admin API (package admin) shows.
+//
+// Below it: package certs obtains and chooses TLS certificates,
+// proxyproto reads PROXY protocol headers, ajp speaks AJP13 to Tomcat,
+// routing decides which member gets a request, replication shares the
+// session table with the other proxies and membership says who they are.
+// None of them imports proxy; admin imports it.
 package proxy

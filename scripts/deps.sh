@@ -32,8 +32,12 @@ go mod download
 
 # h2spec, HTTP/2 conformance (cmd/tether TestH2Spec), pinned; `go install`
 # puts it in $(go env GOBIN), else $(go env GOPATH)/bin, where the test finds it.
-h2spec_dir=$(go env GOBIN)
-[ -n "$h2spec_dir" ] || h2spec_dir="$(go env GOPATH | cut -d: -f1)/bin"
-if ! command -v h2spec >/dev/null && [ ! -x "$h2spec_dir/h2spec" ]; then
+gobin=$(go env GOBIN)
+[ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+if ! command -v h2spec >/dev/null && [ ! -x "$gobin/h2spec" ]; then
 	go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible
+fi
+# staticcheck, run by scripts/lint.sh, pinned.
+if [ ! -x "$gobin/staticcheck" ] || ! "$gobin/staticcheck" -version | grep -q '0\.8\.2'; then
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi

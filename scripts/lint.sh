@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks: formatting, vet, and the dependency direction of DESIGN.md.
+# Static checks: formatting, go vet, staticcheck, a tidy go.mod, and the
+# dependency rules between Tether's packages (docs/architecture.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,27 +10,58 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+if ! go mod tidy -diff; then
+	echo "go.mod/go.sum are not tidy: run go mod tidy" >&2
+	exit 1
+fi
+# staticcheck is installed by scripts/deps.sh (pinned).
+gobin=$(go env GOBIN)
+[ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
+if [ -x "$gobin/staticcheck" ]; then
+	"$gobin/staticcheck" ./...
+else
+	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+fi
 
-# routing is pure: no I/O packages, no clock, no logging (DESIGN.md, STYLE.md §1).
-bad=$(go list -deps ./routing | grep -v '^github.com/tether-proxy/tether/' | grep -xE 'net|net/.*|os|os/.*|io/fs|time|math/rand|math/rand/v2|log|log/slog|github.com/.*|syscall' || true)
+mod=github.com/tether-proxy/tether
+# own PKG: the Tether packages PKG depends on (itself excluded).
+own() { go list -deps "./$1" | grep "^$mod/" | grep -vx "$mod/$1" || true; }
+# forbid PKG PATTERN WHY: fail when PKG depends on a Tether package
+# matching the extended regexp PATTERN (relative to the module).
+forbid() {
+	local bad
+	bad=$(own "$1" | sed "s#^$mod/##" | grep -xE "$2" || true)
+	if [ -n "$bad" ]; then
+		echo "$1 must not import $(echo $bad): $3" >&2
+		exit 1
+	fi
+}
+
+# routing is pure: no I/O packages, no clock, no logging.
+bad=$(go list -deps ./routing | grep -v "^$mod/" | grep -xE 'net|net/.*|os|os/.*|io/fs|time|math/rand|math/rand/v2|log|log/slog|github.com/.*|syscall' || true)
 if [ -n "$bad" ]; then
 	echo "routing imports forbidden packages: $bad" >&2
 	exit 1
 fi
 # config and proxy/ajp are stdlib only.
 for p in ./config ./proxy/ajp; do
-	ext=$(go list -deps "$p" | grep -E '^[a-z0-9-]+\.[a-z]+/' | grep -v '^github.com/tether-proxy/tether' || true)
+	ext=$(go list -deps "$p" | grep -E '^[a-z0-9-]+\.[a-z]+/' | grep -v "^$mod" || true)
 	if [ -n "$ext" ]; then
 		echo "$p must use the standard library only, imports: $ext" >&2
 		exit 1
 	fi
 done
-# routing, membership and replication do not import each other, proxy or cmd.
-for p in routing membership replication; do
-	own=$(go list -deps ./$p | grep '^github.com/tether-proxy/tether/' | grep -vx "github.com/tether-proxy/tether/$p" || true)
-	if [ -n "$own" ]; then
-		echo "$p imports other Tether packages: $own" >&2
-		exit 1
-	fi
+# The foundations import no other Tether package.
+for p in routing membership replication config proxy/ajp proxy/proxyproto; do
+	forbid "$p" '.+' "it is a foundation: others build on it"
+done
+# Dependencies point down: cmd -> internal/node -> proxy/admin -> proxy ->
+# {proxy/certs, proxy/proxyproto, proxy/ajp, routing, replication,
+# membership, config}.
+forbid proxy/certs 'proxy|proxy/admin|internal/node|internal/agent' "TLS sits below the request path"
+forbid proxy 'proxy/admin|internal/node|internal/agent' "the request path sits below the admin API and the node"
+forbid proxy/admin 'internal/node|internal/agent' "the admin API sits below the node"
+for p in internal/node internal/agent; do
+	[ -d "$p" ] && forbid "$p" 'bench/.*|examples/.*|internal/testpeers|internal/demoapp' "test and demo helpers stay out of the node"
 done
 echo "lint ok"

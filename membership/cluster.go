@@ -75,21 +75,14 @@ type Config struct {
 	drop func(addr string) bool
 }
 
-// DefaultConfig returns a Config with the defaults New would apply, spelled
-// out (the lan profile): Bind 0.0.0.0:7946, RejoinInterval 30s (as Consul's
-// retry_interval; also paces S3 heartbeats), JoinTimeout 3s (a LAN seed
-// answers a push/pull in well under a second), LeaveTimeout 3s (leave
-// propagation measured at 0.2–0.6s). Name, Cluster, Meta and Providers are
-// left for the caller.
+// DefaultConfig returns a Config for the lan profile on the standard
+// port: Bind 0.0.0.0:7946, Profile lan. The timings (RejoinInterval,
+// JoinTimeout, LeaveTimeout) stay zero, which means "the profile's", so a
+// caller that sets another Profile gets that profile's timings without
+// clearing anything. Name, Cluster, Meta and Providers are left for the
+// caller.
 func DefaultConfig() Config {
-	p := profiles[ProfileLAN]
-	return Config{
-		Bind:           "0.0.0.0:7946",
-		Profile:        ProfileLAN,
-		RejoinInterval: p.rejoin,
-		JoinTimeout:    p.join,
-		LeaveTimeout:   p.leave,
-	}
+	return Config{Bind: "0.0.0.0:7946", Profile: ProfileLAN}
 }
 
 // Member is one live member as of a View.

@@ -6,23 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tether-proxy/tether/config"
-	"github.com/tether-proxy/tether/membership"
-	"github.com/tether-proxy/tether/proxy/ajp"
+	"github.com/tether-proxy/tether/internal/agent"
 )
 
-// cmdAgent runs beside a backend: it joins the cluster as a backend member
-// advertising the backend's route, URL, service, domain and weight, keeps
-// its health current, and on SIGTERM advertises draining before it leaves.
+// cmdAgent runs beside a backend (package agent) until SIGTERM or SIGINT.
 func cmdAgent(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	cluster := fs.String("cluster", "", "cluster name (required)")
@@ -57,126 +51,22 @@ func cmdAgent(args []string, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-
-	var ps []membership.Provider
-	if seeds := splitList(*join); len(seeds) > 0 {
-		p, err := membership.NewStatic(seeds)
-		if err != nil {
-			return fmt.Errorf("--join: %w", err)
-		}
-		ps = append(ps, p)
-	}
-	check := newBackendCheck(u, *healthURI)
-	meta := membership.Meta{
-		Role: membership.RoleBackend, Cluster: *cluster, Service: *service, Route: *route,
-		URL: u.Scheme + "://" + u.Host, Domain: *domain, Weight: uint32(max(*weight, 1)),
-		Healthy: check(ctx) == nil, Build: version,
-	}
-	cfg := membership.DefaultConfig()
-	cfg.Name = nodeName(*name)
-	cfg.Cluster = *cluster
-	cfg.Bind = *bind
-	cfg.Advertise = *advertise
-	cfg.GossipKeys = splitList(*keys)
-	cfg.Profile = *profile
-	cfg.RejoinInterval, cfg.JoinTimeout, cfg.LeaveTimeout = 0, 0, 0
-	cfg.Providers = ps
-	cfg.Meta = meta
-	cfg.Log = log
-	c, err := membership.New(cfg)
+	a, err := agent.Join(ctx, agent.Config{
+		Cluster: *cluster, Name: nodeName(*name), Bind: *bind, Advertise: *advertise,
+		Seeds: splitList(*join), GossipKeys: splitList(*keys), Profile: *profile,
+		Service: *service, Route: *route, URL: u, Domain: *domain, Weight: *weight,
+		HealthURI: *healthURI, HealthInterval: *interval, DrainDelay: *drain,
+		Build: buildVersion(), Log: log,
+	})
 	if err != nil {
 		return err
 	}
-	runCtx, stopRun := context.WithCancel(context.Background())
-	defer stopRun()
-	var wg sync.WaitGroup
-	runErr := make(chan error, 1)
-	wg.Go(func() { runErr <- c.Run(runCtx) })
-	select {
-	case <-c.Started():
-	case err := <-runErr:
-		return err
-	}
 	if *ready != "" {
-		if err := writeReady(*ready, map[string]any{"pid": os.Getpid(), "name": cfg.Name, "addr": c.Addr().String()}); err != nil {
+		if err := writeReady(*ready, map[string]any{"pid": os.Getpid(), "name": a.Name(), "addr": a.Addr().String()}); err != nil {
+			stop()
+			a.Run(ctx)
 			return err
 		}
 	}
-	log.Info().Str("name", cfg.Name).Str("addr", c.Addr().String()).Str("service", *service).Str("route", *route).Bool("healthy", meta.Healthy).Msg("agent joined")
-
-	tick := time.NewTicker(*interval)
-	defer tick.Stop()
-	for done := false; !done; {
-		select {
-		case <-ctx.Done():
-			done = true
-		case <-tick.C:
-			err := check(ctx)
-			if healthy := err == nil; healthy != meta.Healthy {
-				meta.Healthy = healthy
-				if err := c.SetMeta(meta); err != nil {
-					log.Error().Err(err).Msg("health not advertised")
-				}
-				ev := log.Info()
-				if !healthy {
-					ev = log.Warn().Err(err)
-				}
-				ev.Bool("healthy", healthy).Msg("backend health changed")
-			}
-		}
-	}
-	// SIGTERM: say we are draining so proxies stop sending new work, give
-	// it time to spread, then leave gracefully.
-	meta.State = membership.StateDraining
-	if err := c.SetMeta(meta); err != nil {
-		log.Error().Err(err).Msg("draining not advertised")
-	}
-	log.Info().Dur("drain_delay", *drain).Msg("draining")
-	time.Sleep(*drain)
-	stopRun()
-	wg.Wait()
-	log.Info().Msg("agent left")
-	return nil
-}
-
-// newBackendCheck returns the local backend's health check: GET health-uri
-// for http members (a TCP connect without one), CPing for ajp members.
-func newBackendCheck(u *url.URL, healthURI string) func(context.Context) error {
-	const timeout = 2 * time.Second
-	switch {
-	case u.Scheme == "ajp":
-		t, _ := ajp.New(ajp.DefaultConfig())
-		return func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			return t.Ping(ctx, u.Host)
-		}
-	case healthURI != "":
-		c := &http.Client{Timeout: timeout}
-		target := u.Scheme + "://" + u.Host + healthURI
-		return func(ctx context.Context) error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
-			if err != nil {
-				return err
-			}
-			resp, err := c.Do(req)
-			if err != nil {
-				return err
-			}
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-				return fmt.Errorf("health status %d", resp.StatusCode)
-			}
-			return nil
-		}
-	}
-	return func(ctx context.Context) error {
-		d := net.Dialer{Timeout: timeout}
-		conn, err := d.DialContext(ctx, "tcp", u.Host)
-		if err != nil {
-			return err
-		}
-		return conn.Close()
-	}
+	return a.Run(ctx)
 }

@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strconv"
-	"sync"
 	"syscall"
 	"text/template"
 	"time"
@@ -23,7 +22,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/internal/agent"
 	"github.com/tether-proxy/tether/internal/demoapp"
+	"github.com/tether-proxy/tether/internal/node"
 	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/proxy"
 )
@@ -95,7 +96,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "http address of proxy1's site; proxy2 and proxy3 take the next two ports (port 0: each picks a free one), or give three, comma-separated")
 	httpsListen := fs.String("https", "localhost:8443", "https address of proxy1's site (tls internal); proxies 2 and 3 as for --listen")
-	admin := fs.String("admin", "127.0.0.1:9180,127.0.0.1:9182,127.0.0.1:9183", "admin API and status page addresses of proxy1, proxy2, proxy3 (one address: the next two ports for the others)")
+	adminAddrs := fs.String("admin", "127.0.0.1:9180,127.0.0.1:9182,127.0.0.1:9183", "admin API and status page addresses of proxy1, proxy2, proxy3 (one address: the next two ports for the others)")
 	control := fs.String("control", "127.0.0.1:9181", "address of the demo's backend control (stop/start an app node)")
 	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once the cluster is up")
 	noBrowser := fs.Bool("no-browser", false, "do not open the status page in a browser (it is opened only when stdout is a terminal)")
@@ -105,167 +106,195 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	var addrs [3][3]string // per proxy: http, https, admin
-	for i, f := range []struct{ name, value string }{{"listen", *listen}, {"https", *httpsListen}, {"admin", *admin}} {
+	d := &demo{}
+	for i, f := range []struct{ name, value string }{{"listen", *listen}, {"https", *httpsListen}, {"admin", *adminAddrs}} {
 		as, err := demoAddrs(f.value)
 		if err != nil {
 			return usageError{fmt.Errorf("--%s: %w", f.name, err)}
 		}
 		for p := range as {
-			addrs[p][i] = as[p]
+			d.addrs[p][i] = as[p]
 		}
 	}
-	key, err := membership.GenerateKey()
-	if err != nil {
+	var err error
+	if d.key, err = membership.GenerateKey(); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, config.Log{})
-	if err != nil {
+	if d.log, err = newLogger(stderr, config.Log{}); err != nil {
 		return err
 	}
-
-	// Registered first and kept to the end: the proxies stop on SIGTERM or
-	// SIGINT (serveNode takes no context), and while this is registered a
-	// signal the demo sends itself to stop them cannot kill the process.
+	// Ctrl-C (or SIGTERM) ends the demo: stop drains the proxies, then
+	// takes the app nodes out of the cluster, whatever happened before.
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stopSignals()
+	defer d.stop()
+	if err := d.start(ctx, *control); err != nil || ctx.Err() != nil {
+		return err
+	}
+	if *ready != "" {
+		if err := writeReady(*ready, d.readyInfo()); err != nil {
+			return err
+		}
+	}
+	if err := d.intro(ctx, stdout); err != nil {
+		return err
+	}
+	if !*noBrowser && isTerminal(stdout) && os.Getenv("CI") == "" {
+		openBrowser("http://"+d.proxies[0].ready.Admin+"/", d.log)
+	}
+	return d.wait(ctx)
+}
 
+// demo is one run of `tether demo`: three app nodes, their control, and
+// three proxies in a cluster.
+type demo struct {
+	addrs [3][3]string // per proxy: http, https, admin
+	key   string       // the cluster's gossip key
+	log   zerolog.Logger
+
+	backends []*demoapp.Backend
+	members  []*demoMember
+	proxies  []*demoProxy
+	ctl      net.Listener
+	ctlSrv   *http.Server
+}
+
+// start starts the app nodes and their control, proxy1, the app nodes'
+// memberships (joined through proxy1, as `tether agent --join` would), then
+// proxies 2 and 3, and waits until every proxy has the three app nodes. It
+// returns nil early when ctx ends.
+func (d *demo) start(ctx context.Context, control string) error {
 	store := demoapp.NewStore() // shared: the nodes replicate sessions, like a Tomcat cluster
-	var backends []*demoapp.Backend
 	for _, route := range demoRoutes {
 		b := &demoapp.Backend{Route: route, Store: store, Rename: true}
 		if err := b.Start("127.0.0.1:0"); err != nil {
 			return fmt.Errorf("start demo backend %s: %w", route, err)
 		}
-		defer b.Stop()
-		backends = append(backends, b)
+		d.backends = append(d.backends, b)
 	}
-
-	ctl, err := net.Listen("tcp", *control)
+	ctl, err := net.Listen("tcp", control)
 	if err != nil {
 		return fmt.Errorf("demo control: %w (choose another with --control)", err)
 	}
-	ctlSrv := &http.Server{Handler: demoControl(backends), ReadHeaderTimeout: 5 * time.Second}
-	go ctlSrv.Serve(ctl)
-	defer ctlSrv.Close()
-
-	// Whatever happens below, stop in order: the proxies (they drain),
-	// then the app nodes' memberships (they leave the cluster).
-	var proxies []*demoProxy
-	var members []*demoMember
-	defer func() {
-		stopDemoProxies(proxies)
-		for _, m := range members {
-			m.leave()
-		}
-	}()
-	startProxy := func(i int, seed string) (*demoProxy, error) {
-		discover := ""
-		if seed != "" {
-			discover = "\t\tdiscover static " + seed + "\n"
-		}
-		a := addrs[i]
-		src := fmt.Sprintf(demoProxyConfig, a[2], dataDir(), key, discover, a[0], a[1])
-		cfg, err := config.Parse("demo.Caddyfile", []byte(src))
-		if err != nil {
-			return nil, fmt.Errorf("demo config: %w", err)
-		}
-		p := &demoProxy{name: "proxy" + strconv.Itoa(i+1), started: make(chan struct{}), done: make(chan struct{})}
-		p.run(cfg, log.With().Str("proxy", p.name).Logger())
-		proxies = append(proxies, p)
-		return p, nil
-	}
-	wait := func(ps ...*demoProxy) error {
-		for _, p := range ps {
-			select {
-			case <-p.started:
-			case <-p.done:
-				switch {
-				case ctx.Err() != nil: // Ctrl-C while it started
-					return nil
-				case errors.Is(p.err, syscall.EADDRINUSE):
-					return fmt.Errorf("%s: %w (choose other addresses with --listen, --https, --admin)", p.name, p.err)
-				case p.err != nil:
-					return fmt.Errorf("%s: %w", p.name, p.err)
-				}
-				return fmt.Errorf("%s stopped while starting", p.name)
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		return nil
-	}
+	d.ctl = ctl
+	d.ctlSrv = &http.Server{Handler: demoControl(d.backends), ReadHeaderTimeout: 5 * time.Second}
+	go d.ctlSrv.Serve(ctl)
 
 	// proxy1 first: it is the seed the others join.
-	p1, err := startProxy(0, "")
-	if err != nil {
+	if err := d.startProxy(0, ""); err != nil {
 		return err
 	}
-	if err := wait(p1); err != nil || ctx.Err() != nil {
+	if err := d.waitStarted(ctx, d.proxies[0]); err != nil || ctx.Err() != nil {
 		return err
 	}
-	seed := p1.ready.Gossip
-
-	// The app nodes join through proxy1, as `tether agent --join` would.
-	for _, b := range backends {
-		m, err := joinDemoBackend(ctx, b, key, seed, log)
+	seed := d.proxies[0].ready.Gossip
+	for _, b := range d.backends {
+		m, err := joinDemoBackend(ctx, b, d.key, seed, d.log)
 		if err != nil {
 			return fmt.Errorf("demo backend %s: %w", b.Route, err)
 		}
-		members = append(members, m)
+		d.members = append(d.members, m)
 	}
-
-	p2, err := startProxy(1, seed)
-	if err != nil {
-		return err
-	}
-	p3, err := startProxy(2, seed)
-	if err != nil {
-		return err
-	}
-	if err := wait(p2, p3); err != nil || ctx.Err() != nil {
-		return err
-	}
-	if err := waitDiscovered(ctx, proxies, 30*time.Second); err != nil || ctx.Err() != nil {
-		return err
-	}
-
-	if *ready != "" {
-		r := demoReady{Ready: p1.ready, Control: ctl.Addr().String()}
-		for _, p := range proxies {
-			r.Proxies = append(r.Proxies, demoReadyProxy{Name: p.name, Ready: p.ready})
-		}
-		for i, b := range backends {
-			r.Backends = append(r.Backends, demoReadyBackend{Route: b.Route, Addr: b.Addr(), Gossip: members[i].c.Addr().String()})
-		}
-		if err := writeReady(*ready, r); err != nil {
+	for i := 1; i < 3; i++ {
+		if err := d.startProxy(i, seed); err != nil {
 			return err
 		}
 	}
+	if err := d.waitStarted(ctx, d.proxies[1:]...); err != nil || ctx.Err() != nil {
+		return err
+	}
+	return waitDiscovered(ctx, d.proxies, 30*time.Second)
+}
 
-	intro := demoIntroData{Control: ctl.Addr().String()}
-	for _, p := range proxies {
+// startProxy starts proxy i+1, joining the cluster through seed ("" for
+// the first).
+func (d *demo) startProxy(i int, seed string) error {
+	discover := ""
+	if seed != "" {
+		discover = "\t\tdiscover static " + seed + "\n"
+	}
+	a := d.addrs[i]
+	src := fmt.Sprintf(demoProxyConfig, a[2], dataDir(), d.key, discover, a[0], a[1])
+	cfg, err := config.Parse("demo.Caddyfile", []byte(src))
+	if err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+	name := "proxy" + strconv.Itoa(i+1)
+	d.proxies = append(d.proxies, startDemoProxy(name, cfg, d.log.With().Str("proxy", name).Logger()))
+	return nil
+}
+
+// waitStarted waits until the proxies serve, one stops, or ctx ends (nil).
+func (d *demo) waitStarted(ctx context.Context, ps ...*demoProxy) error {
+	for _, p := range ps {
+		select {
+		case <-p.started:
+		case <-p.done:
+			switch {
+			case ctx.Err() != nil: // Ctrl-C while it started
+				return nil
+			case errors.Is(p.err, syscall.EADDRINUSE):
+				return fmt.Errorf("%s: %w (choose other addresses with --listen, --https, --admin)", p.name, p.err)
+			case p.err != nil:
+				return fmt.Errorf("%s: %w", p.name, p.err)
+			}
+			return fmt.Errorf("%s stopped while starting", p.name)
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	return nil
+}
+
+// stop stops in order: the proxies (they drain), then the app nodes'
+// memberships (they leave the cluster), the control and the app nodes.
+func (d *demo) stop() {
+	stopDemoProxies(d.proxies)
+	for _, m := range d.members {
+		m.leave()
+	}
+	if d.ctlSrv != nil {
+		d.ctlSrv.Close()
+	}
+	for _, b := range d.backends {
+		b.Stop()
+	}
+}
+
+// readyInfo is the --ready-file content: every address the demo bound.
+func (d *demo) readyInfo() demoReady {
+	r := demoReady{Ready: d.proxies[0].ready, Control: d.ctl.Addr().String()}
+	for _, p := range d.proxies {
+		r.Proxies = append(r.Proxies, demoReadyProxy{Name: p.name, Ready: p.ready})
+	}
+	for i, b := range d.backends {
+		r.Backends = append(r.Backends, demoReadyBackend{Route: b.Route, Addr: b.Addr(), Gossip: d.members[i].a.Addr().String()})
+	}
+	return r
+}
+
+// intro prints what to open and try.
+func (d *demo) intro(ctx context.Context, stdout io.Writer) error {
+	intro := demoIntroData{Control: d.ctl.Addr().String()}
+	for _, p := range d.proxies {
 		intro.Proxies = append(intro.Proxies, newDemoIntroProxy(p))
 	}
 	intro.Status = intro.Proxies[0].Admin
-	for _, b := range backends {
+	for _, b := range d.backends {
 		intro.Backends = append(intro.Backends, b.Route+" ("+b.Addr()+")")
 	}
-	_, root, err := p1.srv.InternalRoot(ctx)
+	_, root, err := d.proxies[0].srv.InternalRoot(ctx)
 	if err != nil || root == "" {
 		root = "(the internal CA root: " + fmt.Sprint(err) + ")"
 	}
 	intro.Root = root
-	if err := demoIntro.Execute(stdout, intro); err != nil {
-		return err
-	}
-	if !*noBrowser && isTerminal(stdout) && os.Getenv("CI") == "" {
-		openBrowser("http://"+intro.Status+"/", log)
-	}
+	return demoIntro.Execute(stdout, intro)
+}
 
-	// Serve until Ctrl-C, or until a proxy stops by itself.
-	anyDone := make(chan *demoProxy, len(proxies))
-	for _, p := range proxies {
+// wait serves until Ctrl-C (nil), or until a proxy stops by itself.
+func (d *demo) wait(ctx context.Context) error {
+	anyDone := make(chan *demoProxy, len(d.proxies))
+	for _, p := range d.proxies {
 		go func() { <-p.done; anyDone <- p }()
 	}
 	select {
@@ -279,48 +308,41 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// demoProxy is one of the demo's proxies, run by serveNode in a goroutine.
+// demoProxy is one of the demo's proxies, a node run in a goroutine.
 type demoProxy struct {
 	name    string
-	started chan struct{} // closed once serving and synced; srv and ready are set
-	done    chan struct{} // closed when serveNode returned; err is set
+	stop    context.CancelFunc // ends its node.Run: it drains and leaves
+	started chan struct{}      // closed once serving and synced; srv and ready are set
+	done    chan struct{}      // closed when node.Run returned; err is set
 	srv     *proxy.Server
 	ready   proxy.Ready
 	err     error
 }
 
-func (p *demoProxy) run(cfg *config.Config, log zerolog.Logger) {
+func startDemoProxy(name string, cfg *config.Config, log zerolog.Logger) *demoProxy {
+	ctx, stop := context.WithCancel(context.Background())
+	p := &demoProxy{name: name, stop: stop, started: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		p.err = serveNode(cfg, log, "", p.name, "", func(srv *proxy.Server, r proxy.Ready) {
-			p.srv, p.ready = srv, r
-			close(p.started)
+		p.err = node.Run(ctx, cfg, node.Options{
+			Logger: log, Version: buildVersion(), Name: name, DataDir: dataDir(),
+			Ready: func(srv *proxy.Server, r proxy.Ready) error {
+				p.srv, p.ready = srv, r
+				close(p.started)
+				return nil
+			},
 		})
 	}()
+	return p
 }
 
-// stopDemoProxies stops the proxies and waits for them. serveNode stops on
-// SIGTERM or SIGINT only, so the demo signals itself (cmdDemo keeps its
-// own registration, so the signal never kills the process), again every
-// half second: a proxy that was still starting when the first one arrived
-// registers for signals only later.
+// stopDemoProxies stops the proxies together and waits for them.
 func stopDemoProxies(ps []*demoProxy) {
-	tick := time.NewTicker(500 * time.Millisecond)
-	defer tick.Stop()
 	for _, p := range ps {
-		for stopped := false; !stopped; {
-			select {
-			case <-p.done:
-				stopped = true
-			default:
-				_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
-				select {
-				case <-p.done:
-					stopped = true
-				case <-tick.C:
-				}
-			}
-		}
+		p.stop()
+	}
+	for _, p := range ps {
+		<-p.done
 	}
 }
 
@@ -359,80 +381,45 @@ func demoMembers(srv *proxy.Server) int {
 	return 0
 }
 
-// demoMember is an app node's membership in the demo cluster: what
-// `tether agent` does beside a real backend, in process.
+// demoMember is an app node's membership in the demo cluster: the agent
+// `tether agent` runs beside a real backend, in process.
 type demoMember struct {
-	c    *membership.Cluster
+	a    *agent.Agent
 	stop context.CancelFunc
-	wg   sync.WaitGroup
+	done chan struct{}
 }
 
 // joinDemoBackend joins b to the demo cluster through seed as a backend
 // member of service app, with b's route as member name, and keeps its
-// advertised health current (checked every second, as an agent would).
-// Its gossip logs only warnings: the proxies already log every membership
-// change, and three more copies would bury the demo's terminal.
+// advertised health current (checked every second). Its gossip logs only
+// warnings: the proxies already log every membership change, and three
+// more copies would bury the demo's terminal.
 func joinDemoBackend(ctx context.Context, b *demoapp.Backend, key, seed string, log zerolog.Logger) (*demoMember, error) {
 	log = log.With().Str("app_node", b.Route).Logger()
-	u := &url.URL{Scheme: "http", Host: b.Addr()}
-	check := newBackendCheck(u, "/health")
-	static, err := membership.NewStatic([]string{seed})
-	if err != nil {
-		return nil, err
-	}
-	meta := membership.Meta{
-		Role: membership.RoleBackend, Cluster: "demo", Service: "app", Route: b.Route,
-		URL: u.String(), Weight: 1, Healthy: check(ctx) == nil, Build: version,
-	}
-	cfg := membership.DefaultConfig()
-	cfg.Name = b.Route
-	cfg.Cluster = "demo"
-	cfg.Bind = "127.0.0.1:0"
-	cfg.GossipKeys = []string{key}
-	cfg.Profile = membership.ProfileLocal
-	cfg.RejoinInterval, cfg.JoinTimeout, cfg.LeaveTimeout = 0, 0, 0 // the profile's
-	cfg.Providers = []membership.Provider{static}
-	cfg.Meta = meta
-	cfg.Log = log.Level(max(log.GetLevel(), zerolog.WarnLevel))
-	c, err := membership.New(cfg)
+	quiet := log.Level(max(log.GetLevel(), zerolog.WarnLevel))
+	a, err := agent.Join(ctx, agent.Config{
+		Cluster: "demo", Name: b.Route, Bind: "127.0.0.1:0", Seeds: []string{seed},
+		GossipKeys: []string{key}, Profile: membership.ProfileLocal,
+		Service: "app", Route: b.Route, URL: &url.URL{Scheme: "http", Host: b.Addr()}, Weight: 1,
+		HealthURI: "/health", HealthInterval: time.Second,
+		Build: buildVersion(), Log: log, GossipLog: &quiet,
+	})
 	if err != nil {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	m := &demoMember{c: c, stop: stop}
-	runErr := make(chan error, 1)
-	m.wg.Go(func() { runErr <- c.Run(runCtx) })
-	select {
-	case <-c.Started():
-	case err := <-runErr:
-		stop()
-		return nil, err
-	}
-	m.wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-			}
-			if healthy := check(runCtx) == nil; healthy != meta.Healthy && runCtx.Err() == nil {
-				meta.Healthy = healthy
-				if err := c.SetMeta(meta); err != nil {
-					log.Error().Err(err).Msg("health not advertised")
-				}
-				log.Info().Bool("healthy", healthy).Msg("backend health changed")
-			}
-		}
-	})
+	m := &demoMember{a: a, stop: stop, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		_ = a.Run(runCtx)
+	}()
 	return m, nil
 }
 
 // leave leaves the cluster gracefully and waits.
 func (m *demoMember) leave() {
 	m.stop()
-	m.wg.Wait()
+	<-m.done
 }
 
 // demoAddrs expands a demo address flag into one address per proxy: three

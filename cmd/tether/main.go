@@ -21,19 +21,21 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
-	"github.com/tether-proxy/tether/membership"
+	"github.com/tether-proxy/tether/internal/node"
 	"github.com/tether-proxy/tether/proxy"
 	"github.com/tether-proxy/tether/proxy/admin"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..."; when
+// it is not, versionString reads the module version from the build info.
+var version = ""
 
 const usage = `tether — a cluster-aware, session-sticky reverse-proxy load balancer
 
 Usage:
-  tether run [-c Caddyfile] [--ready-file PATH]   serve (default config: ./Caddyfile)
-  tether validate [-c Caddyfile]                   check a config; exit 1 with file:line:col on error
+  tether run [Caddyfile] [--ready-file PATH]      serve (default config: ./Caddyfile; -c FILE works too)
+  tether validate [Caddyfile]                      check a config and print its warnings; exit 1 with
+                                                    file:line:col on error
   tether demo [--listen ADDR] [--admin ADDRS] [--no-browser] [--ready-file PATH]
                                                     a local showcase: three proxies in a cluster, three app
                                                     nodes with jvmRoute sessions, the status page
@@ -45,6 +47,8 @@ Usage:
                                                     join the cluster as a backend member beside a backend
   tether keygen                                     print a new gossip key
   tether version                                    version and build info
+
+Every command takes -h for its own flags.
 `
 
 func main() {
@@ -69,6 +73,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, rest := args[0], args[1:]
+	if (cmd == "keygen" || cmd == "version") && len(rest) == 1 && isHelp(rest[0]) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
 	var err error
 	switch cmd {
 	case "run":
@@ -112,20 +120,52 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// usageError is a bad command line: exit 2. It wraps the flag package's
+// error, so -h (flag.ErrHelp) is told apart and exits 0.
 type usageError struct{ error }
 
+func (e usageError) Unwrap() error { return e.error }
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" }
+
+// buildVersion is what this binary says it is: the -ldflags version when
+// set, else the module version from the build info (a tagged `go install`
+// gives v1.2.3; a build from a checkout gives v0.0.0-date-rev or
+// "(devel)"), plus the Go version and the VCS revision and state.
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// versionString is `tether version`: the version, the Go version and the
+// VCS revision the binary was built from (", modified" for a dirty tree).
 func versionString() string {
-	s := "tether " + version
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		s += " (" + bi.GoVersion
-		for _, kv := range bi.Settings {
-			if kv.Key == "vcs.revision" {
-				s += ", " + kv.Value
+	s := "tether " + buildVersion()
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return s
+	}
+	s += " (" + bi.GoVersion
+	var rev, modified string
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.modified":
+			if kv.Value == "true" {
+				modified = ", modified"
 			}
 		}
-		s += ")"
 	}
-	return s
+	if rev != "" {
+		s += ", " + rev + modified
+	}
+	return s + ")"
 }
 
 // newLogger is the root logger: JSON on stderr, or human-readable when
@@ -165,34 +205,56 @@ func loadConfig(path string) (*config.Config, error) {
 	return cfg, nil
 }
 
+// configArg parses a command's flags and takes the config file from -c
+// or the one positional argument (tether validate Caddyfile.example).
+func configArg(fs *flag.FlagSet, args []string) (string, error) {
+	path := fs.String("c", "Caddyfile", "config file (or give it as the argument)")
+	fs.StringVar(path, "config", "Caddyfile", "config file (or give it as the argument)")
+	if err := fs.Parse(args); err != nil {
+		return "", usageError{err}
+	}
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		set := false
+		fs.Visit(func(f *flag.Flag) { set = set || f.Name == "c" || f.Name == "config" })
+		if set && *path != fs.Arg(0) {
+			return "", usageError{fmt.Errorf("two config files: -c %s and %s", *path, fs.Arg(0))}
+		}
+		*path = fs.Arg(0)
+	default:
+		return "", usageError{fmt.Errorf("unexpected arguments %q", fs.Args()[1:])}
+	}
+	return *path, nil
+}
+
 func cmdValidate(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	path := fs.String("c", "Caddyfile", "config file")
-	fs.StringVar(path, "config", "Caddyfile", "config file")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	cfg, err := loadConfig(*path)
+	path, err := configArg(fs, args)
 	if err != nil {
 		return err
 	}
-	if _, err := proxy.New(cfg, proxy.Options{Logger: zerolog.Nop(), Version: version, CheckOnly: true, Admin: admin.New}); err != nil {
+	cfg, err := loadConfig(path)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: valid (%d sites)\n", *path, len(cfg.Sites))
+	if _, err := proxy.New(cfg, proxy.Options{Logger: zerolog.Nop(), Version: buildVersion(), CheckOnly: true, Admin: admin.New}); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: valid (%d sites)\n", path, len(cfg.Sites))
 	return nil
 }
 
+// cmdRun serves a config until SIGTERM or SIGINT; SIGHUP reloads it.
 func cmdRun(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	path := fs.String("c", "Caddyfile", "config file")
-	fs.StringVar(path, "config", "Caddyfile", "config file")
 	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once listening")
-	node := fs.String("node-name", "", "this proxy's member name in the cluster (default: $TETHER_NODE_NAME or the hostname)")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	name := fs.String("node-name", "", "this proxy's member name in the cluster (default: $TETHER_NODE_NAME or the hostname)")
+	path, err := configArg(fs, args)
+	if err != nil {
+		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return err
 	}
@@ -200,132 +262,41 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return serveNode(cfg, log, *ready, nodeName(*node), *path, nil)
-}
-
-// serve runs a config until SIGTERM or SIGINT. started, if not nil, is
-// called once the listeners are bound.
-func serve(cfg *config.Config, log zerolog.Logger, readyFile string, started func(*proxy.Server, proxy.Ready)) error {
-	return serveNode(cfg, log, readyFile, nodeName(""), "", started)
-}
-
-// serveNode is serve with this proxy's member name for the cluster. With a
-// cluster block, the proxy joins before it reports ready and leaves after
-// it has drained. It reports ready (the ready file, started) once the
-// session table holds a full copy from the other proxies; until then
-// /healthz answers 503.
-func serveNode(cfg *config.Config, log zerolog.Logger, readyFile, node, configPath string, started func(*proxy.Server, proxy.Ready)) error {
-	opts := proxy.Options{Logger: log, Version: version, DataDir: dataDir(), ConfigPath: configPath, Admin: admin.NewLogged(log)}
-	bg, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-
-	sessions, err := newSessionTable(bg, cfg, node, log)
-	if err != nil {
-		return err
-	}
-	opts.Sessions, opts.SessionStore, opts.AffinityKey = sessions.tab, sessions.store, sessions.affinityKey
-	sessionsDone := make(chan error, 1)
-	sessionsCtx, stopSessions := context.WithCancel(bg)
-	defer func() {
-		stopSessions() // last: after the cluster is left
-		<-sessionsDone
-	}()
-	runSessions := func() { go func() { sessionsDone <- sessions.tab.Run(sessionsCtx) }() }
-
-	var cluster *membership.Cluster
-	clusterCtx, leave := context.WithCancel(bg)
-	defer leave()
-	if cc := cfg.Global.Cluster; cc != nil {
-		c, err := newProxyCluster(clusterCtx, cc, node, sessions.advertise, proxy.BalancerDigest(cfg), log)
-		if err != nil {
-			sessions.tab.Close()
-			sessionsDone <- nil
-			return err
-		}
-		cluster = c
-		opts.Cluster = c
-	}
-	fail := func(err error) error {
-		if cluster != nil {
-			cluster.Close()
-		}
-		sessions.tab.Close()
-		sessionsDone <- nil
-		return err
-	}
-	srv, err := proxy.New(cfg, opts)
-	if err != nil {
-		return fail(err)
-	}
-	if err := srv.Listen(); err != nil {
-		return fail(err)
-	}
-	runSessions()
-	addrs := srv.Addrs()
-	addrs.PID = os.Getpid()
-	if cluster != nil {
-		clusterDone := make(chan error, 1)
-		go func() { clusterDone <- cluster.Run(clusterCtx) }()
-		select {
-		case <-cluster.Started():
-		case err := <-clusterDone:
-			return fmt.Errorf("cluster: %w", err)
-		}
-		addrs.Gossip = cluster.Addr().String()
-		log.Info().Str("node", node).Str("gossip", addrs.Gossip).Int("members", len(cluster.View().Members)).Msg("joined cluster")
-		defer func() {
-			leave() // after Serve drained: leave the cluster gracefully
-			<-clusterDone
-		}()
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx) }()
+	return node.Run(ctx, cfg, node.Options{
+		Logger: log, Version: buildVersion(), Name: nodeName(*name), DataDir: dataDir(), ConfigPath: path,
+		Reload: notifyReload(ctx),
+		Ready: func(_ *proxy.Server, addrs proxy.Ready) error {
+			if *ready == "" {
+				return nil
+			}
+			return writeReady(*ready, addrs)
+		},
+	})
+}
 
-	// Ready once the session table is synced (Serve gives it its peers).
-	select {
-	case <-sessions.tab.Ready():
-	case err := <-served:
-		return err
-	}
-	if readyFile != "" {
-		if err := writeReady(readyFile, addrs); err != nil {
-			stop()
-			<-served
-			return err
-		}
-	}
-	for _, l := range addrs.Listeners {
-		log.Info().Str("addr", l.Addr).Strs("sites", l.Sites).Msg("listening")
-	}
-	if addrs.Admin != "" {
-		log.Info().Str("addr", addrs.Admin).Msg("admin api listening")
-	}
-	if started != nil {
-		started(srv, addrs)
-	}
-	if configPath != "" {
-		// SIGHUP reloads the config file; a bad one is logged with its
-		// file:line:col and the running config stays.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
+// notifyReload turns SIGHUP into reloads until ctx ends. Signals that
+// arrive while a reload runs are folded into the next one.
+func notifyReload(ctx context.Context) <-chan struct{} {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
+	go func() {
 		defer signal.Stop(hup)
-		go func() {
-			for {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
 				select {
-				case <-ctx.Done():
-					return
-				case <-hup:
-					if err := srv.ReloadFile(); err != nil {
-						log.Error().Err(err).Msg("reload on SIGHUP failed")
-					}
+				case reload <- struct{}{}:
+				default:
 				}
 			}
-		}()
-	}
-	return <-served
+		}
+	}()
+	return reload
 }
 
 // dataDir is where certificates, the internal CA and locks live without a

@@ -1,10 +1,8 @@
-package main
+package node
 
 import (
 	"context"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -38,14 +36,14 @@ type sessionTable struct {
 }
 
 // newSessionTable builds the session table of proxy node. In a cluster it
-// listens next to gossip (the gossip port plus one, 7947 by default; port 0
-// when gossip uses port 0) and encrypts with the gossip keys; alone it has
-// no listener. Member states persist under the data directory either way.
-func newSessionTable(ctx context.Context, cfg *config.Config, node string, log zerolog.Logger) (*sessionTable, error) {
+// listens next to gossip (ReplicationBind) and encrypts with the gossip
+// keys; alone it has no listener. Member states persist under the data
+// directory either way.
+func newSessionTable(ctx context.Context, cfg *config.Config, node, dataDir string, log zerolog.Logger) (*sessionTable, error) {
 	rc := replication.Config{
 		NodeName:  node,
 		Logger:    log,
-		StatePath: filepath.Join(dataDir(), "sessions", safeFileName(node), "member-states.json"),
+		StatePath: filepath.Join(dataDir, "sessions", safeFileName(node), "member-states.json"),
 	}
 	if err := os.MkdirAll(filepath.Dir(rc.StatePath), 0o700); err != nil {
 		return nil, fmt.Errorf("session table: %w", err)
@@ -55,15 +53,11 @@ func newSessionTable(ctx context.Context, cfg *config.Config, node string, log z
 	if cc != nil {
 		rc.Label = cc.Name
 		rc.SessionTTL = cc.SessionTTL
-		host, port, err := net.SplitHostPort(cc.Bind)
+		bind, err := ReplicationBind(cc.Bind)
 		if err != nil {
-			return nil, fmt.Errorf("%s: cluster bind %q: %w", cc.Pos, cc.Bind, err)
+			return nil, fmt.Errorf("%s: %w", cc.Pos, err)
 		}
-		p, _ := strconv.Atoi(port)
-		if p != 0 {
-			p++
-		}
-		rc.Bind = net.JoinHostPort(host, strconv.Itoa(p))
+		rc.Bind = bind
 		for _, k := range cc.GossipKey {
 			raw, err := base64.StdEncoding.DecodeString(k)
 			if err != nil {
@@ -92,9 +86,9 @@ func newSessionTable(ctx context.Context, cfg *config.Config, node string, log z
 		}
 	}
 	if len(rc.Keys) > 0 {
-		st.affinityKey, err = hkdf.Key(sha256.New, rc.Keys[0], nil, "tether affinity cookie "+rc.Label, 32)
+		st.affinityKey, err = AffinityKey(rc.Keys[0], rc.Label)
 	} else {
-		st.affinityKey, err = localAffinityKey(filepath.Join(dataDir(), "affinity.key"))
+		st.affinityKey, err = localAffinityKey(filepath.Join(dataDir, "affinity.key"))
 	}
 	if err != nil {
 		tab.Close()

@@ -414,7 +414,7 @@ start_caddy() {
 		caddy run --config "$TMP/caddy/Caddyfile" --adapter caddyfile
 }
 
-# Tether's own config syntax (DESIGN.md).
+# Tether's own config syntax (Caddyfile.example).
 conf_tether() {
 	cat >"$TMP/tether.Caddyfile" <<EOF
 {

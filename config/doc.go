@@ -1,5 +1,6 @@
 // Package config reads Tether's configuration: a Caddyfile-syntax parser of
-// its own (no Caddy import, see DESIGN.md) and the typed, validated Config
+// its own (no Caddy import: Caddy's module graph would come with it) and
+// the typed, validated Config
 // it produces. It is pure apart from reading the config file and its
 // imports: bytes in, a *Config or a positioned *Error out. It does not open
 // listeners, read certificates or resolve names; the proxy does that with

@@ -230,7 +230,7 @@ func (st *reqState) clientGone() bool { return st.client.Err() != nil }
 type stateKey struct{}
 
 // ServeHTTP routes one request: pick a member (sticky, failover or
-// balanced), then proxy to it, retrying per DESIGN.md on failure.
+// balanced), then proxy to it, retrying on failure as roundTrip says.
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if isGRPC(r) && !b.speaksH2 {
 		b.refuseGRPC(w, r)

@@ -20,7 +20,7 @@
 //
 // # How the proxy uses it
 //
-//   - Failover pin (DESIGN.md "Routing semantics"): when routing fails a
+//   - Failover pin (docs/routing.md): when routing fails a
 //     session over and the new member serves it, the proxy calls
 //     Set(balancer, sessionID, newRoute, now), within a per-balancer rate
 //     of new pins (proxy/pins.go).

@@ -21,10 +21,9 @@
 // after it, compared byte for byte with member names, so
 // "ABC.DEF.tomcat1" has route "DEF.tomcat1" and does not go to tomcat1.
 // This is what mod_jk (strchr), mod_proxy_balancer and Tomcat's
-// JvmRouteBinderValve (indexOf) do, measured in the reference lab; the
-// "last '.'" of STYLE.md §8 is superseded by DESIGN.md's "Routing
-// semantics", which is authoritative. Ids without '.', or with an empty id
-// or route, carry no route. Routes are not otherwise restricted.
+// JvmRouteBinderValve (indexOf) do, measured against Tomcat 10 and mod_jk
+// (not the last '.', which some write-ups claim). Ids without '.', or with
+// an empty id or route, carry no route. Routes are not otherwise restricted.
 //
 // A path parameter's value ends at ';', '/', '?' or the end of the path;
 // only the path before the first '?' is searched. Cookie headers are split
@@ -36,7 +35,7 @@
 // Table.FindSession tries the path parameter, then each cookie, and keeps
 // the first candidate whose route names a member; failing that, the first
 // whose route prefix (up to its first '.') names a member's Domain. Table.Pick
-// then applies DESIGN.md's rules: the pin, the session's member if usable
+// then applies the rules of docs/routing.md: the pin, the session's member if usable
 // (active or disabled, healthy), else sticky_force's ErrStickyForced, else
 // the member's redirect (even if disabled: a hot standby), a member of its
 // domain, or any member usable for new requests. Several failover

@@ -205,7 +205,7 @@ func excluded(req *Request, i int) bool {
 	return i < 64 && req.Exclude&(1<<uint(i)) != 0
 }
 
-// Pick chooses the member for req (DESIGN.md "Routing semantics"):
+// Pick chooses the member for req (docs/routing.md):
 //
 //  1. req.Pin, if that member is usable for sticky requests: ReasonSticky.
 //  2. With a session whose route names a member: that member if usable for

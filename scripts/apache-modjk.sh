@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Tether's Apache httpd + mod_jk harness: the incumbent Tether replaces, on 127.0.0.1, in front of
 # the two Tomcat nodes of scripts/tomcat.sh, to compare routing decisions and speed with Tether.
-# Derived from the reference lab (../shared/tomcat-lab/conf/apache, see ../shared/reference/modjk.md
-# §4.4): a self-contained httpd.conf (event MPM, mod_jk only) under DIR, not /etc/apache2, and
-# never the system service.
+# A self-contained httpd.conf (event MPM, mod_jk only) under DIR, not /etc/apache2, and never the
+# system service: a two-member lb worker as a mod_jk installation has it.
 #
 #   scripts/apache-modjk.sh start  DIR     write DIR/httpd.conf, DIR/workers.properties and
 #                                          DIR/uriworkermap.properties, start httpd, wait until it

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tether's Tomcat test harness: two clustered Tomcat 10 nodes (jvmRoute tomcat1 / tomcat2) on
 # 127.0.0.1, each with an AJP/1.3 connector that requires a secret, a direct HTTP connector and
-# the reference webapp of ../shared/tomcat-lab deployed as /lab. Derived from that lab (see
-# ../shared/reference/modjk.md §4), without Apache and without touching /etc or the system service.
+# the lab webapp (testdata/tomcat-lab/webapp) deployed as /lab. Without Apache and without touching
+# /etc or the system service.
 #
 #   scripts/tomcat.sh start  DIR     build DIR/tomcat1 and DIR/tomcat2 (CATALINA_BASEs), start both,
 #                                    wait until each answers, print one "ready" line per node
@@ -20,7 +20,7 @@
 #   TC2_HTTP_PORT [28082]  TC2_AJP_PORT [28010]  TC2_TRIBES_PORT [24002]
 #   AJP_SECRET [tether-test-secret]   AJP_PACKET_SIZE [8192]
 #   AJP_CONNECTION_TIMEOUT [120000] ms of idle before Tomcat closes an AJP connection
-#   TOMCAT_LAB [<repo>/../shared/tomcat-lab]   the webapp comes from $TOMCAT_LAB/webapp
+#   TOMCAT_LAB [<repo>/testdata/tomcat-lab]     the webapp comes from $TOMCAT_LAB/webapp
 #   TOMCAT_EXTRA_WEBAPPS ["" ] space-separated NAME=DIR pairs, each deployed as /NAME
 #   TOMCAT_READY_TIMEOUT [120] seconds to wait for a node
 #   TC_JAVA_OPTS [-Xms64m -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1]
@@ -34,7 +34,7 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 : "${CATALINA_HOME:=/usr/share/tomcat10}"
-: "${TOMCAT_LAB:=$REPO/../shared/tomcat-lab}"
+: "${TOMCAT_LAB:=$REPO/testdata/tomcat-lab}"
 : "${TOMCAT_EXTRA_WEBAPPS:=}"
 : "${TOMCAT_READY_TIMEOUT:=120}"
 : "${AJP_SECRET:=tether-test-secret}"
@@ -209,7 +209,7 @@ wait_ready() { # wait_ready N T0: the webapp answers over HTTP and the AJP conne
 
 start() {
 	[ -x "$CATALINA_HOME/bin/catalina.sh" ] || die "tomcat10 not installed ($CATALINA_HOME/bin/catalina.sh); run scripts/deps.sh"
-	[ -d "$TOMCAT_LAB/webapp" ] || die "reference webapp not found: $TOMCAT_LAB/webapp (set TOMCAT_LAB)"
+	[ -d "$TOMCAT_LAB/webapp" ] || die "lab webapp not found: $TOMCAT_LAB/webapp (set TOMCAT_LAB)"
 	command -v java >/dev/null || die "java not found (tomcat10 pulls in a JRE)"
 	command -v curl >/dev/null || die "curl not found"
 	mkdir -p "$DIR"

@@ -719,18 +719,8 @@ func (e *hostileEnv) waitLogLines(t *testing.T, m marks, marker string, what str
 }
 
 // combinedLine is Apache's combined format with every quoted field escaped
-// (\" \\ \xhh), as issue 12 asks: no field can end early or start a line.
+// (\" \\ \xhh): no field can end early or start a line.
 var combinedLine = regexp.MustCompile(`^\S+ \S+ \S+ \[[^\]]+\] "(?:[^"\\\x00-\x1f\x7f]|\\.)*" \d{3} (?:\d+|-) "(?:[^"\\\x00-\x1f\x7f]|\\.)*" "(?:[^"\\\x00-\x1f\x7f]|\\.)*"$`)
-
-// member is the recorder named name.
-func (e *hostileEnv) member(name string) *recorder {
-	for _, r := range e.members {
-		if r.name == name {
-			return r
-		}
-	}
-	return nil
-}
 
 func (e *hostileEnv) memberNames() []string {
 	var names []string

@@ -4,9 +4,10 @@
 // probes and the shared secret; it does not choose backends, rewrite cookies,
 // retry on other backends or log (the proxy does).
 //
-// Standard library only (scripts/lint.sh enforces it). The protocol notes it
-// follows, with what was verified against Tomcat 10.1, are in
-// ../shared/reference/modjk.md §3.
+// Standard library only (scripts/lint.sh enforces it). It follows Tomcat's
+// AJP connector (org.apache.coyote.ajp) and the ajpv13a protocol notes; the
+// package's tests and cmd/tether's TestTomcatThroughTether and
+// TestModJKSideBySide check it against a real Tomcat 10.1 and mod_jk.
 //
 // # Use
 //

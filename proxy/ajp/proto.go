@@ -8,7 +8,7 @@ import (
 )
 
 // Wire constants of AJP13 (Tomcat's org.apache.coyote.ajp.Constants and the
-// ajpv13a protocol notes; see ../shared/reference/modjk.md §3).
+// ajpv13a protocol notes).
 const (
 	headerLen = 4 // magic (2) + payload length (2)
 

@@ -158,7 +158,7 @@ var durationBounds = map[string][2]time.Duration{
 func durArg(n *node, t token, zeroOK bool) (time.Duration, error) {
 	d, err := ParseDuration(t.text)
 	if err != nil {
-		return 0, errorf(t.pos, "%s: %v", n.name(), err)
+		return 0, errorf(t.pos, "%s: %w", n.name(), err)
 	}
 	if d == 0 && !zeroOK {
 		return 0, errorf(t.pos, "%s: must be more than 0", n.name())

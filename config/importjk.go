@@ -30,7 +30,7 @@ func (b *builder) expandJK(s *Site, proxies int) error {
 			if ce, ok := errors.AsType[*Error](err); ok {
 				return ce
 			}
-			return errorf(s.ImportJK.Pos, "import_jk: %v", err)
+			return errorf(s.ImportJK.Pos, "import_jk: %w", err)
 		}
 	} else {
 		imp, err := b.opts.LoadJK(*s.ImportJK)
@@ -38,7 +38,7 @@ func (b *builder) expandJK(s *Site, proxies int) error {
 			if ce, ok := errors.AsType[*Error](err); ok {
 				return ce
 			}
-			return errorf(s.ImportJK.Pos, "import_jk: %v", err)
+			return errorf(s.ImportJK.Pos, "import_jk: %w", err)
 		}
 		s.Balancers = append(s.Balancers, imp.Balancers...)
 		b.cfg.Warnings = append(b.cfg.Warnings, imp.Warnings...)

@@ -132,13 +132,13 @@ func limits(n *node, l *Limits, site bool) error {
 		if o.duration {
 			d, err := ParseDuration(t.text)
 			if err != nil {
-				return errorf(t.pos, "%s: %v", o.name, err)
+				return errorf(t.pos, "%s: %w", o.name, err)
 			}
 			v = int64(d)
 		} else {
 			var err error
 			if v, err = parseSize(t.text); err != nil {
-				return errorf(t.pos, "%s: %v", o.name, err)
+				return errorf(t.pos, "%s: %w", o.name, err)
 			}
 		}
 		if v == 0 && o.zeroOK {

@@ -25,7 +25,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			}
 			a, err := parseAddress(piece)
 			if err != nil {
-				return nil, errorf(p, "site address %q: %v", piece, err)
+				return nil, errorf(p, "site address %q: %w", piece, err)
 			}
 			if key, ok := b.addressKey(a); ok {
 				if prev, dup := b.addresses[key]; dup {

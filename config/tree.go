@@ -176,7 +176,7 @@ func (e *expander) importLine(line []token) error {
 	if strings.ContainsAny(name, `*?[\`) {
 		matches, err := e.opts.Glob(pattern)
 		if err != nil {
-			return errorf(line[1].pos, "import %s: %v", name, err)
+			return errorf(line[1].pos, "import %s: %w", name, err)
 		}
 		self, _ := filepath.Abs(imp.pos.File)
 		files = files[:0]
@@ -190,7 +190,7 @@ func (e *expander) importLine(line []token) error {
 	for _, f := range files {
 		abs, err := filepath.Abs(f)
 		if err != nil {
-			return errorf(line[1].pos, "import %s: %v", name, err)
+			return errorf(line[1].pos, "import %s: %w", name, err)
 		}
 		if err := e.push("file "+abs, imp.pos); err != nil {
 			return err
@@ -198,9 +198,11 @@ func (e *expander) importLine(line []token) error {
 		src, err := e.opts.ReadFile(f)
 		if err != nil {
 			if os.IsNotExist(err) {
-				return errorf(line[1].pos, "import %s: no snippet of that name and no file %s", name, f)
+				ce := errorf(line[1].pos, "import %s: no snippet of that name and no file %s", name, f)
+				ce.Err = err
+				return ce
 			}
-			return errorf(line[1].pos, "import %s: %v", name, err)
+			return errorf(line[1].pos, "import %s: %w", name, err)
 		}
 		if err := e.file(f, src, args, true, imp.pos); err != nil {
 			return err

@@ -25,7 +25,7 @@ func DefaultBalancer() *Balancer {
 		HealthPasses:          1,
 		Retries:               1,
 		DialTimeout:           3 * time.Second,  // a LAN connect takes ms; 3s covers SYN retransmission once
-		ResponseHeaderTimeout: 60 * time.Second, // finite, unlike mod_jk's reply_timeout=0 (see modjk.md §0.8)
+		ResponseHeaderTimeout: 60 * time.Second, // finite, unlike mod_jk's reply_timeout=0 (wait forever)
 		IdleTimeout:           90 * time.Second, // net/http's DefaultTransport
 		MaxIdleConns:          256,
 		AJPPacketSize:         8192, // AJP13's standard packet size (Tomcat packetSize default)

@@ -259,7 +259,7 @@ func objectExists(t *testing.T, bucket, key string) (string, bool) {
 }
 
 // TestMotoConditionalWrites records what moto supports of S3's conditional
-// requests (membership-aws.md §3.3), which the registry relies on.
+// requests (If-None-Match, If-Match), which the registry relies on.
 func TestMotoConditionalWrites(t *testing.T) {
 	needMoto(t)
 	ctx, c, bucket := t.Context(), s3Client(), makeBucket(t)

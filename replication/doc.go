@@ -48,14 +48,14 @@
 // memberlist is for membership. Its user broadcasts ride in UDP packets of
 // about 1400 bytes shared with membership gossip and are retransmitted only
 // a few times by the originator: with 5 to 10 nodes they did not reach all
-// nodes within 20 s in most of our runs (membership-aws.md §1 in the shared
-// reference notes), and an oversized message is silently never sent.
+// nodes within 20 s in most of our runs, and an oversized message is
+// silently never sent.
 // Its push/pull state, the only full-state path, is capped at 20 MiB and
 // ships the whole blob on every exchange, while a million sessions take
 // about 60 MB on the wire. A session stream needs ordered, reliable,
 // flow-controlled delivery, full copies of any size and per-peer
 // backpressure: a TCP connection per peer, like HAProxy's peers protocol and
-// NGINX Plus zone_sync (lb-anchors.md §1.2, §2.3), but with peers found
+// NGINX Plus zone_sync, but with peers found
 // dynamically through membership rather than listed statically.
 //
 // # The channel

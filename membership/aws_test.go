@@ -20,6 +20,8 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 func testAWSConfig() aws.Config {
@@ -314,7 +316,7 @@ func TestS3Registry(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The ghost crashed: it never rewrites. a and b keep announcing.
-		waitFor(t, 8*time.Second, "ghost collected", func() bool {
+		testpeers.WaitUntil(t, 8*time.Second, "ghost collected", func() bool {
 			a.Announce(ctx, "node-a", "10.0.0.1:7946")
 			b.Announce(ctx, "node-b", "10.0.0.2:7946")
 			got, err := a.Addrs(ctx)
@@ -369,7 +371,7 @@ func TestS3ClusterFormation(t *testing.T) {
 	}
 	a := startNode(t, "a", fast)
 	b := startNode(t, "b", fast)
-	d := waitFor(t, 10*time.Second, "members find each other through S3", sees([]string{"a", "b"}, a, b))
+	d := testpeers.WaitUntil(t, 10*time.Second, "members find each other through S3", sees([]string{"a", "b"}, a, b))
 	t.Logf("converged through S3 in %v", d)
 	if _, ok := objectExists(t, bucket, "c1/b"); !ok {
 		t.Fatalf("b's registry entry missing")

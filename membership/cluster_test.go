@@ -70,20 +70,6 @@ func static(t *testing.T, addrs ...string) []Provider {
 	return []Provider{p}
 }
 
-// waitFor polls cond until it holds or timeout passes, and returns how long
-// it took.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func names(v *View) []string {
 	var out []string
 	for _, m := range v.Members {
@@ -115,7 +101,7 @@ func threeNodes(t *testing.T, mod func(*Config)) (a, b, c *node) {
 	}
 	b = startNode(t, "b", join)
 	c = startNode(t, "c", join)
-	d := waitFor(t, 15*time.Second, "three members converge", sees([]string{"a", "b", "c"}, a, b, c))
+	d := testpeers.WaitUntil(t, 15*time.Second, "three members converge", sees([]string{"a", "b", "c"}, a, b, c))
 	t.Logf("3 members converged in %v", d)
 	return a, b, c
 }
@@ -144,7 +130,7 @@ func TestGracefulLeaveSeenQuickly(t *testing.T) {
 	start := time.Now()
 	c.leave()
 	left := time.Since(start)
-	d := waitFor(t, 5*time.Second, "leave seen", sees([]string{"a", "b"}, a, b))
+	d := testpeers.WaitUntil(t, 5*time.Second, "leave seen", sees([]string{"a", "b"}, a, b))
 	t.Logf("graceful leave: Run returned in %v, seen by both others %v after cancel", left, left+d)
 	select {
 	case <-sub:
@@ -157,7 +143,7 @@ func TestCrashDetectedLocalProfile(t *testing.T) {
 	a, b, c := threeNodes(t, nil)
 	start := time.Now()
 	c.Close() // no leave: the others must detect the failure
-	waitFor(t, 15*time.Second, "crash detected", sees([]string{"a", "b"}, a, b))
+	testpeers.WaitUntil(t, 15*time.Second, "crash detected", sees([]string{"a", "b"}, a, b))
 	t.Logf("crash detection (local profile, 3 nodes): %v", time.Since(start))
 }
 
@@ -169,7 +155,7 @@ func TestCrashDetectedLANProfile(t *testing.T) {
 	a, b, c := threeNodes(t, lan)
 	start := time.Now()
 	c.Close()
-	waitFor(t, 30*time.Second, "crash detected", sees([]string{"a", "b"}, a, b))
+	testpeers.WaitUntil(t, 30*time.Second, "crash detected", sees([]string{"a", "b"}, a, b))
 	t.Logf("crash detection (lan profile, 3 nodes): %v", time.Since(start))
 }
 
@@ -187,7 +173,7 @@ func TestWrongKeyNotAdmitted(t *testing.T) {
 		t.Fatalf("Join with the wrong key = %d, %v; want 0 and an error", n, err)
 	}
 	t.Logf("joiner error: %q", err)
-	waitFor(t, 2*time.Second, "a logs why", func() bool { return strings.Contains(logA.String(), "decrypt") })
+	testpeers.WaitUntil(t, 2*time.Second, "a logs why", func() bool { return strings.Contains(logA.String(), "decrypt") })
 	for _, n := range []*node{a, b} {
 		if got := names(n.View()); len(got) != 1 {
 			t.Errorf("%s: members %v; want only itself", n.Name(), got)
@@ -214,7 +200,7 @@ func TestRotatedKeysAdmitted(t *testing.T) {
 		cfg.GossipKeys = []string{k2, k1}
 		cfg.Providers = static(t, a.Addr().String())
 	})
-	waitFor(t, 15*time.Second, "converge during rotation", sees([]string{"a", "b"}, a, b))
+	testpeers.WaitUntil(t, 15*time.Second, "converge during rotation", sees([]string{"a", "b"}, a, b))
 }
 
 func TestOtherClusterNotAdmitted(t *testing.T) {
@@ -240,7 +226,7 @@ func TestOtherClusterNotAdmitted(t *testing.T) {
 			if err == nil || n != 0 {
 				t.Fatalf("Join across clusters = %d, %v; want 0 and an error", n, err)
 			}
-			waitFor(t, 2*time.Second, "a logs why", func() bool { return strings.Contains(logA.String(), "label") })
+			testpeers.WaitUntil(t, 2*time.Second, "a logs why", func() bool { return strings.Contains(logA.String(), "label") })
 			for _, n := range []*node{a, b} {
 				if got := names(n.View()); len(got) != 1 {
 					t.Errorf("%s: members %v; want only itself", n.Name(), got)
@@ -283,7 +269,7 @@ func TestSetMetaPropagates(t *testing.T) {
 	if err := a.SetMeta(m); err != nil {
 		t.Fatalf("SetMeta = %v", err)
 	}
-	waitFor(t, 10*time.Second, "meta propagated", func() bool {
+	testpeers.WaitUntil(t, 10*time.Second, "meta propagated", func() bool {
 		for _, n := range []*node{b, c} {
 			got, _ := n.View().Member("a")
 			if got.Meta.State != StateDraining || got.Meta.Weight != 7 || got.Meta.Addr != "127.0.0.1:9999" {
@@ -356,7 +342,7 @@ func TestDeadSeedDoesNotStall(t *testing.T) {
 	if took > joinTimeout+time.Second {
 		t.Errorf("start-up took %v; want about JoinTimeout %v", took, joinTimeout)
 	}
-	waitFor(t, 10*time.Second, "joined the live seed", sees([]string{"b", "live"}, b))
+	testpeers.WaitUntil(t, 10*time.Second, "joined the live seed", sees([]string{"b", "live"}, b))
 	// Leaving must not wait for the abandoned join either.
 	start = time.Now()
 	b.leave()
@@ -390,12 +376,12 @@ func TestRejoinMergesTwoClusters(t *testing.T) {
 	b := startNode(t, "b", func(cfg *Config) { fast(cfg); cfg.Providers = static(t, a.Addr().String()) })
 	c := startNode(t, "c", func(cfg *Config) { fast(cfg); cfg.Providers = []Provider{pa} })
 	d := startNode(t, "d", func(cfg *Config) { fast(cfg); cfg.Providers = static(t, c.Addr().String()) })
-	waitFor(t, 15*time.Second, "two clusters form", func() bool {
+	testpeers.WaitUntil(t, 15*time.Second, "two clusters form", func() bool {
 		return sees([]string{"a", "b"}, a, b)() && sees([]string{"c", "d"}, c, d)()
 	})
 	start := time.Now()
 	pa.set(b.Addr().String()) // discovery now finds the other cluster
-	waitFor(t, 15*time.Second, "clusters merge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+	testpeers.WaitUntil(t, 15*time.Second, "clusters merge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
 	t.Logf("merged %v after discovery found the other side", time.Since(start))
 }
 
@@ -446,11 +432,11 @@ func TestPartitionHealsByRejoin(t *testing.T) {
 			sideOf[a.Addr().String()], sideOf[b.Addr().String()] = 1, 1
 			sideOf[c.Addr().String()], sideOf[d.Addr().String()] = 2, 2
 			mu.Unlock()
-			waitFor(t, 15*time.Second, "converge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+			testpeers.WaitUntil(t, 15*time.Second, "converge", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
 			seeds.set(a.Addr().String(), b.Addr().String(), c.Addr().String(), d.Addr().String())
 
 			partitioned.Store(true)
-			took := waitFor(t, 20*time.Second, "split", func() bool {
+			took := testpeers.WaitUntil(t, 20*time.Second, "split", func() bool {
 				return sees([]string{"a", "b"}, a, b)() && sees([]string{"c", "d"}, c, d)()
 			})
 			t.Logf("partition detected in %v", took)
@@ -460,7 +446,7 @@ func TestPartitionHealsByRejoin(t *testing.T) {
 			start := time.Now()
 			partitioned.Store(false)
 			if tc.wantHeal {
-				waitFor(t, 15*time.Second, "heal", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
+				testpeers.WaitUntil(t, 15*time.Second, "heal", sees([]string{"a", "b", "c", "d"}, a, b, c, d))
 				t.Logf("partition healed %v after the network came back", time.Since(start))
 				return
 			}

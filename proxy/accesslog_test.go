@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // hostileRequest is one request a client forges to fake or break log lines.
@@ -80,7 +82,7 @@ func sendRaw(t *testing.T, addr string, hr hostileRequest) int {
 func logLines(t *testing.T, path string, n int) []string {
 	t.Helper()
 	var lines []string
-	waitUntil(t, fmt.Sprintf("%d access log lines", n), func() bool {
+	testpeers.WaitUntil(t, 5*time.Second, fmt.Sprintf("%d access log lines", n), func() bool {
 		data, _ := os.ReadFile(path)
 		lines = strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 		return len(data) > 0 && len(lines) >= n

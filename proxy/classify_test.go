@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 func TestClientBodyFaultsSpareMembers(t *testing.T) {
@@ -43,7 +45,7 @@ func TestClientBodyFaultsSpareMembers(t *testing.T) {
 		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789")
 		time.Sleep(100 * time.Millisecond) // let the proxy start the exchange with a member
 		c.Close()
-		waitUntil(t, "no request in flight", func() bool {
+		testpeers.WaitUntil(t, 5*time.Second, "no request in flight", func() bool {
 			for _, m := range s.Status().Balancers[0].Members {
 				if m.InFlight != 0 {
 					return false

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -233,9 +234,9 @@ func TestDigestAdvertisedAfterReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := startProxyOpts(t, src("a=http://127.0.0.1:1"), Options{Logger: zerolog.New(t.Output()), Cluster: view}, nil)
-	waitUntil(t, "the running balancers' digest advertised", func() bool { return view.Meta().BalancerDigest == BalancerDigest(cfg1) })
+	testpeers.WaitUntil(t, 5*time.Second, "the running balancers' digest advertised", func() bool { return view.Meta().BalancerDigest == BalancerDigest(cfg1) })
 	if err := s.Reload(cfg2); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the reloaded balancers' digest advertised", func() bool { return view.Meta().BalancerDigest == BalancerDigest(cfg2) })
+	testpeers.WaitUntil(t, 5*time.Second, "the reloaded balancers' digest advertised", func() bool { return view.Meta().BalancerDigest == BalancerDigest(cfg2) })
 }

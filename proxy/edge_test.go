@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // rawExchange sends raw bytes to addr and returns everything the proxy
@@ -138,7 +140,7 @@ func TestWriteTimeoutReleasesMember(t *testing.T) {
 	}
 	defer c.Close()
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
-	waitUntil(t, "the member's request released after write_timeout", func() bool {
+	testpeers.WaitUntil(t, 5*time.Second, "the member's request released after write_timeout", func() bool {
 		m := s.Status().Balancers[0].Members[0]
 		return m.Requests == 1 && m.InFlight == 0
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"github.com/tether-proxy/tether/replication"
 )
 
@@ -362,7 +363,7 @@ func TestFarmedPinsAreBounded(t *testing.T) {
 			})
 			elapsed := time.Since(t0)
 			entries := tab.Len()
-			waitUntil(t, "the table to hand its writes to the sender", func() bool { return tab.Stats().SentEntries >= uint64(entries) })
+			testpeers.WaitUntil(t, 5*time.Second, "the table to hand its writes to the sender", func() bool { return tab.Stats().SentEntries >= uint64(entries) })
 			runtime.GC()
 			runtime.ReadMemStats(&after)
 			growth := int64(after.HeapAlloc) - int64(before.HeapAlloc)

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // backend is an in-process HTTP member that names itself in X-Route.
@@ -280,25 +281,14 @@ func TestActiveHealthCheck(t *testing.T) {
 	other := newBackend(t, "other", nil)
 	s, site := startProxy(t, oneBalancer("app=http://"+app.hostport()+" other=http://"+other.hostport(),
 		"\t\thealth_uri /health\n\t\thealth_interval 50ms\n\t\thealth_fails 2\n\t\thealth_passes 2"), nil)
-	waitUntil(t, "app marked down by health checks", func() bool { return !s.Status().Balancers[0].Members[0].Healthy })
+	testpeers.WaitUntil(t, 5*time.Second, "app marked down by health checks", func() bool { return !s.Status().Balancers[0].Members[0].Healthy })
 	for range 20 {
 		if resp, _ := doGet(t, site+"/", nil); resp.Header.Get("X-Route") != "other" {
 			t.Fatalf("new request went to %q while app fails its health check", resp.Header.Get("X-Route"))
 		}
 	}
 	healthy.Store(true)
-	waitUntil(t, "app back after passing health checks", func() bool { return s.Status().Balancers[0].Members[0].Healthy })
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testpeers.WaitUntil(t, 5*time.Second, "app back after passing health checks", func() bool { return s.Status().Balancers[0].Members[0].Healthy })
 }
 
 func TestForwardedHeaders(t *testing.T) {

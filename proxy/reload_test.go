@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // openFDs returns what each of this process's file descriptors points to.
@@ -236,7 +237,7 @@ func TestReloadKeepsLogOfRequestInFlight(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("the request in flight across the reload: %v", err)
 	}
-	waitUntil(t, "old.log closed", func() bool { return fdsTo(t, oldLog) == 0 })
+	testpeers.WaitUntil(t, 5*time.Second, "old.log closed", func() bool { return fdsTo(t, oldLog) == 0 })
 	if n := fdsTo(t, newLog); n != 1 {
 		t.Errorf("new.log is open %d times; want 1", n)
 	}
@@ -307,8 +308,8 @@ func TestReloadClosesDroppedMembersConnections(t *testing.T) {
 	if err := reloadSrc(t, s, mk(false)); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
-	waitUntil(t, "the dropped HTTP member's connection closed", func() bool { return dropped.count() == 0 })
-	waitUntil(t, "the dropped AJP member's connection closed", func() bool { return ajpM.openConns() == 0 })
+	testpeers.WaitUntil(t, 5*time.Second, "the dropped HTTP member's connection closed", func() bool { return dropped.count() == 0 })
+	testpeers.WaitUntil(t, 5*time.Second, "the dropped AJP member's connection closed", func() bool { return ajpM.openConns() == 0 })
 	if n := kept.count(); n != 1 {
 		t.Errorf("the kept member has %d connections from Tether; want its 1 kept", n)
 	}
@@ -327,7 +328,7 @@ func TestReloadReopensRotatedLog(t *testing.T) {
 	src := fmt.Sprintf("{\n\tadmin off\n}\nhttp://127.0.0.1:0 {\n\taccess_log %s combined\n\treverse_proxy {\n\t\tname app\n\t\tto t1=http://%s\n\t}\n}\n", logf, app.hostport())
 	s, site := startProxy(t, src, io.Discard)
 	getNoKeepAlive(t, site+"/before")
-	waitUntil(t, "the first line", func() bool { data, _ := os.ReadFile(logf); return len(data) > 0 })
+	testpeers.WaitUntil(t, 5*time.Second, "the first line", func() bool { data, _ := os.ReadFile(logf); return len(data) > 0 })
 	if err := os.Rename(logf, logf+".1"); err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +336,7 @@ func TestReloadReopensRotatedLog(t *testing.T) {
 		t.Fatalf("reload: %v", err)
 	}
 	getNoKeepAlive(t, site+"/after")
-	waitUntil(t, "a line in the new file", func() bool { data, _ := os.ReadFile(logf); return len(data) > 0 })
+	testpeers.WaitUntil(t, 5*time.Second, "a line in the new file", func() bool { data, _ := os.ReadFile(logf); return len(data) > 0 })
 	rotated, _ := os.ReadFile(logf + ".1")
 	current, _ := os.ReadFile(logf)
 	if !strings.Contains(string(rotated), "/before") || strings.Contains(string(rotated), "/after") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/replication"
 )
@@ -226,7 +227,7 @@ func TestHealthzWaitsForSessionTable(t *testing.T) {
 		Meta: membership.Meta{Role: membership.RoleProxy, Addr: ":1"}}
 	view := &fixedView{v: &membership.View{Self: self, Members: []membership.Member{self, peer}}, ch: make(chan struct{})}
 	srv, _, _ := startProxyWithTable(t, src, Options{Sessions: tab, Cluster: view})
-	waitUntil(t, "the table given p2 as its peer from the view", func() bool { return tab.Stats().Peers == 1 })
+	testpeers.WaitUntil(t, 5*time.Second, "the table given p2 as its peer from the view", func() bool { return tab.Stats().Peers == 1 })
 	if err := srv.Healthy(); !errors.Is(err, ErrSyncing) {
 		t.Fatalf("Healthy before sync = %v; want %v (healthz 503)", err, ErrSyncing)
 	}

@@ -107,18 +107,6 @@ func waitReady(t testing.TB, nodes ...*node) {
 	}
 }
 
-// eventually polls cond every millisecond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestClusterPropagates(t *testing.T) {
 	ns := startMesh(t, "a", "b", "c")
 	a, b, c := ns[0], ns[1], ns[2]
@@ -127,7 +115,7 @@ func TestClusterPropagates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []*node{b, c} {
-		eventually(t, 5*time.Second, n.name+" sees the pin", func() bool {
+		testpeers.WaitUntil(t, 5*time.Second, n.name+" sees the pin", func() bool {
 			r, ok := n.Get("app", "s1", time.Now())
 			return ok && r == "tomcat2"
 		})
@@ -139,14 +127,14 @@ func TestClusterPropagates(t *testing.T) {
 	// A failover re-pin on b wins everywhere; then a delete on c.
 	b.Set("app", "s1", "tomcat3", time.Now())
 	for _, n := range []*node{a, c} {
-		eventually(t, 5*time.Second, n.name+" sees the re-pin", func() bool {
+		testpeers.WaitUntil(t, 5*time.Second, n.name+" sees the re-pin", func() bool {
 			r, _ := n.Get("app", "s1", time.Now())
 			return r == "tomcat3"
 		})
 	}
 	c.Delete("app", "s1", time.Now())
 	for _, n := range []*node{a, b} {
-		eventually(t, 5*time.Second, n.name+" sees the delete", func() bool {
+		testpeers.WaitUntil(t, 5*time.Second, n.name+" sees the delete", func() bool {
 			_, ok := n.Get("app", "s1", time.Now())
 			return !ok
 		})
@@ -154,7 +142,7 @@ func TestClusterPropagates(t *testing.T) {
 	// Member state set on one applies on all.
 	a.SetMemberState("app", "tomcat1", "disabled", time.Now())
 	for _, n := range []*node{b, c} {
-		eventually(t, 5*time.Second, n.name+" sees the member state", func() bool {
+		testpeers.WaitUntil(t, 5*time.Second, n.name+" sees the member state", func() bool {
 			m, ok := n.MemberState("app", "tomcat1")
 			return ok && m.State == "disabled"
 		})
@@ -170,7 +158,7 @@ func TestClusterLateJoinerGetsFullCopyBeforeReady(t *testing.T) {
 		a.Set("app", fmt.Sprintf("sess-%d", i), fmt.Sprintf("t%d", i%4), now)
 	}
 	a.SetMemberState("app", "t1", "stopped", now)
-	eventually(t, 5*time.Second, "b has the table", func() bool { return b.Len() == n })
+	testpeers.WaitUntil(t, 5*time.Second, "b has the table", func() bool { return b.Len() == n })
 
 	c := startNode(t, fastConfig("c", key1))
 	select {
@@ -201,13 +189,13 @@ func TestClusterRestartConverges(t *testing.T) {
 	for i := range 100 {
 		c.Set("app", fmt.Sprintf("before-%d", i), "t1", time.Now())
 	}
-	eventually(t, 5*time.Second, "a and b have c's writes", func() bool { return a.Len() == 100 && b.Len() == 100 })
+	testpeers.WaitUntil(t, 5*time.Second, "a and b have c's writes", func() bool { return a.Len() == 100 && b.Len() == 100 })
 
 	c.stop(t)
 	for i := range 100 {
 		a.Set("app", fmt.Sprintf("during-%d", i), "t2", time.Now())
 	}
-	eventually(t, 5*time.Second, "b has a's writes", func() bool { return b.Len() == 200 })
+	testpeers.WaitUntil(t, 5*time.Second, "b has a's writes", func() bool { return b.Len() == 200 })
 	// Restart c with an empty table at a new address, as after kill -9.
 	c2 := startNode(t, fastConfig("c", key1))
 	mesh(a, b, c2)
@@ -216,7 +204,7 @@ func TestClusterRestartConverges(t *testing.T) {
 		t.Errorf("restarted c has %d entries when ready; want 200", got)
 	}
 	c2.Set("app", "after", "t3", time.Now())
-	eventually(t, 5*time.Second, "a sees the restarted node's write", func() bool {
+	testpeers.WaitUntil(t, 5*time.Second, "a sees the restarted node's write", func() bool {
 		_, ok := a.Get("app", "after", time.Now())
 		return ok
 	})
@@ -230,7 +218,7 @@ func TestClusterPartitionHeals(t *testing.T) {
 	a.SetPeers([]Peer{a.peer(), b.peer()})
 	b.SetPeers([]Peer{a.peer(), b.peer()})
 	c.SetPeers([]Peer{c.peer()})
-	eventually(t, 5*time.Second, "partition in effect", func() bool {
+	testpeers.WaitUntil(t, 5*time.Second, "partition in effect", func() bool {
 		return a.Stats().Connected == 1 && b.Stats().Connected == 1 && c.Stats().Connected == 0
 	})
 	now := time.Now()
@@ -252,7 +240,7 @@ func TestClusterPartitionHeals(t *testing.T) {
 	for _, n := range []*node{a, b, c} {
 		// Writes made during the partition are repaired once older than
 		// digestSettle.
-		eventually(t, 8*time.Second, n.name+" converged", func() bool {
+		testpeers.WaitUntil(t, 8*time.Second, n.name+" converged", func() bool {
 			r, _ := n.Get("app", "contested", time.Now())
 			m, _ := n.MemberState("app", "t1")
 			return n.Len() == 601 && r == "t2" && m.State == "disabled"
@@ -273,7 +261,7 @@ func TestClusterPeerStats(t *testing.T) {
 	a.SetStatsSource(func() []byte { return fmt.Appendf(nil, "a=%d", aCount.Add(1)) })
 	b.SetStatsSource(func() []byte { return []byte("b") })
 	c.SetStatsSource(func() []byte { return make([]byte, MaxStatsBytes+1) }) // too large: not sent
-	eventually(t, 5*time.Second, "c holds a's and b's snapshots", func() bool {
+	testpeers.WaitUntil(t, 5*time.Second, "c holds a's and b's snapshots", func() bool {
 		got := c.PeerStats(time.Minute)
 		return strings.HasPrefix(string(got["a"]), "a=") && string(got["b"]) == "b" && len(got) == 2
 	})
@@ -282,12 +270,12 @@ func TestClusterPeerStats(t *testing.T) {
 	}
 	// Snapshots are refreshed, not kept from the first one.
 	first := string(c.PeerStats(time.Minute)["a"])
-	eventually(t, 5*time.Second, "a newer snapshot of a on c", func() bool {
+	testpeers.WaitUntil(t, 5*time.Second, "a newer snapshot of a on c", func() bool {
 		return string(c.PeerStats(time.Minute)["a"]) != first
 	})
 	// a stops sending: after maxAge it is gone from c's view.
 	a.SetStatsSource(nil)
-	eventually(t, 5*time.Second, "a's snapshot aged out on c", func() bool {
+	testpeers.WaitUntil(t, 5*time.Second, "a's snapshot aged out on c", func() bool {
 		_, ok := c.PeerStats(300 * time.Millisecond)["a"]
 		return !ok
 	})
@@ -307,7 +295,7 @@ func TestClusterWrongKeyRejected(t *testing.T) {
 	p.Set("app", "s2", "evil", time.Now())
 	a.Set("app", "s3", "t1", time.Now())
 
-	eventually(t, 3*time.Second, "a rejects several attempts and logs it", func() bool {
+	testpeers.WaitUntil(t, 3*time.Second, "a rejects several attempts and logs it", func() bool {
 		return a.Stats().AuthFailures >= 4 && strings.Contains(logs.String(), "not authenticated")
 	})
 	if a.Len() != 1 || x.Len() != 1 || p.Len() != 1 {
@@ -332,7 +320,7 @@ func TestClusterKeyRotation(t *testing.T) {
 	waitReady(t, a, b)
 	a.Set("app", "s1", "t1", time.Now())
 	b.Set("app", "s2", "t2", time.Now())
-	eventually(t, 5*time.Second, "both see both", func() bool { return a.Len() == 2 && b.Len() == 2 })
+	testpeers.WaitUntil(t, 5*time.Second, "both see both", func() bool { return a.Len() == 2 && b.Len() == 2 })
 	if f := a.Stats().AuthFailures + b.Stats().AuthFailures; f != 0 {
 		t.Errorf("auth failures during rotation = %d; want 0", f)
 	}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // The proxies of a cluster agree on what they share (issue 12, point 11):
@@ -61,7 +63,7 @@ func TestLearnedSessionsUnnamedBalancers(t *testing.T) {
 	p3, _ := startUnnamedProxy(t, "proxy3", key, p1.r.Gossip, "http://127.0.0.3:0", body)
 	proxies := []*replProxy{p1, p2, p3}
 	for _, p := range proxies {
-		waitFor(t, 20*time.Second, p.name+" sees three proxies", func() bool {
+		testpeers.WaitUntil(t, 20*time.Second, p.name+" sees three proxies", func() bool {
 			return strings.Join(clusterMembers(t, p.r.Admin), ",") == "proxy1,proxy2,proxy3"
 		})
 	}
@@ -94,7 +96,7 @@ func TestLearnedSessionsUnnamedBalancers(t *testing.T) {
 		return err
 	})
 	for _, p := range proxies {
-		waitFor(t, 30*time.Second, p.name+" holds every learned session", func() bool { return sessionEntries(t, p.r.Admin) >= n })
+		testpeers.WaitUntil(t, 30*time.Second, p.name+" holds every learned session", func() bool { return sessionEntries(t, p.r.Admin) >= n })
 	}
 
 	// Look every session up through both proxies that did not learn it.
@@ -214,7 +216,7 @@ func TestBalancerMismatchReported(t *testing.T) {
 	p1, _ := startUnnamedProxy(t, "proxy1", key, "", "http://127.0.0.1:0", members+"\n")
 	p2, path2 := startUnnamedProxy(t, "proxy2", key, p1.r.Gossip, "http://127.0.0.2:0", members+" t3=http://127.0.0.1:3\n")
 	for _, p := range []*replProxy{p1, p2} {
-		waitFor(t, 20*time.Second, p.name+" sees two proxies", func() bool {
+		testpeers.WaitUntil(t, 20*time.Second, p.name+" sees two proxies", func() bool {
 			return strings.Join(clusterMembers(t, p.r.Admin), ",") == "proxy1,proxy2"
 		})
 	}
@@ -230,7 +232,7 @@ func TestBalancerMismatchReported(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, 15*time.Second, "both proxies to log the differing member", func() bool {
+	testpeers.WaitUntil(t, 15*time.Second, "both proxies to log the differing member", func() bool {
 		return has(warnLines(p1.p, msg), want1) && has(warnLines(p2.p, msg), want2)
 	})
 	ms := configMismatches(t, p1.r.Admin)
@@ -255,7 +257,7 @@ func TestBalancerMismatchReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []*replProxy{p1, p2} {
-		waitFor(t, 15*time.Second, p.name+" to report agreement after the reload", func() bool { return len(configMismatches(t, p.r.Admin)) == 0 })
+		testpeers.WaitUntil(t, 15*time.Second, p.name+" to report agreement after the reload", func() bool { return len(configMismatches(t, p.r.Admin)) == 0 })
 	}
 	if strings.Contains(adminGet(t, p1.r.Admin, "/?refresh=0"), `id="config-mismatches"`) {
 		t.Error("proxy1's status page still shows the mismatch after proxy2's reload")

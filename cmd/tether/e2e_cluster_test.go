@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"github.com/tether-proxy/tether/proxy"
 )
 
@@ -130,7 +131,7 @@ func TestClusterDiscoveryAcrossProcesses(t *testing.T) {
 	}
 	all := []string{"tomcat1", "tomcat2", "tomcat3"}
 	for _, a := range admins {
-		waitFor(t, 15*time.Second, "all three backends routable on "+a, func() bool { return slices.Equal(routable(t, a), all) })
+		testpeers.WaitUntil(t, 15*time.Second, "all three backends routable on "+a, func() bool { return slices.Equal(routable(t, a), all) })
 	}
 	// Backends joining one proxy before another is no disagreement: members
 	// from discover cluster are not compared.
@@ -154,7 +155,7 @@ func TestClusterDiscoveryAcrossProcesses(t *testing.T) {
 	t0 := time.Now()
 	agents["tomcat3"].cmd.Process.Signal(syscall.SIGTERM)
 	for _, a := range admins {
-		waitFor(t, 10*time.Second, "tomcat3 gone after SIGTERM", func() bool { return !slices.Contains(routable(t, a), "tomcat3") })
+		testpeers.WaitUntil(t, 10*time.Second, "tomcat3 gone after SIGTERM", func() bool { return !slices.Contains(routable(t, a), "tomcat3") })
 	}
 	gone := time.Since(t0)
 	t.Logf("graceful agent stop: out of every proxy's routing in %v", gone.Round(time.Millisecond))
@@ -166,7 +167,7 @@ func TestClusterDiscoveryAcrossProcesses(t *testing.T) {
 	t0 = time.Now()
 	agents["tomcat2"].kill9(t)
 	for _, a := range admins {
-		waitFor(t, 20*time.Second, "tomcat2 removed after kill -9", func() bool {
+		testpeers.WaitUntil(t, 20*time.Second, "tomcat2 removed after kill -9", func() bool {
 			for _, m := range status(t, a).Balancers[0].Members {
 				if m.Name == "tomcat2" {
 					return false
@@ -206,10 +207,10 @@ func TestClusterDiscoveryAcrossProcesses(t *testing.T) {
 	// Partition: proxy3 frozen long enough to be declared dead, then thawed.
 	t.Run("partition heals", func(t *testing.T) {
 		p3.cmd.Process.Signal(syscall.SIGSTOP)
-		waitFor(t, 20*time.Second, "proxy3 declared dead", func() bool { return !slices.Contains(clusterMembers(t, r1.Admin), "proxy3") })
+		testpeers.WaitUntil(t, 20*time.Second, "proxy3 declared dead", func() bool { return !slices.Contains(clusterMembers(t, r1.Admin), "proxy3") })
 		p3.cmd.Process.Signal(syscall.SIGCONT)
 		t0 := time.Now()
-		waitFor(t, 30*time.Second, "one cluster again", func() bool {
+		testpeers.WaitUntil(t, 30*time.Second, "one cluster again", func() bool {
 			return slices.Contains(clusterMembers(t, r1.Admin), "proxy3") && slices.Contains(clusterMembers(t, r3.Admin), "proxy1")
 		})
 		t.Logf("partition healed %v after SIGCONT", time.Since(t0).Round(time.Millisecond))

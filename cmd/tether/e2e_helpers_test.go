@@ -238,15 +238,3 @@ func mustGet(t *testing.T, url, cookie string) (int, string) {
 	}
 	return code, route
 }
-
-// waitFor polls cond every 20 ms for up to d.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // bodyTrigger is one request whose body is the sender's fault: malformed,
@@ -258,7 +260,7 @@ func TestHostileBodiesDoNotHurtOthers(t *testing.T) {
 		if i == 999 {
 			// The last request waits until every trigger has been sent at
 			// least once, so all of them overlap the 1,000 requests.
-			waitFor(t, 60*time.Second, "every trigger sent once", allSent)
+			testpeers.WaitUntil(t, 60*time.Second, "every trigger sent once", allSent)
 		}
 		c, base := e.good.h1, "http://"+e.h1
 		if i%2 == 1 {

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // TestReloadUnderLoad reloads a good config (a member added), then a bad
@@ -74,7 +76,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	os.WriteFile(path, []byte(mk("tomcat1=http://"+b1.addr+" tomcat2=http://"+b2.addr+" tomcat3=http://"+b3.addr, "")), 0o644)
 	p.cmd.Process.Signal(syscall.SIGHUP)
 	want := []string{"tomcat1/active", "tomcat2/disabled", "tomcat3/active"}
-	waitFor(t, 10*time.Second, "the reloaded config", func() bool { return slices.Equal(members(), want) })
+	testpeers.WaitUntil(t, 10*time.Second, "the reloaded config", func() bool { return slices.Equal(members(), want) })
 	time.Sleep(500 * time.Millisecond)
 	if _, route := mustGet(t, site+"/", "JSESSIONID=a.tomcat3"); route != "tomcat3" {
 		t.Errorf("after reload, a tomcat3 session went to %q", route)
@@ -226,7 +228,7 @@ func TestReloadUnderWrk(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"tomcat1/active/w1", "tomcat2/active/w3", "tomcat3/active/w1"}
-	waitFor(t, 10*time.Second, "the SIGHUP config on /api/status", func() bool { return slices.Equal(members(), want) })
+	testpeers.WaitUntil(t, 10*time.Second, "the SIGHUP config on /api/status", func() bool { return slices.Equal(members(), want) })
 	t.Logf("good config applied %v after SIGHUP", time.Since(t0).Round(time.Millisecond))
 	if _, route := mustGet(t, site, "JSESSIONID=a.tomcat3"); route != "tomcat3" {
 		t.Errorf("after the good reload, a tomcat3 session went to %q", route)

@@ -185,7 +185,7 @@ func TestReplicatedSessionsAcrossProxies(t *testing.T) {
 	p3 := startReplProxy(t, "e2e", "proxy3", key, p1.r.Gossip, members, "")
 	proxies := []*replProxy{p1, p2, p3}
 	for _, p := range proxies {
-		waitFor(t, 20*time.Second, p.name+" sees three proxies", func() bool { return len(clusterMembers(t, p.r.Admin)) == 3 })
+		testpeers.WaitUntil(t, 20*time.Second, p.name+" sees three proxies", func() bool { return len(clusterMembers(t, p.r.Admin)) == 3 })
 	}
 
 	// 1. n learned sessions, created through the proxies in turn, each then
@@ -203,7 +203,7 @@ func TestReplicatedSessionsAcrossProxies(t *testing.T) {
 	})
 	t.Logf("created %d learned sessions through 3 proxies in %v", n, time.Since(t0).Round(time.Millisecond))
 	for _, p := range proxies {
-		waitFor(t, 30*time.Second, p.name+" holds every learned session", func() bool { return sessionEntries(t, p.r.Admin) >= n })
+		testpeers.WaitUntil(t, 30*time.Second, p.name+" holds every learned session", func() bool { return sessionEntries(t, p.r.Admin) >= n })
 		if s := status(t, p.r.Admin).Sessions; s != nil {
 			if s.LagMs != nil {
 				t.Logf("%s: %d entries, last replication lag %.1f ms", p.name, s.Entries, *s.LagMs)
@@ -246,7 +246,7 @@ func TestReplicatedSessionsAcrossProxies(t *testing.T) {
 	// restarted one is ready only once it holds the table.
 	p3.p.kill9(t)
 	check("after kill -9 of proxy3, through the survivors", func(i int) *replProxy { return proxies[i%2] }, byOwner, all)
-	waitFor(t, 20*time.Second, "the survivors to see proxy3 gone", func() bool { return len(clusterMembers(t, p1.r.Admin)) == 2 })
+	testpeers.WaitUntil(t, 20*time.Second, "the survivors to see proxy3 gone", func() bool { return len(clusterMembers(t, p1.r.Admin)) == 2 })
 	p3 = startReplProxy(t, "e2e", "proxy3", key, p1.r.Gossip, members, "")
 	proxies[2] = p3
 	if got := sessionEntries(t, p3.r.Admin); got < n {
@@ -313,12 +313,12 @@ func TestReplicatedSessionsAcrossProxies(t *testing.T) {
 	}
 	t.Logf("%d jvmroute and %d learned sessions of %s failed over; jvmroute spread %v", n, len(learnedOfDead), dead, spread)
 	for _, p := range proxies {
-		waitFor(t, 30*time.Second, p.name+" holds every failover pin", func() bool { return sessionEntries(t, p.r.Admin) >= 2*n })
+		testpeers.WaitUntil(t, 30*time.Second, p.name+" holds every failover pin", func() bool { return sessionEntries(t, p.r.Admin) >= 2*n })
 	}
 
 	backends[dead] = startRoutelessBackend(t, dead, deadAddr)
 	for _, p := range proxies {
-		waitFor(t, 20*time.Second, p.name+" sees "+dead+" healthy again", func() bool { return healthyIn(t, p.r.Admin, "jvm", dead) })
+		testpeers.WaitUntil(t, 20*time.Second, p.name+" sees "+dead+" healthy again", func() bool { return healthyIn(t, p.r.Admin, "jvm", dead) })
 	}
 	var back atomic.Int64
 	for _, p := range proxies {
@@ -351,7 +351,7 @@ func TestReplicatedSessionsAcrossProxies(t *testing.T) {
 			_ = p2.p.cmd.Process.Signal(syscall.SIGCONT)
 		}
 	})
-	waitFor(t, 20*time.Second, "proxy1 to see proxy2 gone", func() bool { return len(clusterMembers(t, p1.r.Admin)) == 2 })
+	testpeers.WaitUntil(t, 20*time.Second, "proxy1 to see proxy2 gone", func() bool { return len(clusterMembers(t, p1.r.Admin)) == 2 })
 	m := n / 10
 	during := make([]int, m)
 	sids = append(sids, make([]string, m)...)
@@ -373,9 +373,9 @@ func TestReplicatedSessionsAcrossProxies(t *testing.T) {
 	}
 	stopped = false
 	healed := time.Now()
-	waitFor(t, 30*time.Second, "proxy2 to catch up after the partition", func() bool { return sessionEntries(t, p2.r.Admin) >= want })
+	testpeers.WaitUntil(t, 30*time.Second, "proxy2 to catch up after the partition", func() bool { return sessionEntries(t, p2.r.Admin) >= want })
 	t.Logf("partition: %d sessions learned while proxy2 was stopped; proxy2 held all %d entries %v after SIGCONT", m, want, time.Since(healed).Round(time.Millisecond))
-	waitFor(t, 20*time.Second, "one cluster again", func() bool { return len(clusterMembers(t, p1.r.Admin)) == 3 })
+	testpeers.WaitUntil(t, 20*time.Second, "one cluster again", func() bool { return len(clusterMembers(t, p1.r.Admin)) == 3 })
 	check("sessions learned during the partition, through the healed proxy2", func(int) *replProxy { return p2 }, byOwner, during)
 }
 
@@ -415,7 +415,7 @@ func TestDynamoDBStoreAcrossClusters(t *testing.T) {
 		sids[i], owner[i] = sid, route
 		return err
 	})
-	waitFor(t, 30*time.Second, "east's writes to reach the table", func() bool {
+	testpeers.WaitUntil(t, 30*time.Second, "east's writes to reach the table", func() bool {
 		out, err := ddb.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String("tether-sessions"), Select: "COUNT"})
 		return err == nil && int(out.Count) >= n
 	})

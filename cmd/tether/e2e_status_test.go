@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 var updateScreenshot = flag.String("status-screenshot", "", "write a screenshot of the status page to this file (docs/status-page.png)")
@@ -72,7 +74,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	// The demo reports ready once every proxy has discovered the three app
 	// nodes; a proxy may still be learning of the other proxies.
 	for _, a := range admins {
-		waitFor(t, 20*time.Second, "six cluster members and three routable app nodes on "+a, func() bool {
+		testpeers.WaitUntil(t, 20*time.Second, "six cluster members and three routable app nodes on "+a, func() bool {
 			return slices.Equal(clusterMembers(t, a), wantNames) && slices.Equal(routable(t, a), routes)
 		})
 	}
@@ -86,7 +88,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	// The demo serves its sites over HTTPS with `tls internal`: curl trusting
 	// the root the demo printed gets the page over HTTP/2.
 	var intro []string
-	waitFor(t, 10*time.Second, "the demo's intro with the CA root and proxy1's https site", func() bool {
+	testpeers.WaitUntil(t, 10*time.Second, "the demo's intro with the CA root and proxy1's https site", func() bool {
 		intro = regexp.MustCompile(`curl -s --cacert (\S+) (https://localhost:\d+)/`).FindStringSubmatch(demo.out.String())
 		return intro != nil
 	})
@@ -106,7 +108,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		}
 	}
 	var clusterRequests map[string]uint64
-	waitFor(t, 15*time.Second, "proxy1's cluster counters equal to the sum of the three proxies' own", func() bool {
+	testpeers.WaitUntil(t, 15*time.Second, "proxy1's cluster counters equal to the sum of the three proxies' own", func() bool {
 		sum := map[string]uint64{}
 		for _, a := range admins {
 			for _, m := range status(t, a).Balancers[0].Members {
@@ -165,7 +167,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	clicked := time.Now()
 	page.click(t, `tr.member[data-member="tomcat2"] button[data-set="disabled"]`)
 	seen := make([]time.Duration, len(admins))
-	waitFor(t, 20*time.Second, "tomcat2 disabled on all three proxies' /api/status", func() bool {
+	testpeers.WaitUntil(t, 20*time.Second, "tomcat2 disabled on all three proxies' /api/status", func() bool {
 		all := true
 		for i, a := range admins {
 			if seen[i] != 0 {
@@ -237,7 +239,7 @@ func TestStatusPageInChromium(t *testing.T) {
 		if out, err := runTether(t, "set-state", "demo", "tomcat3", "stopped", "--admin", r.Proxies[1].Admin); err != nil {
 			t.Fatalf("tether set-state: %v\n%s", err, out)
 		}
-		waitFor(t, 20*time.Second, "tomcat3 stopped on proxy1", func() bool { return memberState(t, p1.Admin, "demo", "tomcat3") == "stopped" })
+		testpeers.WaitUntil(t, 20*time.Second, "tomcat3 stopped on proxy1", func() bool { return memberState(t, p1.Admin, "demo", "tomcat3") == "stopped" })
 		for i := range 12 {
 			mustGet(t, site1+"/", "JSESSIONID=x"+strconv.Itoa(i)+"."+routes[i%3])
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // Issue 4 acceptance, Tether side: Tether in front of two real Tomcat 10
@@ -242,7 +244,7 @@ func TestTomcatThroughTether(t *testing.T) {
 			t.Fatalf("12 KB of request headers: status %d; want 413", r.status)
 		}
 		var got []string
-		waitFor(t, 5*time.Second, "the 413 log line", func() bool {
+		testpeers.WaitUntil(t, 5*time.Second, "the 413 log line", func() bool {
 			got = logLines(logs, "413")
 			return len(got) > before
 		})
@@ -301,7 +303,7 @@ func TestTomcatThroughTether(t *testing.T) {
 	t.Run("the killed node is used again after its restart", func(t *testing.T) {
 		restartTomcat(t)
 		seen := map[string]bool{}
-		waitFor(t, 20*time.Second, "new sessions on both nodes", func() bool {
+		testpeers.WaitUntil(t, 20*time.Second, "new sessions on both nodes", func() bool {
 			s := &labSession{base: base}
 			if r := s.get(t, false); r.status == 200 {
 				seen[r.node()] = true

@@ -8,8 +8,10 @@ FUZZTIME ?= 20s
 
 all: build
 
+# -buildvcs=auto stamps the module version and VCS revision that
+# `tether version` prints, also where GOFLAGS has -buildvcs=false.
 build:
-	$(GO) build -o bin/tether ./cmd/tether
+	$(GO) build -buildvcs=auto -o bin/tether ./cmd/tether
 
 # test: everything CI checks, on a fresh machine.
 test: deps lint unit fuzz

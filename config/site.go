@@ -87,6 +87,8 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			}
 		case "allow_methods":
 			s.AllowMethods, err = allowMethods(n)
+		case "encode":
+			s.Encode, err = encode(n)
 		default:
 			err = unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
 		}

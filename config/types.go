@@ -182,6 +182,8 @@ type Site struct {
 	// AllowMethods are the methods refused by default (TRACE, CONNECT)
 	// that this site passes on; nil refuses them with 405.
 	AllowMethods []string
+	// Encode compresses the site's answers; nil: no compression.
+	Encode *Encode
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.

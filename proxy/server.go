@@ -293,6 +293,9 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 	if len(sc.TrustedProxies) > 0 {
 		st.trusted = &trustedProxies{prefixes: sc.TrustedProxies}
 	}
+	if sc.Encode != nil {
+		st.encode = newEncoder(sc.Encode)
+	}
 	for _, bc := range sc.Balancers {
 		b, err := newBalancer(s, bc, s.log)
 		if err != nil {

@@ -16,6 +16,7 @@ type site struct {
 	accessLog *accessLogger
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports
+	encode    *encoder    // nil without encode
 }
 
 // mount is a balancer and the paths it serves.
@@ -124,6 +125,11 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+	}
+	if s.encode != nil {
+		var ew *encodeWriter
+		w, ew = s.encode.begin(w, r)
+		defer ew.finish()
 	}
 	path := stripPathParams(r.URL.Path)
 	for i := range s.mounts {

@@ -44,7 +44,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	proxies := 0
 	host := siteNameHost(s.Addresses)
 	for _, n := range sn.body {
-		if n.name() != "reverse_proxy" && n.name() != "trusted_proxies" {
+		if n.name() != "reverse_proxy" && n.name() != "trusted_proxies" && n.name() != "header" {
 			if err := once(seen, n); err != nil {
 				return nil, err
 			}
@@ -89,6 +89,11 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.AllowMethods, err = allowMethods(n)
 		case "encode":
 			s.Encode, err = encode(n)
+		case "header":
+			var h *Header
+			if h, err = header(n); err == nil {
+				s.Headers = append(s.Headers, h)
+			}
 		default:
 			err = unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
 		}

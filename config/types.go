@@ -184,6 +184,8 @@ type Site struct {
 	AllowMethods []string
 	// Encode compresses the site's answers; nil: no compression.
 	Encode *Encode
+	// Headers are the header directives, in file order.
+	Headers []*Header
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.

@@ -296,6 +296,7 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 	if sc.Encode != nil {
 		st.encode = newEncoder(sc.Encode)
 	}
+	st.headers = newHeaderOps(sc.Headers)
 	for _, bc := range sc.Balancers {
 		b, err := newBalancer(s, bc, s.log)
 		if err != nil {

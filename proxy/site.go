@@ -17,6 +17,7 @@ type site struct {
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports
 	encode    *encoder    // nil without encode
+	headers   *headerOps  // nil without header
 }
 
 // mount is a balancer and the paths it serves.
@@ -125,6 +126,9 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
+	}
+	if s.headers != nil {
+		w = s.headers.begin(w)
 	}
 	if s.encode != nil {
 		var ew *encodeWriter

@@ -14,6 +14,7 @@ pkgs=(
 	libapache2-mod-jk  # mod_jk for it
 	prometheus  # promtool: proxy's TestMetricsPromtool checks a real /metrics scrape
 	chromium    # headless browser for the status page test (cmd/tether TestStatusPage*) and docs/status-page.png
+	caddy       # side by side with Tether: the same site block (cmd/tether TestBesideCaddy)
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
+)
+
+// besideCaddySite is a site block as a Caddy user writes it: Tether and
+// Caddy run it as it is, on their own ports.
+const besideCaddySite = `{
+	admin off
+}
+http://127.0.0.1:%d {
+	encode gzip zstd
+	header Strict-Transport-Security "max-age=31536000; includeSubDomains"
+	header -Server
+	header {
+		X-Frame-Options DENY
+		-X-Powered-By
+		?Cache-Control no-store
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+`
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startCaddy runs Caddy (the Debian package, scripts/deps.sh) on the
+// Caddyfile text until the test ends, stopped by its PID.
+func startCaddy(t *testing.T, caddyfile string, port int) {
+	t.Helper()
+	bin, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Fatalf("caddy not found (Debian package caddy; run scripts/deps.sh): %v", err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	logs := &testpeers.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("caddy logs:\n%s", logs.String())
+		}
+	})
+	testpeers.WaitUntil(t, 30*time.Second, "caddy listening", func() bool {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// TestBesideCaddy runs one Caddy site block (encode, header) in Caddy and
+// in Tether in front of the same member, and compares what a client gets:
+// the same status codes and headers (but Server and Date), compressed
+// sizes within 10 % of Caddy's, and server-sent events still streaming
+// event by event through encode.
+func TestBesideCaddy(t *testing.T) {
+	needBinaries(t)
+	var page []byte // a 200 KB HTML table, as a status or report page is
+	for i := 0; len(page) < 200_000; i++ {
+		page = fmt.Appendf(page, "<tr><td>%d</td><td>session %x routed to tomcat%d</td><td>%s</td></tr>\n", i, i*2654435761, i%3+1, time.Unix(int64(1.7e9)+int64(i)*37, 0).UTC())
+	}
+	next := make(chan struct{}, 1)
+	member := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Powered-By", "Servlet/6.0")
+		switch r.URL.Path {
+		case "/page":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write(page)
+		case "/small":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("ok\n"))
+		case "/image":
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(page[:10_000])
+		case "/cached":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "max-age=60")
+			w.Write(page[:5_000])
+		case "/events":
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := range 3 {
+				fmt.Fprintf(w, "data: event %d\n\n", i)
+				w.(http.Flusher).Flush()
+				select {
+				case <-next:
+				case <-time.After(10 * time.Second):
+					return
+				}
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer member.Close()
+	memberPort := member.Listener.Addr().(*net.TCPAddr).Port
+
+	caddyPort := freeLoopbackPort(t)
+	startCaddy(t, fmt.Sprintf(besideCaddySite, caddyPort, memberPort), caddyPort)
+	tp, _ := startTether(t, fmt.Sprintf(besideCaddySite, 0, memberPort))
+	targets := []struct{ name, base string }{{"caddy", fmt.Sprintf("http://127.0.0.1:%d", caddyPort)}, {"tether", "http://" + tp.addr}}
+
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 20 * time.Second}
+	fetch := func(base, path, ae string) (*http.Response, []byte) {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if ae != "" {
+			req.Header.Set("Accept-Encoding", ae)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", base, path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, body
+	}
+	compared := []string{"Content-Encoding", "Content-Type", "Strict-Transport-Security", "X-Frame-Options", "X-Powered-By", "Cache-Control"}
+	for _, path := range []string{"/page", "/small", "/image", "/cached", "/missing"} {
+		for _, ae := range []string{"gzip", "zstd", "gzip, zstd", ""} {
+			var sizes [2]int
+			var got [2]string
+			for i, tg := range targets {
+				resp, body := fetch(tg.base, path, ae)
+				var b strings.Builder
+				fmt.Fprintf(&b, "%d", resp.StatusCode)
+				for _, h := range compared {
+					fmt.Fprintf(&b, " %s=%q", h, resp.Header.Get(h))
+				}
+				if resp.Header.Get("Content-Encoding") != "" {
+					fmt.Fprintf(&b, " Vary=%v", strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding"))
+					plain := decodeBody(t, resp.Header.Get("Content-Encoding"), body)
+					if path == "/page" && !bytes.Equal(plain, page) {
+						t.Errorf("%s %s (%s): the decoded body is not the member's", tg.name, path, ae)
+					}
+				}
+				got[i], sizes[i] = b.String(), len(body)
+			}
+			if got[0] != got[1] {
+				t.Errorf("GET %s, Accept-Encoding %q:\n caddy  %s\n tether %s", path, ae, got[0], got[1])
+			}
+			if path == "/page" && ae != "" {
+				ratio := float64(sizes[1]) / float64(sizes[0])
+				t.Logf("GET /page (%d bytes), Accept-Encoding %q: caddy %d bytes, tether %d (%.3f×)", len(page), ae, sizes[0], sizes[1], ratio)
+				if ratio < 0.9 || ratio > 1.1 {
+					t.Errorf("/page with %q: tether sent %d bytes, caddy %d: not within 10 %%", ae, sizes[1], sizes[0])
+				}
+			}
+		}
+	}
+
+	// Server-sent events through encode: each event can be read before the
+	// member sends the next.
+	for _, tg := range targets {
+		for _, ae := range []string{"gzip", "zstd"} {
+			req, _ := http.NewRequest(http.MethodGet, tg.base+"/events", nil)
+			req.Header.Set("Accept-Encoding", ae)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r io.Reader = resp.Body
+			switch enc := resp.Header.Get("Content-Encoding"); enc {
+			case "gzip":
+				zr, err := gzip.NewReader(resp.Body)
+				if err != nil {
+					t.Fatalf("%s /events (%s): %v", tg.name, ae, err)
+				}
+				r = zr
+			case "zstd":
+				zr, err := zstd.NewReader(resp.Body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer zr.Close()
+				r = zr
+			}
+			lines := bufio.NewReader(r)
+			for i := range 3 {
+				line, err := lines.ReadString('\n')
+				if want := fmt.Sprintf("data: event %d\n", i); err != nil || line != want {
+					t.Fatalf("%s /events (%s, %s): event %d = %q, %v; want %q as it is sent", tg.name, ae, resp.Header.Get("Content-Encoding"), i, line, err, want)
+				}
+				lines.ReadString('\n')
+				next <- struct{}{}
+			}
+			resp.Body.Close()
+			t.Logf("%s: /events with %s arrived event by event (Content-Encoding %q)", tg.name, ae, resp.Header.Get("Content-Encoding"))
+		}
+	}
+}
+
+func decodeBody(t *testing.T, enc string, body []byte) []byte {
+	t.Helper()
+	switch enc {
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	case "zstd":
+		zr, err := zstd.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		out, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	return body
+}

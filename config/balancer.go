@@ -13,6 +13,16 @@ var reverseProxyOptions = []string{
 	"health_timeout", "health_fails", "health_passes", "retries", "dial_timeout",
 	"response_header_timeout", "idle_timeout", "max_idle_conns", "ajp_secret", "ajp_packet_size",
 	"ajp_ping",
+	// Caddy's spellings (caddyAliases) and options.
+	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
+}
+
+// caddyAliases are Caddy's names of reverse_proxy options that Tether
+// spells otherwise: the same option, so setting both is an error.
+var caddyAliases = map[string]string{
+	"lb_retries":    "retries",
+	"fail_duration": "recover_time",
+	"health_path":   "health_uri",
 }
 
 // reverseProxy parses "reverse_proxy [PATTERNS...] [MEMBERS...] [{ ... }]";
@@ -49,13 +59,18 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 	var stickyCookie *token // a cookie named by "sticky learn|cookie NAME"
 	var cookieDirective *node
 	for _, d := range n.block {
-		if d.name() != "to" && d.name() != "backend" {
-			if err := once(seen, d); err != nil {
-				return nil, err
+		name := d.name()
+		if canon, ok := caddyAliases[name]; ok {
+			name = canon
+		}
+		if name != "to" && name != "backend" {
+			if prev, dup := seen[name]; dup {
+				return nil, errorf(d.args[0].pos, "%s is set twice (first at %s)", d.name(), prev)
 			}
+			seen[name] = d.args[0].pos
 		}
 		var err error
-		switch d.name() {
+		switch name {
 		case "to":
 			if err = d.argc(1, -1); err == nil {
 				err = d.noBlock()
@@ -99,6 +114,10 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				}
 			}
 		case "sticky":
+			if _, ok := seen["lb_policy"]; ok && bal.Sticky.Mode == "cookie" {
+				err = errorf(d.args[0].pos, "sticky: the balancer already has lb_policy cookie (Caddy's spelling of sticky cookie)")
+				break
+			}
 			err = sticky(d, &bal.Sticky, &stickyCookie)
 		case "sticky_cookie":
 			if err = d.simple(1); err == nil {
@@ -114,9 +133,8 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				bal.Sticky.Force, err = onOff(d, d.arg(0))
 			}
 		case "lb_policy":
-			if err = d.simple(1); err == nil {
-				bal.LBPolicy, err = oneOf(d, d.arg(0), "policy", lbPolicies)
-			}
+			_, stickySet := seen["sticky"]
+			err = lbPolicy(d, bal, &stickyCookie, stickySet)
 		case "max_fails":
 			err = intOption(d, &bal.MaxFails, 1, 1000)
 		case "recover_time":
@@ -140,6 +158,16 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				if !strings.HasPrefix(bal.HealthURI, "/") {
 					err = errorf(d.arg(0).pos, "health_uri: %q must start with /", bal.HealthURI)
 				}
+			}
+		case "health_status":
+			if err = d.simple(1); err == nil {
+				bal.HealthStatus, err = healthStatus(d, d.arg(0))
+			}
+		case "lb_try_duration":
+			var ignored time.Duration
+			if err = durOption(d, &ignored); err == nil {
+				b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: d.args[0].pos,
+					Msg: "lb_try_duration is not honoured: Tether does not wait for a member to come back; a failed attempt goes at once to the failover member (retries, lb_retries)"})
 			}
 		case "health_interval":
 			err = durOption(d, &bal.HealthInterval)
@@ -414,4 +442,57 @@ func (b *builder) checkBalancer(bal *Balancer, namePos *Pos, redirects map[int]P
 		}
 	}
 	return nil
+}
+
+// lbPolicy parses lb_policy: Tether's policies, and Caddy's spellings of
+// the same (least_conn is least_busy; cookie [NAME] is sticky cookie
+// NAME, Caddy's default name "lb").
+func lbPolicy(d *node, bal *Balancer, stickyCookie **token, stickySet bool) error {
+	if err := d.argc(1, 2); err != nil {
+		return err
+	}
+	if err := d.noBlock(); err != nil {
+		return err
+	}
+	p := d.arg(0)
+	switch p.text {
+	case "least_conn":
+		bal.LBPolicy = "least_busy"
+	case "cookie":
+		if stickySet {
+			return errorf(p.pos, "lb_policy cookie: the balancer already has sticky %s", bal.Sticky.Mode)
+		}
+		bal.Sticky.Mode, bal.Sticky.Cookie = "cookie", "lb"
+		if d.nargs() == 2 {
+			name, err := nonEmpty(d, d.arg(1))
+			if err != nil {
+				return err
+			}
+			bal.Sticky.Cookie = name
+			*stickyCookie = &d.args[2]
+		}
+		return nil
+	case "first", "header", "uri_hash", "client_ip_hash", "weighted_round_robin", "query":
+		return errorf(p.pos, "lb_policy %s: Caddy's policy is not built yet (want round_robin, least_requests, least_busy or least_conn, p2c, random, ip_hash or cookie)", p.text)
+	default:
+		v, err := oneOf(d, p, "policy", lbPolicies)
+		if err != nil {
+			return err
+		}
+		bal.LBPolicy = v
+	}
+	if d.nargs() == 2 {
+		return errorf(d.arg(1).pos, "lb_policy %s: unexpected argument %q", p.text, d.arg(1).text)
+	}
+	return nil
+}
+
+// healthStatus is health_status's code: "2xx" style classes or one
+// three-digit status.
+func healthStatus(d *node, t token) (string, error) {
+	s := strings.ToLower(t.text)
+	if len(s) == 3 && s[0] >= '1' && s[0] <= '5' && (s[1:] == "xx" || s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9') {
+		return s, nil
+	}
+	return "", errorf(t.pos, "health_status: %q: want a status such as 200 or a class such as 2xx", t.text)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -616,10 +617,22 @@ func (b *Balancer) probe(ctx context.Context, m *member) string {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+	if !healthy(b.cfg.HealthStatus, resp.StatusCode) {
 		return fmt.Sprintf("health status %d", resp.StatusCode)
 	}
 	return ""
+}
+
+// healthy reports whether an active check's status passes: want is
+// health_status ("200", or a class such as "2xx"); "" passes 2xx and 3xx.
+func healthy(want string, code int) bool {
+	switch {
+	case want == "":
+		return code >= 200 && code < 400
+	case len(want) == 3 && want[1:] == "xx":
+		return code/100 == int(want[0]-'0')
+	}
+	return strconv.Itoa(code) == want
 }
 
 // pinger is the part of the AJP transport active checks use (CPing/CPong).

@@ -1,0 +1,51 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCaddySpellings: Caddy's names of reverse_proxy options mean Tether's
+// options, and setting both spellings is an error.
+func TestCaddySpellings(t *testing.T) {
+	parse := func(opts string) (*Config, error) {
+		return Parse("Caddyfile", []byte("example.com {\n\treverse_proxy a=http://127.0.0.1:1 b=http://127.0.0.1:2 {\n"+opts+"\t}\n}\n"))
+	}
+	cfg, err := parse("\t\tlb_policy least_conn\n\t\tlb_retries 3\n\t\tfail_duration 45s\n\t\thealth_path /up\n\t\thealth_status 2xx\n\t\tlb_try_duration 5s\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Sites[0].Balancers[0]
+	if b.LBPolicy != "least_busy" || b.Retries != 3 || b.RecoverTime != 45*time.Second || b.HealthURI != "/up" || b.HealthStatus != "2xx" {
+		t.Errorf("balancer %+v; want least_busy, retries 3, recover_time 45s, health_uri /up, health_status 2xx", b)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].String(), "Caddyfile:8:3: warning: lb_try_duration is not honoured") {
+		t.Errorf("warnings %v; want one for lb_try_duration at 8:3", cfg.Warnings)
+	}
+	for _, tc := range []struct{ opts, mode, cookie string }{
+		{"\t\tlb_policy cookie\n", "cookie", "lb"},
+		{"\t\tlb_policy cookie srv_id\n", "cookie", "srv_id"},
+	} {
+		cfg, err := parse(tc.opts)
+		if err != nil {
+			t.Errorf("%q: %v", tc.opts, err)
+			continue
+		}
+		if st := cfg.Sites[0].Balancers[0].Sticky; st.Mode != tc.mode || st.Cookie != tc.cookie {
+			t.Errorf("%q: sticky %+v; want %s %s", tc.opts, st, tc.mode, tc.cookie)
+		}
+	}
+	for _, tc := range []struct{ opts, wantErr string }{
+		{"\t\tretries 1\n\t\tlb_retries 2\n", "Caddyfile:4:3: lb_retries is set twice (first at Caddyfile:3:3)"},
+		{"\t\thealth_uri /a\n\t\thealth_path /b\n", "health_path is set twice"},
+		{"\t\tlb_policy cookie\n\t\tsticky jvmroute\n", "sticky: the balancer already has lb_policy cookie"},
+		{"\t\tlb_policy uri_hash\n", "lb_policy uri_hash: Caddy's policy is not built yet"},
+		{"\t\thealth_status ok\n", `health_status: "ok": want a status such as 200 or a class such as 2xx`},
+		{"\t\tlb_policy round_robin extra\n", `lb_policy round_robin: unexpected argument "extra"`},
+	} {
+		if _, err := parse(tc.opts); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: error %v; want %q", tc.opts, err, tc.wantErr)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
+)
+
+func TestHealthStatus(t *testing.T) {
+	for _, tc := range []struct {
+		want string
+		code int
+		ok   bool
+	}{
+		{"", 200, true}, {"", 302, true}, {"", 404, false}, {"", 503, false},
+		{"2xx", 204, true}, {"2xx", 302, false}, {"200", 200, true}, {"200", 204, false}, {"3xx", 301, true},
+	} {
+		if got := healthy(tc.want, tc.code); got != tc.ok {
+			t.Errorf("health_status %q, answer %d: healthy %v; want %v", tc.want, tc.code, got, tc.ok)
+		}
+	}
+}
+
+// TestCaddyPolicySpellings: lb_policy cookie sets Tether's signed affinity
+// cookie under Caddy's default name and keeps the client on its member;
+// health_status 200 takes out a member whose check answers 204.
+func TestCaddyPolicySpellings(t *testing.T) {
+	a, b := newBackend(t, "a", nil), newBackend(t, "b", nil)
+	_, site := startProxy(t, oneBalancer("a=http://"+a.hostport()+" b=http://"+b.hostport(), "\t\tlb_policy cookie"), nil)
+	resp, _ := doGet(t, site+"/", nil)
+	var lb string
+	for _, c := range resp.Cookies() {
+		if c.Name == "lb" {
+			lb = c.Value
+		}
+	}
+	if lb == "" {
+		t.Fatalf("no lb cookie in %q", resp.Header.Values("Set-Cookie"))
+	}
+	first := resp.Header.Get("X-Route")
+	for range 10 {
+		if r, _ := doGet(t, site+"/", map[string]string{"Cookie": "lb=" + lb}); r.Header.Get("X-Route") != first {
+			t.Fatalf("with its lb cookie the client went to %s, then %s", first, r.Header.Get("X-Route"))
+		}
+	}
+
+	noContent := newBackend(t, "nc", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	s, _ := startProxy(t, oneBalancer("nc=http://"+noContent.hostport()+" b=http://"+b.hostport(),
+		"\t\thealth_uri /health\n\t\thealth_status 200\n\t\thealth_interval 50ms\n\t\thealth_fails 1"), nil)
+	testpeers.WaitUntil(t, 5*time.Second, "the member answering 204 taken out by health_status 200", func() bool {
+		m := s.Status().Balancers[0].Members[0]
+		return m.Name == "nc" && !m.Healthy
+	})
+}

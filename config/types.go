@@ -283,10 +283,10 @@ type Balancer struct {
 	FailOnStatus []int
 
 	// Active health checks; HealthURI "" disables them.
-	HealthURI      string
+	HealthURI string
 	// HealthStatus is the status an active health check expects: "200"
 	// exactly, or a class ("2xx"); "" accepts 2xx and 3xx.
-	HealthStatus string
+	HealthStatus   string
 	HealthInterval time.Duration // default 5s
 	HealthTimeout  time.Duration // default 2s
 	HealthFails    int           // consecutive failures to mark down; default 2

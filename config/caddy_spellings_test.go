@@ -49,3 +49,22 @@ func TestCaddySpellings(t *testing.T) {
 		}
 	}
 }
+
+func TestRequestBody(t *testing.T) {
+	cfg, err := Parse("Caddyfile", []byte("example.com {\n\trequest_body {\n\t\tmax_size 10MB\n\t}\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Sites[0].Limits; l == nil || l.MaxBodySize != 10_000_000 || l.HeaderTimeout != cfg.Global.Limits.HeaderTimeout {
+		t.Errorf("limits %+v; want the global ones with max_body_size 10MB", l)
+	}
+	for _, tc := range []struct{ src, wantErr string }{
+		{"\trequest_body\n", "request_body: want a block with max_size"},
+		{"\trequest_body {\n\t\tmax_size 0\n\t}\n", "max_size: want more than 0 bytes"},
+		{"\trequest_body {\n\t\tmax_bytes 1\n\t}\n", "unknown request_body option"},
+	} {
+		if _, err := Parse("Caddyfile", []byte("example.com {\n"+tc.src+"}\n")); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: error %v; want %q", tc.src, err, tc.wantErr)
+		}
+	}
+}

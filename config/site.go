@@ -43,6 +43,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	var root *token
 	proxies := 0
 	host := siteNameHost(s.Addresses)
+	var requestBody int64 // request_body max_size, applied over limits
 	for _, n := range sn.body {
 		if n.name() != "reverse_proxy" && n.name() != "trusted_proxies" && n.name() != "header" {
 			if err := once(seen, n); err != nil {
@@ -89,6 +90,8 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.AllowMethods, err = allowMethods(n)
 		case "encode":
 			s.Encode, err = encode(n)
+		case "request_body":
+			requestBody, err = requestBodyDirective(n)
 		case "header":
 			var h *Header
 			if h, err = header(n); err == nil {
@@ -100,6 +103,13 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if requestBody > 0 {
+		if s.Limits == nil {
+			l := b.cfg.Global.Limits
+			s.Limits = &l
+		}
+		s.Limits.MaxBodySize = requestBody
 	}
 	if s.TLS != nil && s.TLS.Mode == "off" {
 		for _, a := range s.Addresses {
@@ -454,4 +464,37 @@ func accessLog(n *node) (*AccessLog, error) {
 		}
 	}
 	return al, nil
+}
+
+// requestBodyDirective parses Caddy's request_body { max_size N }: the
+// site's limits { max_body_size N } (413 beyond).
+func requestBodyDirective(n *node) (int64, error) {
+	if err := n.argc(0, 0); err != nil {
+		return 0, err
+	}
+	var size int64
+	for _, s := range n.block {
+		if s.name() != "max_size" {
+			return 0, unknown(s, "request_body option", []string{"max_size"}, nil, "")
+		}
+		if err := s.simple(1); err != nil {
+			return 0, err
+		}
+		v, err := parseSize(s.arg(0).text)
+		if err != nil || v == 0 {
+			return 0, errorf(s.arg(0).pos, "max_size: %v", cmpErr(err, "want more than 0 bytes"))
+		}
+		size = v
+	}
+	if size == 0 {
+		return 0, errorf(n.args[0].pos, "request_body: want a block with max_size")
+	}
+	return size, nil
+}
+
+func cmpErr(err error, msg string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return msg
 }

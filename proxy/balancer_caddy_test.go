@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,4 +54,28 @@ func TestCaddyPolicySpellings(t *testing.T) {
 		m := s.Status().Balancers[0].Members[0]
 		return m.Name == "nc" && !m.Healthy
 	})
+}
+
+// TestRequestBodyMaxSize: Caddy's request_body max_size refuses a larger
+// body with 413 before the member sees it, and passes a smaller one.
+func TestRequestBodyMaxSize(t *testing.T) {
+	m := newBackend(t, "m", nil)
+	_, site := startProxy(t, "{\n\tadmin off\n}\nhttp://127.0.0.1:0 {\n\trequest_body {\n\t\tmax_size 100\n\t}\n\treverse_proxy m=http://"+m.hostport()+"\n}\n", nil)
+	for _, tc := range []struct {
+		n    int
+		want int
+	}{{100, 200}, {101, 413}, {10_000, 413}} {
+		before := m.hits.Load()
+		resp, err := http.Post(site+"/", "text/plain", strings.NewReader(strings.Repeat("x", tc.n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST of %d bytes: %d; want %d", tc.n, resp.StatusCode, tc.want)
+		}
+		if reached := m.hits.Load() > before; reached != (tc.want == 200) {
+			t.Errorf("POST of %d bytes reached the member: %v", tc.n, reached)
+		}
+	}
 }

@@ -45,7 +45,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	host := siteNameHost(s.Addresses)
 	var requestBody int64 // request_body max_size, applied over limits
 	for _, n := range sn.body {
-		if n.name() != "reverse_proxy" && n.name() != "trusted_proxies" && n.name() != "header" {
+		if !slices.Contains([]string{"reverse_proxy", "trusted_proxies", "header", "redir", "respond"}, n.name()) {
 			if err := once(seen, n); err != nil {
 				return nil, err
 			}
@@ -90,6 +90,16 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.AllowMethods, err = allowMethods(n)
 		case "encode":
 			s.Encode, err = encode(n)
+		case "redir":
+			var r *Redirect
+			if r, err = redir(n); err == nil {
+				s.Redirects = append(s.Redirects, r)
+			}
+		case "respond":
+			var r *Respond
+			if r, err = respond(n); err == nil {
+				s.Responds = append(s.Responds, r)
+			}
 		case "request_body":
 			requestBody, err = requestBodyDirective(n)
 		case "header":

@@ -186,6 +186,11 @@ type Site struct {
 	Encode *Encode
 	// Headers are the header directives, in file order.
 	Headers []*Header
+	// Redirects and Responds are the redir and respond directives, in
+	// file order; they answer before any balancer (Caddy's order: redir,
+	// then respond, then reverse_proxy and file_server).
+	Redirects []*Redirect
+	Responds  []*Respond
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.

@@ -297,6 +297,12 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 		st.encode = newEncoder(sc.Encode)
 	}
 	st.headers = newHeaderOps(sc.Headers)
+	for _, d := range sc.Redirects {
+		st.redirects = append(st.redirects, redirect{cfg: d, path: optionalPattern(d.Path)})
+	}
+	for _, d := range sc.Responds {
+		st.responds = append(st.responds, respondAnswer{cfg: d, path: optionalPattern(d.Path)})
+	}
 	for _, bc := range sc.Balancers {
 		b, err := newBalancer(s, bc, s.log)
 		if err != nil {

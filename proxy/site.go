@@ -18,6 +18,8 @@ type site struct {
 	limits    *siteLimits // nil for the redirect sites of https ports
 	encode    *encoder    // nil without encode
 	headers   *headerOps  // nil without header
+	redirects []redirect
+	responds  []respondAnswer
 }
 
 // mount is a balancer and the paths it serves.
@@ -136,6 +138,18 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer ew.finish()
 	}
 	path := stripPathParams(r.URL.Path)
+	for i := range s.redirects {
+		if d := &s.redirects[i]; d.path == nil || d.path.match(path) {
+			d.serve(w, r)
+			return
+		}
+	}
+	for i := range s.responds {
+		if d := &s.responds[i]; d.path == nil || d.path.match(path) {
+			d.serve(w, r)
+			return
+		}
+	}
 	for i := range s.mounts {
 		if s.mounts[i].matches(path) {
 			s.mounts[i].b.ServeHTTP(w, r)

@@ -1,0 +1,102 @@
+package config
+
+import (
+	"strings"
+)
+
+// Template is a value with Caddy's request placeholders ({host}{uri}),
+// split into literal text and placeholders; the proxy fills them in per
+// request.
+type Template struct {
+	Parts []TemplatePart
+	Raw   string
+}
+
+// TemplatePart is literal text (Var "") or a placeholder: Var is one of
+// "uri", "path", "query", "host", "hostport", "scheme", "method",
+// "remote_host", "remote_port", "query" with Arg (one query parameter)
+// and "header" with Arg (one request header).
+type TemplatePart struct {
+	Lit string
+	Var string
+	Arg string
+}
+
+// placeholderNames maps the spellings Caddy users write to a Var.
+var placeholderNames = map[string]string{
+	"uri": "uri", "http.request.uri": "uri",
+	"path": "path", "http.request.uri.path": "path",
+	"query": "query", "http.request.uri.query": "query",
+	"host": "host", "http.request.host": "host",
+	"hostport": "hostport", "http.request.hostport": "hostport",
+	"scheme": "scheme", "http.request.scheme": "scheme",
+	"method": "method", "http.request.method": "method",
+	"remote_host": "remote_host", "http.request.remote.host": "remote_host",
+	"remote_port": "remote_port", "http.request.remote.port": "remote_port",
+}
+
+// Static reports whether t has no placeholders.
+func (t Template) Static() bool {
+	for _, p := range t.Parts {
+		if p.Var != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// parseTemplate splits tok's text; \{ and \} are literal braces, and an
+// unknown placeholder is an error at tok.
+func parseTemplate(tok token) (Template, error) {
+	s := tok.text
+	t := Template{Raw: s}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			t.Parts = append(t.Parts, TemplatePart{Lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) && (s[i+1] == '{' || s[i+1] == '}') {
+			lit.WriteByte(s[i+1])
+			i++
+			continue
+		}
+		if c != '{' {
+			lit.WriteByte(c)
+			continue
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			lit.WriteString(s[i:]) // a lone brace is text
+			break
+		}
+		name := s[i+1 : i+end]
+		p, ok := placeholder(name)
+		if !ok {
+			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, and their {http.request.*} spellings)", name)
+		}
+		flush()
+		t.Parts = append(t.Parts, p)
+		i += end
+	}
+	flush()
+	return t, nil
+}
+
+func placeholder(name string) (TemplatePart, bool) {
+	if v, ok := placeholderNames[name]; ok {
+		return TemplatePart{Var: v}, true
+	}
+	for _, pre := range []struct{ prefix, v string }{
+		{"query.", "query."}, {"http.request.uri.query.", "query."},
+		{"header.", "header."}, {"http.request.header.", "header."},
+	} {
+		if arg, ok := strings.CutPrefix(name, pre.prefix); ok && arg != "" {
+			return TemplatePart{Var: strings.TrimSuffix(pre.v, "."), Arg: arg}, true
+		}
+	}
+	return TemplatePart{}, false
+}

@@ -1,0 +1,113 @@
+package proxy
+
+import (
+	"html"
+	"net"
+	"net/http"
+	"strconv"
+
+	"github.com/tether-proxy/tether/config"
+)
+
+// expand fills t's placeholders in from r.
+func expand(t *config.Template, r *http.Request) string {
+	if len(t.Parts) == 1 && t.Parts[0].Var == "" {
+		return t.Parts[0].Lit
+	}
+	var b []byte
+	for i := range t.Parts {
+		p := &t.Parts[i]
+		switch p.Var {
+		case "":
+			b = append(b, p.Lit...)
+		case "uri":
+			b = append(b, r.URL.RequestURI()...)
+		case "path":
+			b = append(b, r.URL.Path...)
+		case "query":
+			if p.Arg != "" {
+				b = append(b, r.URL.Query().Get(p.Arg)...)
+			} else {
+				b = append(b, r.URL.RawQuery...)
+			}
+		case "header":
+			b = append(b, r.Header.Get(p.Arg)...)
+		case "host":
+			b = append(b, hostOnly(r.Host)...)
+		case "hostport":
+			b = append(b, r.Host...)
+		case "scheme":
+			if r.TLS != nil {
+				b = append(b, "https"...)
+			} else {
+				b = append(b, "http"...)
+			}
+		case "method":
+			b = append(b, r.Method...)
+		case "remote_host", "remote_port":
+			host, port, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			if p.Var == "remote_port" {
+				host = port
+			}
+			b = append(b, host...)
+		}
+	}
+	return string(b)
+}
+
+// redirect is a compiled redir.
+type redirect struct {
+	cfg  *config.Redirect
+	path *pathPattern // nil: every request
+}
+
+// respondAnswer is a compiled respond.
+type respondAnswer struct {
+	cfg  *config.Respond
+	path *pathPattern
+}
+
+func optionalPattern(p string) *pathPattern {
+	if p == "" {
+		return nil
+	}
+	pp := compilePattern(p)
+	return &pp
+}
+
+func (d *redirect) serve(w http.ResponseWriter, r *http.Request) {
+	to := expand(&d.cfg.To, r)
+	if d.cfg.HTML {
+		h := w.Header()
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		esc := html.EscapeString(to)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("<!DOCTYPE html>\n<html><head><title>Redirecting…</title><meta http-equiv=\"refresh\" content=\"0; URL='" + esc + "'\"></head>" +
+			"<body>Redirecting to <a href=\"" + esc + "\">" + esc + "</a>…</body></html>\n"))
+		return
+	}
+	w.Header().Set("Location", to)
+	w.WriteHeader(d.cfg.Code)
+}
+
+func (d *respondAnswer) serve(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	if d.cfg.Close {
+		h.Set("Connection", "close")
+	}
+	body := ""
+	if len(d.cfg.Body.Parts) > 0 {
+		body = expand(&d.cfg.Body, r)
+		if h.Get("Content-Type") == "" {
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+		}
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	w.WriteHeader(d.cfg.Status)
+	if body != "" && r.Method != http.MethodHead {
+		_, _ = w.Write([]byte(body))
+	}
+}

@@ -45,7 +45,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	host := siteNameHost(s.Addresses)
 	var requestBody int64 // request_body max_size, applied over limits
 	for _, n := range sn.body {
-		if !slices.Contains([]string{"reverse_proxy", "trusted_proxies", "header", "redir", "respond"}, n.name()) {
+		if !slices.Contains([]string{"reverse_proxy", "trusted_proxies", "header", "redir", "respond", "basic_auth", "basicauth"}, n.name()) {
 			if err := once(seen, n); err != nil {
 				return nil, err
 			}
@@ -99,6 +99,11 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			var r *Respond
 			if r, err = respond(n); err == nil {
 				s.Responds = append(s.Responds, r)
+			}
+		case "basic_auth", "basicauth":
+			var a *BasicAuth
+			if a, err = basicAuth(n); err == nil {
+				s.BasicAuths = append(s.BasicAuths, a)
 			}
 		case "request_body":
 			requestBody, err = requestBodyDirective(n)

@@ -191,6 +191,9 @@ type Site struct {
 	// then respond, then reverse_proxy and file_server).
 	Redirects []*Redirect
 	Responds  []*Respond
+	// BasicAuths are the basic_auth directives, checked after redir and
+	// before respond and the balancers.
+	BasicAuths []*BasicAuth
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.

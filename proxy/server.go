@@ -300,6 +300,9 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 	for _, d := range sc.Redirects {
 		st.redirects = append(st.redirects, redirect{cfg: d, path: optionalPattern(d.Path)})
 	}
+	for _, a := range sc.BasicAuths {
+		st.auths = append(st.auths, newBasicAuth(a))
+	}
 	for _, d := range sc.Responds {
 		st.responds = append(st.responds, respondAnswer{cfg: d, path: optionalPattern(d.Path)})
 	}

@@ -19,6 +19,7 @@ type site struct {
 	encode    *encoder    // nil without encode
 	headers   *headerOps  // nil without header
 	redirects []redirect
+	auths     []*basicAuth
 	responds  []respondAnswer
 }
 
@@ -141,6 +142,12 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for i := range s.redirects {
 		if d := &s.redirects[i]; d.path == nil || d.path.match(path) {
 			d.serve(w, r)
+			return
+		}
+	}
+	for _, a := range s.auths {
+		if (a.path == nil || a.path.match(path)) && !a.allow(r) {
+			a.refuse(w)
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tether-proxy/tether/internal/testpeers"
 )
@@ -37,6 +39,9 @@ http://127.0.0.1:%d {
 	}
 	request_body {
 		max_size 1KB
+	}
+	basicauth /private/* {
+		ops %s
 	}
 	redir /old /page permanent
 	redir /moved/* https://www.example.com{uri}
@@ -99,7 +104,8 @@ func startCaddy(t *testing.T, caddyfile string, port int) {
 	})
 }
 
-// TestBesideCaddy runs one Caddy site block (encode, header) in Caddy and
+// TestBesideCaddy runs one Caddy site block (encode, header, basicauth,
+// redir, respond, request_body) in Caddy and
 // in Tether in front of the same member, and compares what a client gets:
 // the same status codes and headers (but Server and Date), compressed
 // sizes within 10 % of Caddy's, and server-sent events still streaming
@@ -117,7 +123,7 @@ func TestBesideCaddy(t *testing.T) {
 		case "/page":
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			w.Write(page)
-		case "/small":
+		case "/small", "/private/small":
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Write([]byte("ok\n"))
 		case "/image":
@@ -145,9 +151,16 @@ func TestBesideCaddy(t *testing.T) {
 	defer member.Close()
 	memberPort := member.Listener.Addr().(*net.TCPAddr).Port
 
+	// Caddy 2.6 takes the hash in base64 (as its hash-password printed it);
+	// Tether takes both forms.
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(hash)
 	caddyPort := freeLoopbackPort(t)
-	startCaddy(t, fmt.Sprintf(besideCaddySite, caddyPort, memberPort), caddyPort)
-	tp, _ := startTether(t, fmt.Sprintf(besideCaddySite, 0, memberPort))
+	startCaddy(t, fmt.Sprintf(besideCaddySite, caddyPort, b64, memberPort), caddyPort)
+	tp, _ := startTether(t, fmt.Sprintf(besideCaddySite, 0, b64, memberPort))
 	targets := []struct{ name, base string }{{"caddy", fmt.Sprintf("http://127.0.0.1:%d", caddyPort)}, {"tether", "http://" + tp.addr}}
 
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}, Timeout: 20 * time.Second,
@@ -199,6 +212,30 @@ func TestBesideCaddy(t *testing.T) {
 					t.Errorf("/page with %q: tether sent %d bytes, caddy %d: not within 10 %%", ae, sizes[1], sizes[0])
 				}
 			}
+		}
+	}
+
+	// basicauth: refused without or with wrong credentials, passed with them.
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", 401}, {"ops", "nope", 401}, {"ops", "s3cret", 200}} {
+		var codes [2]int
+		for i, tg := range targets {
+			req, _ := http.NewRequest(http.MethodGet, tg.base+"/private/small", nil)
+			if tc.user != "" {
+				req.SetBasicAuth(tc.user, tc.pass)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}
+		if codes[0] != tc.want || codes[1] != tc.want {
+			t.Errorf("GET /private/small as %q/%q: caddy %d, tether %d; want %d", tc.user, tc.pass, codes[0], codes[1], tc.want)
 		}
 	}
 

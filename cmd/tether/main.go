@@ -46,6 +46,7 @@ Usage:
   tether agent --cluster NAME --service SVC --url URL [--route R] [--join ADDR,...] ...
                                                     join the cluster as a backend member beside a backend
   tether keygen                                     print a new gossip key
+  tether hash-password [--plaintext P]              print the bcrypt hash basic_auth takes
   tether version                                    version and build info
 
 Every command takes -h for its own flags.
@@ -95,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdAgent(rest, stderr)
 	case "keygen":
 		err = cmdKeygen(rest, stdout)
+	case "hash-password":
+		err = cmdHashPassword(rest, os.Stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -68,3 +68,14 @@ func TestRequestBody(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSEmail: Caddy's tls EMAIL is ACME with that account for the site.
+func TestTLSEmail(t *testing.T) {
+	cfg, err := Parse("Caddyfile", []byte("shop.example.com {\n\ttls ops@example.com\n\treverse_proxy 127.0.0.1:1\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tl := cfg.Sites[0].TLS; tl == nil || tl.Mode != "auto" || tl.Email != "ops@example.com" {
+		t.Errorf("tls %+v; want auto with email ops@example.com", tl)
+	}
+}

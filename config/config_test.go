@@ -258,7 +258,7 @@ func TestErrors(t *testing.T) {
 		{name: "address ipv6 without brackets", src: "::1:80 {\n}", want: "Caddyfile:1:1: site address \"::1:80\": an IPv6 address must be in brackets"},
 		{name: "duplicate address", src: "a.com {\n}\nb.com A.com:443 {\n}", want: "Caddyfile:3:7: site address \"A.com:443\" is already served by the site at Caddyfile:1:1"},
 		{name: "bad cidr", src: "a.com {\n\ttrusted_proxies 10.0.0.0/8 10.0.0.0/33\n}", want: "Caddyfile:2:29: trusted_proxies: \"10.0.0.0/33\" is not a CIDR"},
-		{name: "tls mode", src: "a.com {\n\ttls acme\n}", want: "Caddyfile:2:6: tls: want internal, off or CERT KEY, got \"acme\""},
+		{name: "tls mode", src: "a.com {\n\ttls acme\n}", want: "Caddyfile:2:6: tls: want internal, off, an ACME email or CERT KEY, got \"acme\""},
 		{name: "tls on demand without ask", src: "a.com {\n\ttls {\n\t\ton_demand\n\t}\n}", want: "Caddyfile:3:3: on_demand: needs ask URL"},
 		{name: "tls off on https", src: "a.com, https://b.com {\n\ttls off\n}", want: "Caddyfile:2:2: tls off: the site has the https address \"https://b.com\""},
 		{name: "tls off with block", src: "a.com {\n\ttls off {\n\t}\n}", want: "Caddyfile:2:10: tls takes no block"},

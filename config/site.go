@@ -305,7 +305,11 @@ func tlsDirective(n *node) (*TLS, error) {
 		case "internal", "off":
 			t.Mode = n.arg(0).text
 		default:
-			return nil, errorf(n.arg(0).pos, "tls: want internal, off or CERT KEY, got %q", n.arg(0).text)
+			if a := n.arg(0).text; strings.Contains(a, "@") && !strings.ContainsAny(a, "/ ") {
+				t.Email = a // Caddy's tls EMAIL: ACME with this account
+				break
+			}
+			return nil, errorf(n.arg(0).pos, "tls: want internal, off, an ACME email or CERT KEY, got %q", n.arg(0).text)
 		}
 	case 2:
 		t.Mode, t.CertFile, t.KeyFile = "files", n.arg(0).text, n.arg(1).text

@@ -224,7 +224,10 @@ type TLS struct {
 	// "tls-alpn-01"); empty allows both. Behind a TLS-terminating load
 	// balancer only http-01 can reach Tether.
 	Challenges []string
-	Pos        Pos
+	// Email is the ACME account of this site (Caddy's `tls EMAIL`); ""
+	// uses the global email.
+	Email string
+	Pos   Pos
 }
 
 // FileServer serves static files from Root.

@@ -288,7 +288,7 @@ func (m *Manager) Setup(ctx context.Context, names map[*Policy][]string) error {
 			}
 		case p.kind == kindInternal:
 			p.cfg = m.internalCfg
-		case len(p.challenges) > 0:
+		case len(p.challenges) > 0, p.site.TLS != nil && p.site.TLS.Email != "":
 			if p.cfg, err = newCfg(p); err != nil {
 				return err
 			}
@@ -391,6 +391,9 @@ func (m *Manager) newACMEIssuer(cfg *certmagic.Config, p *Policy) (*certmagic.AC
 			return nil, fmt.Errorf("acme_ca_root: %s has no PEM certificate", m.g.ACMECARoot)
 		}
 		tmpl.TrustedRoots = pool
+	}
+	if p != nil && p.site.TLS != nil && p.site.TLS.Email != "" {
+		tmpl.Email = p.site.TLS.Email
 	}
 	if p != nil && len(p.challenges) > 0 {
 		tmpl.DisableHTTPChallenge = !contains(p.challenges, "http-01")

@@ -15,6 +15,7 @@ var reverseProxyOptions = []string{
 	"ajp_ping",
 	// Caddy's spellings (caddyAliases) and options.
 	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
+	"header_up", "header_down",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
@@ -63,7 +64,7 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 		if canon, ok := caddyAliases[name]; ok {
 			name = canon
 		}
-		if name != "to" && name != "backend" {
+		if name != "to" && name != "backend" && name != "header_up" && name != "header_down" {
 			if prev, dup := seen[name]; dup {
 				return nil, errorf(d.args[0].pos, "%s is set twice (first at %s)", d.name(), prev)
 			}
@@ -158,6 +159,20 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				if !strings.HasPrefix(bal.HealthURI, "/") {
 					err = errorf(d.arg(0).pos, "health_uri: %q must start with /", bal.HealthURI)
 				}
+			}
+		case "header_up", "header_down":
+			var op HeaderOp
+			if err = d.argc(1, 3); err == nil {
+				err = d.noBlock()
+			}
+			if err == nil {
+				op, err = headerOp(d.arg(0), d.args[2:])
+			}
+			if err == nil && name == "header_up" {
+				op.Deferred = false // request headers are set once, before sending
+				bal.HeaderUp = append(bal.HeaderUp, op)
+			} else if err == nil {
+				bal.HeaderDown = append(bal.HeaderDown, op)
 			}
 		case "health_status":
 			if err = d.simple(1); err == nil {

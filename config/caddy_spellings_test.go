@@ -79,3 +79,18 @@ func TestTLSEmail(t *testing.T) {
 		t.Errorf("tls %+v; want auto with email ops@example.com", tl)
 	}
 }
+
+func TestHeaderUpDownOptions(t *testing.T) {
+	cfg, err := Parse("Caddyfile", []byte("example.com {\n\treverse_proxy 127.0.0.1:1 {\n\t\theader_up Host {upstream_hostport}\n\t\theader_up -Authorization\n\t\theader_down -Server\n\t}\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := cfg.Sites[0].Balancers[0]
+	if len(b.HeaderUp) != 2 || b.HeaderUp[0].Field != "Host" || b.HeaderUp[0].Template == nil || b.HeaderUp[1].Op != "delete" ||
+		len(b.HeaderDown) != 1 || b.HeaderDown[0].Field != "Server" {
+		t.Errorf("header_up %+v, header_down %+v", b.HeaderUp, b.HeaderDown)
+	}
+	if _, err := Parse("Caddyfile", []byte("example.com {\n\treverse_proxy 127.0.0.1:1 {\n\t\theader_up X-A {nope}\n\t}\n}\n")); err == nil || !strings.Contains(err.Error(), "Caddyfile:3:17: unknown placeholder {nope}") {
+		t.Errorf("unknown placeholder: %v", err)
+	}
+}

@@ -18,6 +18,9 @@ type HeaderOp struct {
 	Op    string
 	Field string
 	Value string
+	// Template is Value's placeholders, filled in per request; nil when
+	// Value has none.
+	Template *Template
 	// Find and Replace are the replace operation's.
 	Find, Replace string
 	// Deferred operations are applied to the answer's header as it is
@@ -99,11 +102,6 @@ func headerOp(field token, args []token) (HeaderOp, error) {
 	if wild && op.Op != "delete" {
 		return op, errorf(field.pos, "header: a wildcard field (%s) only deletes (-%s)", f, f)
 	}
-	for _, a := range args {
-		if strings.Contains(a.text, "{") && strings.Contains(a.text, "}") {
-			return op, errorf(a.pos, "header: placeholders (%s) are not supported yet", a.text)
-		}
-	}
 	switch {
 	case op.Op == "delete":
 		if len(args) > 0 {
@@ -111,6 +109,13 @@ func headerOp(field token, args []token) (HeaderOp, error) {
 		}
 	case len(args) == 1:
 		op.Value = args[0].text
+		t, err := parseTemplate(args[0])
+		if err != nil {
+			return op, err
+		}
+		if !t.Static() {
+			op.Template = &t
+		}
 	case len(args) == 2 && (op.Op == "set"):
 		op.Op, op.Find, op.Replace = "replace", args[0].text, args[1].text
 	case len(args) == 0:

@@ -29,7 +29,7 @@ func TestHeaderDirective(t *testing.T) {
 		{body: "header -Server x", wantErr: "header: -Server deletes the field and takes no value"},
 		{body: "header Bad:Name x", wantErr: `header: "Bad:Name" is not a header field name`},
 		{body: "header X-* x", wantErr: "header: a wildcard field (X-*) only deletes"},
-		{body: "header X-Host {host}", wantErr: "header: placeholders ({host}) are not supported yet"},
+		{body: "header X-Host {bogus}", wantErr: "unknown placeholder {bogus}"},
 		{body: "header X-A b c d", wantErr: `header: unexpected argument "d"`},
 	} {
 		cfg, err := Parse("Caddyfile", []byte("example.com {\n\t"+tc.body+"\n}\n"))

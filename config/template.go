@@ -33,6 +33,8 @@ var placeholderNames = map[string]string{
 	"method": "method", "http.request.method": "method",
 	"remote_host": "remote_host", "http.request.remote.host": "remote_host",
 	"remote_port": "remote_port", "http.request.remote.port": "remote_port",
+	// The member a request goes to (header_up); empty elsewhere.
+	"upstream_hostport": "upstream_hostport", "http.reverse_proxy.upstream.hostport": "upstream_hostport",
 }
 
 // Static reports whether t has no placeholders.
@@ -76,7 +78,7 @@ func parseTemplate(tok token) (Template, error) {
 		name := s[i+1 : i+end]
 		p, ok := placeholder(name)
 		if !ok {
-			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, and their {http.request.*} spellings)", name)
+			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {upstream_hostport} in header_up, and their {http.request.*} spellings)", name)
 		}
 		flush()
 		t.Parts = append(t.Parts, p)

@@ -297,11 +297,15 @@ type Balancer struct {
 	HealthURI string
 	// HealthStatus is the status an active health check expects: "200"
 	// exactly, or a class ("2xx"); "" accepts 2xx and 3xx.
-	HealthStatus   string
-	HealthInterval time.Duration // default 5s
-	HealthTimeout  time.Duration // default 2s
-	HealthFails    int           // consecutive failures to mark down; default 2
-	HealthPasses   int           // consecutive passes to mark up; default 1
+	HealthStatus string
+	// HeaderUp and HeaderDown are Caddy's header_up and header_down: the
+	// operations on the request sent to a member (after the forwarded
+	// headers; "Host" sets the Host sent) and on the member's answer.
+	HeaderUp, HeaderDown []HeaderOp
+	HealthInterval       time.Duration // default 5s
+	HealthTimeout        time.Duration // default 2s
+	HealthFails          int           // consecutive failures to mark down; default 2
+	HealthPasses         int           // consecutive passes to mark up; default 1
 
 	// Retries is how many other members a failed request may try. Default
 	// 1; 0 means none.

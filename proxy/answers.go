@@ -9,8 +9,9 @@ import (
 	"github.com/tether-proxy/tether/config"
 )
 
-// expand fills t's placeholders in from r.
-func expand(t *config.Template, r *http.Request) string {
+// expand fills t's placeholders in from r; upstream is the member's
+// host:port for {upstream_hostport} ("" outside header_up).
+func expand(t *config.Template, r *http.Request, upstream string) string {
 	if len(t.Parts) == 1 && t.Parts[0].Var == "" {
 		return t.Parts[0].Lit
 	}
@@ -44,6 +45,8 @@ func expand(t *config.Template, r *http.Request) string {
 			}
 		case "method":
 			b = append(b, r.Method...)
+		case "upstream_hostport":
+			b = append(b, upstream...)
 		case "remote_host", "remote_port":
 			host, port, err := net.SplitHostPort(r.RemoteAddr)
 			if err != nil {
@@ -79,7 +82,7 @@ func optionalPattern(p string) *pathPattern {
 }
 
 func (d *redirect) serve(w http.ResponseWriter, r *http.Request) {
-	to := expand(&d.cfg.To, r)
+	to := expand(&d.cfg.To, r, "")
 	if d.cfg.HTML {
 		h := w.Header()
 		h.Set("Content-Type", "text/html; charset=utf-8")
@@ -100,7 +103,7 @@ func (d *respondAnswer) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	body := ""
 	if len(d.cfg.Body.Parts) > 0 {
-		body = expand(&d.cfg.Body, r)
+		body = expand(&d.cfg.Body, r, "")
 		if h.Get("Content-Type") == "" {
 			h.Set("Content-Type", "text/plain; charset=utf-8")
 		}

@@ -31,14 +31,16 @@ import (
 // pointer; a state change or a discovery update builds a new set that keeps
 // the same *member values (and so their counters and health).
 type Balancer struct {
-	name  string
-	cfg   *config.Balancer
-	names routing.SessionNames
-	opts  routing.Options
-	log   zerolog.Logger
-	now   func() time.Time
-	srv   *Server // for the error page
-	site  *site   // for forwarded-header trust
+	name string
+	cfg  *config.Balancer
+	// headerUp and headerDown are header_up and header_down, compiled.
+	headerUp, headerDown []headerOp
+	names                routing.SessionNames
+	opts                 routing.Options
+	log                  zerolog.Logger
+	now                  func() time.Time
+	srv                  *Server // for the error page
+	site                 *site   // for forwarded-header trust
 
 	set atomic.Pointer[memberSet]
 
@@ -97,8 +99,10 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		return nil, fmt.Errorf("%s: balancer %s: sticky learn needs the session table (Options.Sessions)", cfg.Pos, cfg.Name)
 	}
 	b := &Balancer{
-		name: cfg.Name,
-		cfg:  cfg,
+		name:       cfg.Name,
+		cfg:        cfg,
+		headerUp:   compileHeaderOps(cfg.HeaderUp),
+		headerDown: compileHeaderOps(cfg.HeaderDown),
 		names: routing.SessionNames{
 			Cookie:    cmp(cfg.Sticky.Cookie, "JSESSIONID"),
 			PathParam: cmp(cfg.Sticky.PathParam, "jsessionid"),
@@ -315,6 +319,9 @@ func (b *Balancer) modifyResponse(resp *http.Response) error {
 	if st, ok := resp.Request.Context().Value(stateKey{}).(*reqState); ok {
 		b.recordSession(resp, st)
 	}
+	for i := range b.headerDown {
+		b.headerDown[i].apply(resp.Header, resp.Request, resp.Request.URL.Host)
+	}
 	return nil
 }
 
@@ -328,6 +335,14 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = pr.In.Host
 	b.srv.setForwarded(pr, b.site.trusted)
+	for i := range b.headerUp {
+		op := &b.headerUp[i]
+		if op.field == "Host" && (op.op == "set" || op.op == "default") {
+			pr.Out.Host = op.valueFor(pr.In, t.Host) // net/http sends Request.Host, not Header["Host"]
+			continue
+		}
+		op.apply(pr.Out.Header, pr.In, t.Host)
+	}
 }
 
 // roundTrip sends the outbound request to the chosen member and, when that

@@ -20,6 +20,7 @@ type headerOp struct {
 	field          string // canonical; for a wildcard delete, without the *
 	prefix, suffix bool   // wildcard delete: Field* or *Field
 	value          string
+	tmpl           *config.Template // value's placeholders; nil: value as it is
 	find, replace  string
 }
 
@@ -30,14 +31,7 @@ func newHeaderOps(hs []*config.Header) *headerOps {
 	ops := &headerOps{}
 	for _, h := range hs {
 		for _, o := range h.Ops {
-			c := headerOp{op: o.Op, value: o.Value, find: o.Find, replace: o.Replace}
-			f := o.Field
-			c.prefix, c.suffix = strings.HasSuffix(f, "*"), strings.HasPrefix(f, "*")
-			c.field = textproto.CanonicalMIMEHeaderKey(strings.Trim(f, "*"))
-			if c.prefix || c.suffix {
-				c.field = strings.ToLower(strings.Trim(f, "*"))
-			}
-			if o.Deferred {
+			if c := compileHeaderOp(o); o.Deferred {
 				ops.deferred = append(ops.deferred, c)
 			} else {
 				ops.now = append(ops.now, c)
@@ -47,15 +41,44 @@ func newHeaderOps(hs []*config.Header) *headerOps {
 	return ops
 }
 
-func (o *headerOp) apply(h http.Header) {
+func compileHeaderOp(o config.HeaderOp) headerOp {
+	c := headerOp{op: o.Op, value: o.Value, tmpl: o.Template, find: o.Find, replace: o.Replace}
+	f := o.Field
+	c.prefix, c.suffix = strings.HasSuffix(f, "*"), strings.HasPrefix(f, "*")
+	c.field = textproto.CanonicalMIMEHeaderKey(strings.Trim(f, "*"))
+	if c.prefix || c.suffix {
+		c.field = strings.ToLower(strings.Trim(f, "*"))
+	}
+	return c
+}
+
+func compileHeaderOps(os []config.HeaderOp) []headerOp {
+	var out []headerOp
+	for _, o := range os {
+		out = append(out, compileHeaderOp(o))
+	}
+	return out
+}
+
+// valueFor is the operation's value for request r.
+func (o *headerOp) valueFor(r *http.Request, upstream string) string {
+	if o.tmpl == nil || r == nil {
+		return o.value
+	}
+	return expand(o.tmpl, r, upstream)
+}
+
+// apply performs the operation on h, filling placeholders in from r (the
+// request being answered or sent) and upstream (the member's host:port).
+func (o *headerOp) apply(h http.Header, r *http.Request, upstream string) {
 	switch o.op {
 	case "set":
-		h[o.field] = []string{o.value}
+		h[o.field] = []string{o.valueFor(r, upstream)}
 	case "add":
-		h[o.field] = append(h[o.field], o.value)
+		h[o.field] = append(h[o.field], o.valueFor(r, upstream))
 	case "default":
 		if len(h[o.field]) == 0 {
-			h[o.field] = []string{o.value}
+			h[o.field] = []string{o.valueFor(r, upstream)}
 		}
 	case "replace":
 		for i, v := range h[o.field] {
@@ -77,15 +100,15 @@ func (o *headerOp) apply(h http.Header) {
 
 // begin applies the immediate operations to w's header and, when there
 // are deferred ones, wraps w so that they apply as the header is written.
-func (o *headerOps) begin(w http.ResponseWriter) http.ResponseWriter {
+func (o *headerOps) begin(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
 	h := w.Header()
 	for i := range o.now {
-		o.now[i].apply(h)
+		o.now[i].apply(h, r, "")
 	}
 	if len(o.deferred) == 0 {
 		return w
 	}
-	return &headerWriter{ResponseWriter: w, ops: o.deferred}
+	return &headerWriter{ResponseWriter: w, ops: o.deferred, r: r}
 }
 
 // headerWriter applies deferred header operations once, to the final
@@ -93,6 +116,7 @@ func (o *headerOps) begin(w http.ResponseWriter) http.ResponseWriter {
 type headerWriter struct {
 	http.ResponseWriter
 	ops  []headerOp
+	r    *http.Request
 	done bool
 }
 
@@ -101,7 +125,7 @@ func (w *headerWriter) WriteHeader(code int) {
 		w.done = true
 		h := w.Header()
 		for i := range w.ops {
-			w.ops[i].apply(h)
+			w.ops[i].apply(h, w.r, "")
 		}
 	}
 	w.ResponseWriter.WriteHeader(code)

@@ -131,7 +131,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if s.headers != nil {
-		w = s.headers.begin(w)
+		w = s.headers.begin(w, r)
 	}
 	if s.encode != nil {
 		var ew *encodeWriter

@@ -44,7 +44,7 @@ var (
 // point a directive written at the wrong level to the right one.
 var (
 	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "storage", "cluster", "drain_delay", "shutdown_timeout", "log", "limits"}
-	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_body", "redir", "respond", "basic_auth", "basicauth"}
+	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_body", "redir", "respond", "basic_auth", "basicauth", "log"}
 )
 
 // builder turns a parsed tree into a validated Config.

@@ -94,3 +94,42 @@ func TestHeaderUpDownOptions(t *testing.T) {
 		t.Errorf("unknown placeholder: %v", err)
 	}
 }
+
+// TestSiteLog: Caddy's site-level log is the site's access log.
+func TestSiteLog(t *testing.T) {
+	for _, tc := range []struct {
+		body, output, format string
+		warnings             int
+		none                 bool
+	}{
+		{body: "\tlog", output: "stderr", format: "json"},
+		{body: "\tlog {\n\t\toutput stdout\n\t\tformat console\n\t}", output: "stdout", format: "console"},
+		{body: "\tlog {\n\t\toutput file /var/log/shop.log {\n\t\t\troll_size 10mb\n\t\t}\n\t\tlevel INFO\n\t}", output: "/var/log/shop.log", format: "json", warnings: 2},
+		{body: "\tlog {\n\t\toutput discard\n\t}", none: true},
+	} {
+		cfg, err := Parse("Caddyfile", []byte("example.com {\n"+tc.body+"\n}\n"))
+		if err != nil {
+			t.Errorf("%q: %v", tc.body, err)
+			continue
+		}
+		al := cfg.Sites[0].AccessLog
+		if tc.none {
+			if al != nil {
+				t.Errorf("%q: access log %+v; want none", tc.body, al)
+			}
+			continue
+		}
+		if al == nil || al.Output != tc.output || al.Format != tc.format || len(cfg.Warnings) != tc.warnings {
+			t.Errorf("%q: access log %+v, warnings %v; want %s %s and %d warnings", tc.body, al, cfg.Warnings, tc.output, tc.format, tc.warnings)
+		}
+	}
+	for _, tc := range []struct{ body, wantErr string }{
+		{"\taccess_log\n\tlog", "log: the site already has an access log"},
+		{"\tlog {\n\t\toutput net 10.0.0.1:514\n\t}", `log: output "net": want stdout, stderr, discard or file PATH`},
+		{"\tlog {\n\t\tformat filter\n\t}", `log: format "filter": want json or console`},
+	} {
+		if _, err := Parse("Caddyfile", []byte("example.com {\n"+tc.body+"\n}\n")); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: error %v; want %q", tc.body, err, tc.wantErr)
+		}
+	}
+}

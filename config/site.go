@@ -77,8 +77,14 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 				}
 			}
 			root = &n.args[n.nargs()]
-		case "access_log":
-			s.AccessLog, err = accessLog(n)
+		case "access_log", "log":
+			if s.AccessLog != nil {
+				err = errorf(n.args[0].pos, "%s: the site already has an access log (access_log and log are the same)", n.name())
+			} else if n.name() == "log" {
+				s.AccessLog, err = b.caddyLog(n)
+			} else {
+				s.AccessLog, err = accessLog(n)
+			}
 		case "import_jk":
 			s.ImportJK, err = importJK(n)
 		case "limits":
@@ -516,4 +522,73 @@ func cmpErr(err error, msg string) string {
 		return err.Error()
 	}
 	return msg
+}
+
+// caddyLog parses Caddy's site-level log, the site's access log:
+//
+//	log [NAME] {
+//	    output stdout|stderr|discard|file PATH [{ ... }]
+//	    format json|console
+//	    level LEVEL
+//	}
+//
+// File rolling options and level are warned about and not honoured (Tether
+// reopens a renamed file on reload, for logrotate).
+func (b *builder) caddyLog(n *node) (*AccessLog, error) {
+	al := &AccessLog{Output: "stderr", Format: "json", Pos: n.args[0].pos}
+	if err := n.argc(0, 1); err != nil {
+		return nil, err
+	}
+	warn := func(p Pos, msg string) { b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: p, Msg: msg}) }
+	seen := map[string]Pos{}
+	for _, s := range n.block {
+		if err := once(seen, s); err != nil {
+			return nil, err
+		}
+		switch s.name() {
+		case "output":
+			if err := s.argc(1, 2); err != nil {
+				return nil, err
+			}
+			switch o := s.arg(0).text; o {
+			case "stdout", "stderr":
+				if err := s.simple(1); err != nil {
+					return nil, err
+				}
+				al.Output = o
+			case "discard":
+				return nil, nil // Caddy's way of not logging
+			case "file":
+				if s.nargs() != 2 {
+					return nil, errorf(s.arg(0).pos, "log: output file: want a path")
+				}
+				al.Output = s.arg(1).text
+				if s.hasBlock {
+					warn(s.open, "log: output file options (roll_size, roll_keep, ...) are not honoured: rotate with logrotate, then reload (SIGHUP)")
+				}
+			default:
+				return nil, errorf(s.arg(0).pos, "log: output %q: want stdout, stderr, discard or file PATH (%s is a Caddy module)", o, o)
+			}
+		case "format":
+			if err := s.argc(1, 1); err != nil {
+				return nil, err
+			}
+			f := s.arg(0).text
+			if f != "json" && f != "console" {
+				return nil, errorf(s.arg(0).pos, "log: format %q: want json or console (or access_log's combined)", f)
+			}
+			if s.hasBlock {
+				warn(s.open, "log: format options are not honoured")
+			}
+			al.Format = f
+		case "level":
+			if err := s.simple(1); err != nil {
+				return nil, err
+			}
+			warn(s.args[0].pos, "log: level is not honoured: an access log records every request")
+		default:
+			return nil, unknown(s, "log option", []string{"output", "format", "level"}, nil, "")
+		}
+	}
+	return al, nil
 }

@@ -30,7 +30,7 @@ func TestHealthStatus(t *testing.T) {
 func TestCaddyPolicySpellings(t *testing.T) {
 	a, b := newBackend(t, "a", nil), newBackend(t, "b", nil)
 	_, site := startProxy(t, oneBalancer("a=http://"+a.hostport()+" b=http://"+b.hostport(), "\t\tlb_policy cookie"), nil)
-	resp, _ := doGet(t, site+"/", nil)
+	resp, _ := testpeers.Get(t, site+"/", nil)
 	var lb string
 	for _, c := range resp.Cookies() {
 		if c.Name == "lb" {
@@ -42,7 +42,7 @@ func TestCaddyPolicySpellings(t *testing.T) {
 	}
 	first := resp.Header.Get("X-Route")
 	for range 10 {
-		if r, _ := doGet(t, site+"/", map[string]string{"Cookie": "lb=" + lb}); r.Header.Get("X-Route") != first {
+		if r, _ := testpeers.Get(t, site+"/", map[string]string{"Cookie": "lb=" + lb}); r.Header.Get("X-Route") != first {
 			t.Fatalf("with its lb cookie the client went to %s, then %s", first, r.Header.Get("X-Route"))
 		}
 	}

@@ -58,7 +58,7 @@ func TestClientBodyFaultsSpareMembers(t *testing.T) {
 	// And the balancer still serves everyone, from both members.
 	seen := map[string]bool{}
 	for range 4 {
-		resp, _ := doGet(t, site+"/", nil)
+		resp, _ := testpeers.Get(t, site+"/", nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("well-behaved request after the faults: status %d", resp.StatusCode)
 		}
@@ -105,7 +105,7 @@ func TestPassiveHealthTakesOutAtMostHalf(t *testing.T) {
 	members := fmt.Sprintf("d0=http://%s d1=http://%s d2=http://%s d3=http://%s", dead[0], dead[1], dead[2], dead[3])
 	s, site := startProxy(t, oneBalancer(members, "\t\tmax_fails 1\n\t\tretries 3"), nil)
 	for range 8 {
-		doGet(t, site+"/", nil)
+		testpeers.Get(t, site+"/", nil)
 	}
 	out := 0
 	for _, m := range s.Status().Balancers[0].Members {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"github.com/tether-proxy/tether/membership"
 )
 
@@ -54,7 +55,7 @@ func TestDiscoveredMembers(t *testing.T) {
 		t.Fatalf("members after discovery = %v; want static (config), a and b (cluster), no other service, config name wins", got)
 	}
 	for _, route := range []string{"a", "b", "static"} {
-		if resp, _ := doGet(t, site+"/", map[string]string{"Cookie": "JSESSIONID=x." + route}); resp.Header.Get("X-Route") != route {
+		if resp, _ := testpeers.Get(t, site+"/", map[string]string{"Cookie": "JSESSIONID=x." + route}); resp.Header.Get("X-Route") != route {
 			t.Errorf("session of %s went to %q", route, resp.Header.Get("X-Route"))
 		}
 	}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 func TestEncodeChoose(t *testing.T) {
@@ -50,34 +50,6 @@ func TestEncodeChoose(t *testing.T) {
 			t.Errorf("%s Accept-Encoding %q (Range %q): %q; want %q", tc.method, tc.ae, tc.rng, got, tc.want)
 		}
 	}
-}
-
-// decode undoes a Content-Encoding.
-func decode(t *testing.T, enc string, body []byte) []byte {
-	t.Helper()
-	var r io.Reader
-	switch enc {
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = zr
-	case "zstd":
-		zr, err := zstd.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer zr.Close()
-		r = zr
-	default:
-		return body
-	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatalf("decode %s: %v", enc, err)
-	}
-	return out
 }
 
 // TestEncodeAnswers runs a site with encode gzip zstd in front of a member
@@ -161,7 +133,7 @@ func TestEncodeAnswers(t *testing.T) {
 			}
 			continue
 		}
-		plain := decode(t, enc, body)
+		plain := testpeers.Decode(t, enc, body)
 		if tc.path == "/small" {
 			if string(plain) != "short" {
 				t.Errorf("/small: %q", plain)

@@ -137,21 +137,6 @@ func oneBalancer(members, extra string) string {
 	return fmt.Sprintf("{\n\tadmin off\n}\nhttp://127.0.0.1:0 {\n\treverse_proxy {\n\t\tname app\n\t\tto %s\n%s\n\t}\n}\n", members, extra)
 }
 
-func doGet(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
-}
-
 func TestRetryPolicy(t *testing.T) {
 	// dead is a port nothing listens on: connect refused, so the request
 	// never reached it and any method may go to the failover member.
@@ -184,7 +169,7 @@ func TestRetryPolicy(t *testing.T) {
 		conn.Close()
 	})
 	_, site2 := startProxy(t, oneBalancer("dropper=http://"+dropper.hostport()+" good=http://"+good.hostport(), "\t\tmax_fails 100"), nil)
-	resp, _ := doGet(t, site2+"/", map[string]string{"Cookie": "JSESSIONID=x.dropper"})
+	resp, _ := testpeers.Get(t, site2+"/", map[string]string{"Cookie": "JSESSIONID=x.dropper"})
 	if resp.StatusCode != 200 || resp.Header.Get("X-Route") != "good" {
 		t.Errorf("GET to a member that dropped it: status %d from %q; want 200 from good", resp.StatusCode, resp.Header.Get("X-Route"))
 	}
@@ -213,7 +198,7 @@ func TestErrorStatuses(t *testing.T) {
 		}
 	})
 	_, site := startProxy(t, oneBalancer("slow=http://"+slow.hostport(), "\t\tresponse_header_timeout 200ms\n\t\tretries 0"), nil)
-	if resp, _ := doGet(t, site+"/", nil); resp.StatusCode != http.StatusGatewayTimeout {
+	if resp, _ := testpeers.Get(t, site+"/", nil); resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("member slower than response_header_timeout: status %d; want 504", resp.StatusCode)
 	}
 
@@ -221,12 +206,12 @@ func TestErrorStatuses(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	_, site2 := startProxy(t, oneBalancer("dead=http://"+dead, ""), nil)
-	if resp, _ := doGet(t, site2+"/", nil); resp.StatusCode != http.StatusBadGateway {
+	if resp, _ := testpeers.Get(t, site2+"/", nil); resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("only member refuses: status %d; want 502", resp.StatusCode)
 	}
 	// Passive health takes out at most half of a balancer's members: the
 	// only one stays in rotation, and the next request tries it again.
-	if resp, _ := doGet(t, site2+"/", nil); resp.StatusCode != http.StatusBadGateway {
+	if resp, _ := testpeers.Get(t, site2+"/", nil); resp.StatusCode != http.StatusBadGateway {
 		t.Errorf("only member still refusing: status %d; want 502 (it is never taken out)", resp.StatusCode)
 	}
 }
@@ -246,9 +231,9 @@ func TestPassiveHealthAndRecovery(t *testing.T) {
 		"\t\tfail_on_status 503\n\t\tmax_fails 2\n\t\trecover_time 300ms"), nil)
 
 	for range 2 {
-		doGet(t, site+"/", map[string]string{"Cookie": "JSESSIONID=a.flaky"})
+		testpeers.Get(t, site+"/", map[string]string{"Cookie": "JSESSIONID=a.flaky"})
 	}
-	if resp, _ := doGet(t, site+"/", map[string]string{"Cookie": "JSESSIONID=a.flaky"}); resp.Header.Get("X-Route") != "good" {
+	if resp, _ := testpeers.Get(t, site+"/", map[string]string{"Cookie": "JSESSIONID=a.flaky"}); resp.Header.Get("X-Route") != "good" {
 		t.Fatalf("after 2 failures (max_fails 2): session went to %q; want failover to good", resp.Header.Get("X-Route"))
 	}
 	st := s.Status().Balancers[0].Members[0]
@@ -258,7 +243,7 @@ func TestPassiveHealthAndRecovery(t *testing.T) {
 	failing.Store(false)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, _ := doGet(t, site+"/", map[string]string{"Cookie": "JSESSIONID=a.flaky"})
+		resp, _ := testpeers.Get(t, site+"/", map[string]string{"Cookie": "JSESSIONID=a.flaky"})
 		if resp.Header.Get("X-Route") == "flaky" {
 			break
 		}
@@ -283,7 +268,7 @@ func TestActiveHealthCheck(t *testing.T) {
 		"\t\thealth_uri /health\n\t\thealth_interval 50ms\n\t\thealth_fails 2\n\t\thealth_passes 2"), nil)
 	testpeers.WaitUntil(t, 5*time.Second, "app marked down by health checks", func() bool { return !s.Status().Balancers[0].Members[0].Healthy })
 	for range 20 {
-		if resp, _ := doGet(t, site+"/", nil); resp.Header.Get("X-Route") != "other" {
+		if resp, _ := testpeers.Get(t, site+"/", nil); resp.Header.Get("X-Route") != "other" {
 			t.Fatalf("new request went to %q while app fails its health check", resp.Header.Get("X-Route"))
 		}
 	}
@@ -298,7 +283,7 @@ func TestForwardedHeaders(t *testing.T) {
 		got.Set("Host", r.Host)
 	})
 	_, untrusted := startProxy(t, oneBalancer("echo=http://"+echo.hostport(), ""), nil)
-	doGet(t, untrusted+"/", map[string]string{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"})
+	testpeers.Get(t, untrusted+"/", map[string]string{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"})
 	if v := got.Get("X-Forwarded-For"); v != "127.0.0.1" {
 		t.Errorf("X-Forwarded-For from an untrusted client = %q; want it replaced by 127.0.0.1", v)
 	}
@@ -311,7 +296,7 @@ func TestForwardedHeaders(t *testing.T) {
 
 	src := strings.Replace(oneBalancer("echo=http://"+echo.hostport(), ""), "http://127.0.0.1:0 {", "http://127.0.0.1:0 {\n\ttrusted_proxies 127.0.0.0/8", 1)
 	_, trusted := startProxy(t, src, nil)
-	doGet(t, trusted+"/", map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
+	testpeers.Get(t, trusted+"/", map[string]string{"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"})
 	if v := got.Get("X-Forwarded-For"); v != "203.0.113.7, 127.0.0.1" {
 		t.Errorf("X-Forwarded-For from a trusted proxy = %q; want the chain extended", v)
 	}
@@ -380,7 +365,7 @@ func TestWebSocketUpgrade(t *testing.T) {
 func TestRequestLimits(t *testing.T) {
 	app := newBackend(t, "app", nil)
 	_, site := startProxy(t, oneBalancer("app=http://"+app.hostport(), ""), nil)
-	resp, _ := doGet(t, site+"/", map[string]string{"X-Big": strings.Repeat("a", 100<<10)})
+	resp, _ := testpeers.Get(t, site+"/", map[string]string{"X-Big": strings.Repeat("a", 100<<10)})
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Errorf("100 KiB of headers: status %d; want 431", resp.StatusCode)
 	}
@@ -393,7 +378,7 @@ func TestAccessLogHasNoSessionIDs(t *testing.T) {
 		src := strings.Replace(oneBalancer("tomcat1=http://"+app.hostport(), ""), "http://127.0.0.1:0 {",
 			"http://127.0.0.1:0 {\n\taccess_log "+logf+" "+format, 1)
 		s, site := startProxy(t, src, nil)
-		doGet(t, site+"/app;jsessionid=SECRET123.tomcat1/page?q=1", map[string]string{"Cookie": "JSESSIONID=SECRET456.tomcat1"})
+		testpeers.Get(t, site+"/app;jsessionid=SECRET123.tomcat1/page?q=1", map[string]string{"Cookie": "JSESSIONID=SECRET456.tomcat1"})
 		_ = s
 		data, _ := os.ReadFile(logf)
 		if bytes.Contains(data, []byte("SECRET")) {
@@ -445,7 +430,7 @@ func TestAccessLogClientBehindTrustedProxy(t *testing.T) {
 	src := strings.Replace(oneBalancer("tomcat1=http://"+app.hostport(), ""), "http://127.0.0.1:0 {",
 		"http://127.0.0.1:0 {\n\ttrusted_proxies 127.0.0.0/8\n\taccess_log "+logf+" combined", 1)
 	_, site := startProxy(t, src, nil)
-	doGet(t, site+"/", map[string]string{"X-Forwarded-For": "203.0.113.7"})
+	testpeers.Get(t, site+"/", map[string]string{"X-Forwarded-For": "203.0.113.7"})
 	data, _ := os.ReadFile(logf)
 	if !bytes.HasPrefix(data, []byte("203.0.113.7 ")) {
 		t.Errorf("access log behind a trusted proxy = %q; want the client 203.0.113.7 from X-Forwarded-For", data)
@@ -464,7 +449,7 @@ func TestShutdownClosesPreconnections(t *testing.T) {
 	}
 	defer pre.Close()
 	// A request on another connection, so Serve is surely serving.
-	if resp, _ := doGet(t, "http://"+s.Addrs().Listeners[0].Addr+"/", nil); resp.StatusCode != http.StatusOK {
+	if resp, _ := testpeers.Get(t, "http://"+s.Addrs().Listeners[0].Addr+"/", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET: %s", resp.Status)
 	}
 	cancel()

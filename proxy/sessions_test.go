@@ -51,7 +51,7 @@ func getWithCookie(t *testing.T, url, cookie string) (route string, setCookie []
 	if cookie != "" {
 		hdr["Cookie"] = cookie
 	}
-	resp, _ := doGet(t, url, hdr)
+	resp, _ := testpeers.Get(t, url, hdr)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s (%s): %s", url, cookie, resp.Status)
 	}

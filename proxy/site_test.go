@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 func TestStripPathParams(t *testing.T) {
@@ -77,7 +79,7 @@ http://127.0.0.1:0 {
 		{path: "/nolist/", wantStatus: 404},
 		{path: "/missing", wantStatus: 404},
 	} {
-		resp, _ := doGet(t, site+tc.path, nil)
+		resp, _ := testpeers.Get(t, site+tc.path, nil)
 		if resp.StatusCode != tc.wantStatus || resp.Header.Get("X-Route") != tc.wantRoute ||
 			tc.wantType != "" && resp.Header.Get("Content-Type") != tc.wantType {
 			t.Errorf("GET %s: status %d, route %q, type %q; want %d, %q, %q", tc.path, resp.StatusCode,
@@ -85,12 +87,12 @@ http://127.0.0.1:0 {
 		}
 	}
 	// Ranges and conditional requests come with the file server.
-	resp, body := doGet(t, site+"/index.html", map[string]string{"Range": "bytes=0-3"})
+	resp, body := testpeers.Get(t, site+"/index.html", map[string]string{"Range": "bytes=0-3"})
 	if resp.StatusCode != http.StatusPartialContent || body != "<h1>" {
 		t.Errorf("Range 0-3: %d %q; want 206 \"<h1>\"", resp.StatusCode, body)
 	}
 	lm := resp.Header.Get("Last-Modified")
-	resp, _ = doGet(t, site+"/index.html", map[string]string{"If-Modified-Since": lm})
+	resp, _ = testpeers.Get(t, site+"/index.html", map[string]string{"If-Modified-Since": lm})
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-Modified-Since: %d; want 304", resp.StatusCode)
 	}

@@ -192,7 +192,7 @@ func TestBesideCaddy(t *testing.T) {
 				}
 				if resp.Header.Get("Content-Encoding") != "" {
 					fmt.Fprintf(&b, " Vary=%v", strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding"))
-					plain := decodeBody(t, resp.Header.Get("Content-Encoding"), body)
+					plain := testpeers.Decode(t, resp.Header.Get("Content-Encoding"), body)
 					if path == "/page" && !bytes.Equal(plain, page) {
 						t.Errorf("%s %s (%s): the decoded body is not the member's", tg.name, path, ae)
 					}
@@ -299,32 +299,4 @@ func TestBesideCaddy(t *testing.T) {
 			t.Logf("%s: /events with %s arrived event by event (Content-Encoding %q)", tg.name, ae, resp.Header.Get("Content-Encoding"))
 		}
 	}
-}
-
-func decodeBody(t *testing.T, enc string, body []byte) []byte {
-	t.Helper()
-	switch enc {
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	case "zstd":
-		zr, err := zstd.NewReader(bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer zr.Close()
-		out, err := io.ReadAll(zr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	return body
 }

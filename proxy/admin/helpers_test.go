@@ -79,18 +79,3 @@ func adminProxy(t *testing.T, globals, members string) (*proxy.Server, string, s
 	s, site := startProxyOpts(t, src, proxy.Options{Logger: zerolog.New(t.Output())})
 	return s, site, "http://" + s.Addrs().Admin
 }
-
-func doGet(t *testing.T, url string, hdr map[string]string) (*http.Response, string) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp, string(body)
-}

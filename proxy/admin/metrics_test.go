@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // fakeSessions is a map-backed SessionStats.
@@ -18,7 +20,7 @@ func (f fakeSessions) Lag() time.Duration                { return 250 * time.Mil
 
 func scrape(t *testing.T, admin string) string {
 	t.Helper()
-	resp, body := doGet(t, admin+"/metrics", nil)
+	resp, body := testpeers.Get(t, admin+"/metrics", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics = %d: %s", resp.StatusCode, body)
 	}
@@ -31,9 +33,9 @@ func TestMetricsContent(t *testing.T) {
 	// dead refuses connections: transport errors, retries, then passive failure.
 	s, site, admin := adminProxy(t, "", "tomcat1=http://"+ok.hostport()+" tomcat2=http://"+bad.hostport()+" dead=http://127.0.0.1:1")
 	for range 9 {
-		doGet(t, site+"/", nil)
+		testpeers.Get(t, site+"/", nil)
 	}
-	doGet(t, site+"/", map[string]string{"Cookie": "JSESSIONID=abc.dead"}) // a failover
+	testpeers.Get(t, site+"/", map[string]string{"Cookie": "JSESSIONID=abc.dead"}) // a failover
 	if err := s.Balancer("app").SetState("tomcat2", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +71,7 @@ func TestMetricsContent(t *testing.T) {
 		}
 	}
 	// The page shows the failover, with its reason and without the session.
-	if _, page := doGet(t, admin+"/", nil); !strings.Contains(page, "<b>dead</b> → ") || strings.Contains(page, "abc") {
+	if _, page := testpeers.Get(t, admin+"/", nil); !strings.Contains(page, "<b>dead</b> → ") || strings.Contains(page, "abc") {
 		t.Errorf("status page: the failover from dead is missing, or the session id leaked")
 	}
 
@@ -103,7 +105,7 @@ func TestMetricsPromtool(t *testing.T) {
 	s, site, admin := adminProxy(t, "", "tomcat1=http://"+ok.hostport())
 	s.SetSessionStats(fakeSessions{"app/tomcat1": 1})
 	for range 5 {
-		doGet(t, site+"/", nil)
+		testpeers.Get(t, site+"/", nil)
 	}
 	body := scrape(t, admin)
 	cmd := exec.Command(promtool, "check", "metrics")

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tether-proxy/tether/internal/testpeers"
 	"github.com/tether-proxy/tether/proxy"
 )
 
@@ -21,9 +22,9 @@ func TestStatusPageRendersMembersAndButtons(t *testing.T) {
 	bad := newBackend(t, "tomcat2", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) })
 	_, site, admin := adminProxy(t, "", "tomcat1=http://"+ok.hostport()+" tomcat2=http://"+bad.hostport())
 	for range 4 {
-		doGet(t, site+"/", nil)
+		testpeers.Get(t, site+"/", nil)
 	}
-	resp, body := doGet(t, admin+"/", nil)
+	resp, body := testpeers.Get(t, admin+"/", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET / = %d %s; want 200 text/html", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -63,7 +64,7 @@ func TestStatusPageRendersMembersAndButtons(t *testing.T) {
 	if m2.Sessions != nil {
 		t.Errorf("tomcat2 sessions = %d; want nil (n/a) without replication", *m2.Sessions)
 	}
-	if _, body := doGet(t, admin+"/?refresh=0", nil); strings.Contains(body, `http-equiv="refresh"`) {
+	if _, body := testpeers.Get(t, admin+"/?refresh=0", nil); strings.Contains(body, `http-equiv="refresh"`) {
 		t.Errorf("?refresh=0 still refreshes")
 	}
 }
@@ -300,7 +301,7 @@ func TestHealthzAndPageWhileSyncing(t *testing.T) {
 	}
 	ok := newBackend(t, "tomcat1", nil)
 	_, _, admin := adminProxy(t, "", "tomcat1=http://"+ok.hostport())
-	if resp, body := doGet(t, admin+"/healthz", nil); resp.StatusCode != http.StatusOK || body != "ok\n" {
+	if resp, body := testpeers.Get(t, admin+"/healthz", nil); resp.StatusCode != http.StatusOK || body != "ok\n" {
 		t.Errorf("healthz of a serving proxy = %d %q; want 200 ok", resp.StatusCode, body)
 	}
 }

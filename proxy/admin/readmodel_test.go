@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // sample is one line of a Prometheus text scrape.
@@ -61,11 +63,11 @@ func TestMetricsAndStatusAgree(t *testing.T) {
 		if i%10 == 0 {
 			hdr = map[string]string{"Cookie": "JSESSIONID=s" + strconv.Itoa(i) + ".dead"} // fails over
 		}
-		doGet(t, site+"/", hdr)
+		testpeers.Get(t, site+"/", hdr)
 	}
 
 	st := statusOf(t, admin)
-	_, body := doGet(t, admin+"/metrics", nil)
+	_, body := testpeers.Get(t, admin+"/metrics", nil)
 	samples := parseScrape(t, body)
 	metric := func(name string, labels ...string) (float64, bool) {
 		for _, s := range samples {

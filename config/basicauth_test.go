@@ -23,7 +23,7 @@ func TestBasicAuthDirective(t *testing.T) {
 		{"\tbasic_auth scrypt {\n\t\ta " + hash + "\n\t}\n", `basic_auth: hash "scrypt": only bcrypt is supported`},
 		{"\tbasic_auth {\n\t\ta secret\n\t}\n", `basic_auth: the password of "a" is not a bcrypt hash`},
 		{"\tbasic_auth {\n\t\ta " + hash + "\n\t\ta " + hash + "\n\t}\n", `basic_auth: user "a" is listed twice`},
-		{"\tbasic_auth @admin {\n\t\ta " + hash + "\n\t}\n", "basic_auth: named matchers (@admin) are not supported yet"},
+		{"\tbasic_auth @admin {\n\t\ta " + hash + "\n\t}\n", "basic_auth: no matcher named @admin is defined"},
 	} {
 		if _, err := Parse("Caddyfile", []byte("example.com {\n"+tc.src+"}\n")); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%q: error %v; want %q", tc.src, err, tc.wantErr)

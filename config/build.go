@@ -44,7 +44,7 @@ var (
 // point a directive written at the wrong level to the right one.
 var (
 	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "storage", "cluster", "drain_delay", "shutdown_timeout", "log", "limits"}
-	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_body", "redir", "respond", "basic_auth", "basicauth", "log"}
+	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_header", "request_body", "redir", "rewrite", "uri", "respond", "basic_auth", "basicauth", "log", "handle", "handle_path", "route", "abort"}
 )
 
 // builder turns a parsed tree into a validated Config.
@@ -54,6 +54,7 @@ type builder struct {
 	balancers map[string]Pos // balancer names in use
 	addresses map[string]Pos // normalized site addresses in use
 	proxies   map[string]int // reverse_proxy blocks so far per default-name host (siteNameHost)
+	groups    int            // the last route group number used
 }
 
 func build(tr *tree, opts ParseOptions) (*Config, error) {

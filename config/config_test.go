@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +48,8 @@ var (
 	durationType = reflect.TypeFor[time.Duration]()
 	prefixType   = reflect.TypeFor[netip.Prefix]()
 	posType      = reflect.TypeFor[Pos]()
+	regexpType   = reflect.TypeFor[regexp.Regexp]()
+	routeType    = reflect.TypeFor[Route]()
 )
 
 func dumpValue(b *strings.Builder, v reflect.Value, ind string) {
@@ -64,6 +67,9 @@ func dumpValue(b *strings.Builder, v reflect.Value, ind string) {
 	case v.Type() == prefixType || v.Type() == posType:
 		b.WriteString(strconv.Quote(fmt.Sprint(v.Interface())))
 		return
+	case v.Type() == regexpType:
+		b.WriteString(strconv.Quote(v.Addr().Interface().(*regexp.Regexp).String()))
+		return
 	}
 	switch v.Kind() {
 	case reflect.Struct:
@@ -79,6 +85,16 @@ func dumpValue(b *strings.Builder, v reflect.Value, ind string) {
 			}
 			n++
 			b.WriteString("\n" + ind + "\t" + strconv.Quote(v.Type().Field(i).Name) + ": ")
+			if v.Type() == routeType && v.Type().Field(i).Name == "Balancers" {
+				// By name: Site.Balancers has them whole.
+				var names []string
+				for _, bal := range f.Interface().([]*Balancer) {
+					names = append(names, bal.Name)
+				}
+				out, _ := json.Marshal(names)
+				b.Write(out)
+				continue
+			}
 			dumpValue(b, f, ind+"\t")
 		}
 		if n > 0 {
@@ -188,6 +204,23 @@ func TestErrors(t *testing.T) {
 		files map[string]string // other files beside it
 		want  string            // file:line:col: message (a prefix of it)
 	}{
+		// The request pipeline.
+		{name: "undefined matcher", src: "a.com {\n\trespond @nope 404\n}", want: "Caddyfile:2:10: respond: no matcher named @nope is defined in this block or around it"},
+		{name: "matcher defined twice", src: "a.com {\n\t@a path /a\n\t@a path /b\n\trespond @a 1\n}", want: "Caddyfile:3:2: matcher @a is defined twice (first at"},
+		{name: "unknown matcher condition", src: "a.com {\n\t@a {\n\t\tpathh /a\n\t}\n}", want: "Caddyfile:3:3: unknown matcher condition \"pathh\""},
+		{name: "expression matcher", src: "a.com {\n\t@a expression {path} == '/a'\n}", want: "Caddyfile:2:5: @a: expression (CEL) is not supported"},
+		{name: "bad path_regexp", src: "a.com {\n\t@a path_regexp (\n}", want: "Caddyfile:2:17: @a: path_regexp: error parsing regexp"},
+		{name: "bad matcher ip", src: "a.com {\n\t@a remote_ip 10.0.0.300\n}", want: "Caddyfile:2:15: @a: remote_ip: \"10.0.0.300\" is not a CIDR"},
+		{name: "bad protocol", src: "a.com {\n\t@a protocol gopher\n}", want: "Caddyfile:2:14: @a: protocol \"gopher\""},
+		{name: "matcher scope", src: "a.com {\n\thandle /x/* {\n\t\t@in path /x/a\n\t}\n\trespond @in 1\n}", want: "Caddyfile:5:10: respond: no matcher named @in"},
+		{name: "site directive in handle", src: "a.com {\n\thandle {\n\t\ttls internal\n\t}\n}", want: "Caddyfile:3:3: tls belongs in the site block, not in a handle"},
+		{name: "handle_path matcher", src: "a.com {\n\t@a path /a\n\thandle_path @a {\n\t}\n}", want: "Caddyfile:3:14: handle_path: want a path prefix"},
+		{name: "rewrite to a URL", src: "a.com {\n\trewrite https://b.com/\n}", want: "Caddyfile:2:10: rewrite: target \"https://b.com/\": want /path[?query]"},
+		{name: "uri unknown op", src: "a.com {\n\turi strip /a\n}", want: "Caddyfile:2:6: uri: unknown operation \"strip\""},
+		{name: "php_fastcgi", src: "a.com {\n\tphp_fastcgi localhost:9000\n}", want: "Caddyfile:2:2: php_fastcgi (FastCGI to PHP-FPM) is not supported"},
+		{name: "caddy plugin", src: "a.com {\n\thandle {\n\t\trate_limit {\n\t\t}\n\t}\n}", want: "Caddyfile:3:3: rate_limit is a Caddy plugin"},
+		{name: "two file_servers", src: "a.com {\n\troot * /srv\n\tfile_server\n\tfile_server browse\n}", want: "Caddyfile:4:2: file_server is set twice"},
+		{name: "request_header defer", src: "a.com {\n\trequest_header >X-A 1\n}", want: "Caddyfile:2:17: request_header: defer and > are for answers"},
 		// Structure.
 		{name: "brace mid line", src: "a.com {\n\treverse_proxy { to http://x\n}\n}", want: "Caddyfile:2:18: unexpected \"to\" after '{'"},
 		{name: "unclosed block", src: "a.com {\n\treverse_proxy http://x {\n}", want: "Caddyfile:1:7: '{' is never closed"},
@@ -263,7 +296,7 @@ func TestErrors(t *testing.T) {
 		{name: "tls off on https", src: "a.com, https://b.com {\n\ttls off\n}", want: "Caddyfile:2:2: tls off: the site has the https address \"https://b.com\""},
 		{name: "tls off with block", src: "a.com {\n\ttls off {\n\t}\n}", want: "Caddyfile:2:10: tls takes no block"},
 		{name: "file server without root", src: "a.com {\n\tfile_server\n}", want: "Caddyfile:2:2: file_server: no root"},
-		{name: "root without file server", src: "a.com {\n\troot /srv\n}", want: "Caddyfile:2:7: root: the site has no file_server"},
+		{name: "root outside a block", src: "a.com {\n\troot /x/* /srv\n}", want: "Caddyfile:2:7: root: only the * matcher is supported"},
 		{name: "access log format", src: "a.com {\n\taccess_log stdout xml\n}", want: "Caddyfile:2:20: access_log: unknown format \"xml\""},
 		{name: "import_jk missing file", src: "a.com {\n\timport_jk workers.properties\n}", want: "Caddyfile:2:2: import_jk: read workers file: "},
 
@@ -291,7 +324,7 @@ func TestErrors(t *testing.T) {
 		{name: "health uri", src: "a.com {\n\treverse_proxy http://x {\n\t\thealth_uri health\n\t}\n}", want: "Caddyfile:3:14: health_uri: \"health\" must start with /"},
 		{name: "ajp packet size", src: "a.com {\n\treverse_proxy ajp://x {\n\t\tajp_packet_size 1024\n\t}\n}", want: "Caddyfile:3:19: ajp_packet_size: 1024 is out of range 8192..65536"},
 		{name: "discover without cluster", src: "a.com {\n\treverse_proxy {\n\t\tdiscover cluster app\n\t}\n}", want: "Caddyfile:3:3: discover cluster: no cluster is configured"},
-		{name: "named matcher", src: "a.com {\n\treverse_proxy @api http://x\n}", want: "Caddyfile:2:16: reverse_proxy: named matchers are not supported"},
+		{name: "named matcher", src: "a.com {\n\treverse_proxy @api http://x\n}", want: "Caddyfile:2:16: reverse_proxy: no matcher named @api is defined in this block or around it"},
 		{name: "bad path pattern", src: "a.com {\n\treverse_proxy /a*/b http://x\n}", want: "Caddyfile:2:16: reverse_proxy: bad path pattern \"/a*/b\""},
 		{name: "duplicate balancer name", src: "a.com {\n\treverse_proxy http://x {\n\t\tname app\n\t}\n}\nb.com {\n\treverse_proxy http://y {\n\t\tname app\n\t}\n}", want: "Caddyfile:8:8: balancer name \"app\" is already used by the balancer at Caddyfile:2:2"},
 		{name: "bad balancer name", src: "a.com {\n\treverse_proxy http://x {\n\t\tname a/b\n\t}\n}", want: "Caddyfile:3:8: name: bad balancer name \"a/b\""},

@@ -26,7 +26,7 @@ func TestEncodeDirective(t *testing.T) {
 		{body: "\tencode {\n\t\tgzip 9\n\t\tzstd better\n\t\tminimum_length 1KiB\n\t}", want: []EncodeFormat{{Name: "gzip", Level: 9}, {Name: "zstd", Level: 3}}, minLen: 1024},
 		{body: "\tencode zstd gzip {\n\t\tgzip 1\n\t}", want: []EncodeFormat{{Name: "zstd"}, {Name: "gzip", Level: 1}}, minLen: 512},
 		{body: "\tencode br", wantErr: `Caddyfile:2:9: encode: unknown format "br" (want zstd or gzip)`},
-		{body: "\tencode @text gzip", wantErr: "Caddyfile:2:9: encode: matchers (@text) are not supported yet"},
+		{body: "\tencode @text gzip", wantErr: "Caddyfile:2:9: encode: no matcher named @text is defined"},
 		{body: "\tencode {\n\t\tgzip 10\n\t}", wantErr: `Caddyfile:3:8: gzip: level "10": want 1 (fastest) to 9 (smallest)`},
 		{body: "\tencode {\n\t\tzstd ultra\n\t}", wantErr: `Caddyfile:3:8: zstd: level "ultra"`},
 		{body: "\tencode {\n\t\tminimum_length lots\n\t}", wantErr: `Caddyfile:3:18: minimum_length: bad size "lots"`},

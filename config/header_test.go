@@ -24,7 +24,7 @@ func TestHeaderDirective(t *testing.T) {
 			{Op: "set", Field: "X-Content-Type-Options", Value: "nosniff", Deferred: true},
 		}},
 		{body: "header", wantErr: "Caddyfile:2:2: header: no field to change"},
-		{body: "header @api X-A 1", wantErr: "header: matchers (@api) are not supported yet"},
+		{body: "header @api X-A 1", wantErr: "header: no matcher named @api is defined"},
 		{body: "header X-A", wantErr: "header: X-A needs a value"},
 		{body: "header -Server x", wantErr: "header: -Server deletes the field and takes no value"},
 		{body: "header Bad:Name x", wantErr: `header: "Bad:Name" is not a header field name`},

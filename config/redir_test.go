@@ -51,7 +51,7 @@ func TestRedirRespond(t *testing.T) {
 	for _, tc := range []struct{ body, wantErr string }{
 		{"\tredir", "redir: want at least 1 argument(s)"},
 		{"\tredir /a /b 200", `redir: code "200": want permanent, temporary, html or a 3xx status`},
-		{"\tredir @old /new", "redir: named matchers (@old) are not supported yet"},
+		{"\tredir @old /new", "redir: no matcher named @old is defined"},
 		{"\tredir https://x{bogus}", "unknown placeholder {bogus}"},
 		{"\trespond /x \"a\" 2000", `respond: status "2000"`},
 		{"\trespond {\n\t\tbogus\n\t}", "unknown respond option"},

@@ -40,12 +40,18 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		return nil, errorf(s.Pos, "site block without an address")
 	}
 	seen := map[string]Pos{}
-	var root *token
-	proxies := 0
 	host := siteNameHost(s.Addresses)
 	var requestBody int64 // request_body max_size, applied over limits
 	for _, n := range sn.body {
-		if !slices.Contains([]string{"reverse_proxy", "trusted_proxies", "header", "redir", "respond", "basic_auth", "basicauth"}, n.name()) {
+		if !slices.Contains(siteOnly, n.name()) {
+			if !strings.HasPrefix(n.name(), "@") && !slices.Contains(blockDirectives, n.name()) {
+				if _, plugin := caddyPlugins[n.name()]; !plugin {
+					return nil, unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
+				}
+			}
+			continue // the pipeline's, below
+		}
+		if n.name() != "trusted_proxies" {
 			if err := once(seen, n); err != nil {
 				return nil, err
 			}
@@ -58,25 +64,6 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.ProxyProtocol, err = prefixList(n)
 		case "tls":
 			s.TLS, err = tlsDirective(n)
-		case "reverse_proxy":
-			proxies++
-			b.proxies[host]++
-			var bal *Balancer
-			if bal, err = b.reverseProxy(n, host+"-"+strconv.Itoa(b.proxies[host])); err == nil {
-				s.Balancers = append(s.Balancers, bal)
-			}
-		case "file_server":
-			s.FileServer, err = fileServer(n)
-		case "root":
-			if err = n.argc(1, 2); err == nil {
-				err = n.noBlock()
-			}
-			if err == nil && n.nargs() == 2 {
-				if n.arg(0).text != "*" {
-					err = errorf(n.arg(0).pos, "root: only the * matcher is supported, got %q", n.arg(0).text)
-				}
-			}
-			root = &n.args[n.nargs()]
 		case "access_log", "log":
 			if s.AccessLog != nil {
 				err = errorf(n.args[0].pos, "%s: the site already has an access log (access_log and log are the same)", n.name())
@@ -94,35 +81,20 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			}
 		case "allow_methods":
 			s.AllowMethods, err = allowMethods(n)
-		case "encode":
-			s.Encode, err = encode(n)
-		case "redir":
-			var r *Redirect
-			if r, err = redir(n); err == nil {
-				s.Redirects = append(s.Redirects, r)
-			}
-		case "respond":
-			var r *Respond
-			if r, err = respond(n); err == nil {
-				s.Responds = append(s.Responds, r)
-			}
-		case "basic_auth", "basicauth":
-			var a *BasicAuth
-			if a, err = basicAuth(n); err == nil {
-				s.BasicAuths = append(s.BasicAuths, a)
-			}
 		case "request_body":
 			requestBody, err = requestBodyDirective(n)
-		case "header":
-			var h *Header
-			if h, err = header(n); err == nil {
-				s.Headers = append(s.Headers, h)
-			}
-		default:
-			err = unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
 		}
 		if err != nil {
 			return nil, err
+		}
+	}
+	routes, err := b.block(sn.body, &scope{host: host}, s, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range routes {
+		if r.Directive == "file_server" && r.Match == nil && s.FileServer == nil {
+			s.FileServer = r.FileServer
 		}
 	}
 	if requestBody > 0 {
@@ -140,23 +112,42 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		}
 	}
 	if s.ImportJK != nil {
+		proxies := len(s.Balancers)
 		if err := b.expandJK(s, proxies); err != nil {
 			return nil, err
 		}
-	}
-	if fs := s.FileServer; fs != nil && fs.Root == "" {
-		switch {
-		case root != nil:
-			fs.Root = root.text
-		case s.ImportJK != nil && s.ImportJK.DocRoot != "":
-			fs.Root = s.ImportJK.DocRoot
-		default:
-			return nil, errorf(fs.Pos, "file_server: no root (set root DIR in its block or the site)")
+		jk := &Route{Directive: "import_jk", Balancers: s.Balancers[proxies:], Pos: s.ImportJK.Pos}
+		routes = append(routes, jk)
+		if fs := s.FileServer; fs != nil && !slices.ContainsFunc(routes, func(r *Route) bool { return r.FileServer == fs }) {
+			routes = append(routes, &Route{Directive: "file_server", FileServer: fs, Pos: fs.Pos})
 		}
-	} else if root != nil && s.FileServer == nil {
-		return nil, errorf(root.pos, "root: the site has no file_server")
 	}
+	if err := b.fileRoots(routes, s, true); err != nil {
+		return nil, err
+	}
+	arrange(routes, true, &b.groups)
+	s.Routes = routes
 	return s, nil
+}
+
+// fileRoots checks that every file_server of routes has a root: its own,
+// its block's, or, for the site's, import_jk's doc_root.
+func (b *builder) fileRoots(routes []*Route, s *Site, top bool) error {
+	for _, r := range routes {
+		if err := b.fileRoots(r.Routes, s, false); err != nil {
+			return err
+		}
+		fs := r.FileServer
+		if fs == nil || fs.Root != "" {
+			continue
+		}
+		if top && s.ImportJK != nil && s.ImportJK.DocRoot != "" {
+			fs.Root = s.ImportJK.DocRoot
+			continue
+		}
+		return errorf(fs.Pos, "file_server: no root (set root DIR in its block or the site)")
+	}
+	return nil
 }
 
 // siteNameHost is the host a site's unnamed balancers are named after:

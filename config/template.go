@@ -76,6 +76,10 @@ func parseTemplate(tok token) (Template, error) {
 			break
 		}
 		name := s[i+1 : i+end]
+		if !placeholderLike(name) {
+			lit.WriteByte(c) // JSON or other text in braces, as Caddy leaves it
+			continue
+		}
 		p, ok := placeholder(name)
 		if !ok {
 			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {upstream_hostport} in header_up, and their {http.request.*} spellings)", name)
@@ -86,6 +90,21 @@ func parseTemplate(tok token) (Template, error) {
 	}
 	flush()
 	return t, nil
+}
+
+// placeholderLike reports whether name could be a placeholder's, such as
+// http.request.header.X-Id or query.q; text such as "\"a\":1" cannot.
+func placeholderLike(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func placeholder(name string) (TemplatePart, bool) {

@@ -194,6 +194,13 @@ type Site struct {
 	// BasicAuths are the basic_auth directives, checked after redir and
 	// before respond and the balancers.
 	BasicAuths []*BasicAuth
+	// Routes are the site's request pipeline: every directive that
+	// handles requests (header, redir, rewrite, basic_auth, encode,
+	// handle, respond, reverse_proxy, import_jk's workers, file_server,
+	// ...), in the order they run (Caddy's directive order). The lists
+	// above hold the same directives by kind, in file order, wherever
+	// they are nested; Balancers is every balancer of the site.
+	Routes []*Route
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.

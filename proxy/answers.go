@@ -63,25 +63,15 @@ func expand(t *config.Template, r *http.Request, upstream string) string {
 
 // redirect is a compiled redir.
 type redirect struct {
-	cfg  *config.Redirect
-	path *pathPattern // nil: every request
+	cfg *config.Redirect
 }
 
 // respondAnswer is a compiled respond.
 type respondAnswer struct {
-	cfg  *config.Respond
-	path *pathPattern
+	cfg *config.Respond
 }
 
-func optionalPattern(p string) *pathPattern {
-	if p == "" {
-		return nil
-	}
-	pp := compilePattern(p)
-	return &pp
-}
-
-func (d *redirect) serve(w http.ResponseWriter, r *http.Request) {
+func (d *redirect) answer(w http.ResponseWriter, r *http.Request) {
 	to := expand(&d.cfg.To, r, "")
 	if d.cfg.HTML {
 		h := w.Header()
@@ -96,7 +86,7 @@ func (d *redirect) serve(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(d.cfg.Code)
 }
 
-func (d *respondAnswer) serve(w http.ResponseWriter, r *http.Request) {
+func (d *respondAnswer) answer(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	if d.cfg.Close {
 		h.Set("Connection", "close")

@@ -18,7 +18,6 @@ import (
 // user is compared against a real hash too, so that the answer's timing
 // does not tell which users exist.
 type basicAuth struct {
-	path      *pathPattern
 	challenge string // the WWW-Authenticate value
 	users     map[string][]byte
 	decoy     []byte // a configured hash, for unknown users
@@ -32,7 +31,7 @@ type basicAuth struct {
 const maxPassed = 4096
 
 func newBasicAuth(c *config.BasicAuth) *basicAuth {
-	a := &basicAuth{path: optionalPattern(c.Path), challenge: "Basic realm=" + strconv.Quote(c.Realm) + `, charset="UTF-8"`,
+	a := &basicAuth{challenge: "Basic realm=" + strconv.Quote(c.Realm) + `, charset="UTF-8"`,
 		users: map[string][]byte{}, passed: map[[32]byte]bool{}}
 	for _, acc := range c.Accounts {
 		a.users[acc.User] = acc.Hash

@@ -247,7 +247,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 		seen[r.bind+"|"+r.host] = true
 		// A site without balancers or mounts serves its files handler,
 		// here the redirect.
-		l.router.add(r.host, &site{cfg: r.sc, files: redirectHandler{httpsPort: cfg.Global.HTTPSPort}})
+		l.router.add(r.host, &site{cfg: r.sc, prog: &program{end: redirectHandler{httpsPort: cfg.Global.HTTPSPort}}})
 		l.sites = append(l.sites, "http://"+r.host+" (redirect)")
 	}
 	for _, l := range s.listeners {
@@ -279,6 +279,22 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 	return s, nil
 }
 
+// addBalancer starts the balancer of bc for site st; its name must be new.
+func (s *Server) addBalancer(st *site, bc *config.Balancer) (*Balancer, error) {
+	b, err := newBalancer(s, bc, s.log)
+	if err != nil {
+		return nil, err
+	}
+	b.site = st
+	for _, other := range s.balancers {
+		if other.name == b.name {
+			return nil, fmt.Errorf("%s: balancer name %q is used twice", bc.Pos, b.name)
+		}
+	}
+	s.balancers = append(s.balancers, b)
+	return b, nil
+}
+
 func (s *Server) newSite(sc *config.Site) (*site, error) {
 	st := &site{cfg: sc, limits: &siteLimits{Limits: s.cfg.Global.Limits}}
 	if sc.Limits != nil {
@@ -293,40 +309,18 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 	if len(sc.TrustedProxies) > 0 {
 		st.trusted = &trustedProxies{prefixes: sc.TrustedProxies}
 	}
-	if sc.Encode != nil {
-		st.encode = newEncoder(sc.Encode)
-	}
-	st.headers = newHeaderOps(sc.Headers)
-	for _, d := range sc.Redirects {
-		st.redirects = append(st.redirects, redirect{cfg: d, path: optionalPattern(d.Path)})
-	}
-	for _, a := range sc.BasicAuths {
-		st.auths = append(st.auths, newBasicAuth(a))
-	}
-	for _, d := range sc.Responds {
-		st.responds = append(st.responds, respondAnswer{cfg: d, path: optionalPattern(d.Path)})
-	}
-	for _, bc := range sc.Balancers {
-		b, err := newBalancer(s, bc, s.log)
+	c := &compiler{s: s, st: st, trusted: st.trusted, balancers: map[*config.Balancer]*Balancer{}}
+	for _, bc := range sc.Balancers { // in file order, as the status page lists them
+		b, err := s.addBalancer(st, bc)
 		if err != nil {
 			return nil, err
 		}
-		b.site = st
-		for _, other := range s.balancers {
-			if other.name == b.name {
-				return nil, fmt.Errorf("%s: balancer name %q is used twice", bc.Pos, b.name)
-			}
-		}
-		s.balancers = append(s.balancers, b)
-		st.mounts = append(st.mounts, mount{
-			include: compilePatterns(bc.Paths),
-			exclude: compilePatterns(bc.Excludes),
-			b:       b,
-		})
+		c.balancers[bc] = b
 	}
-	if fs := sc.FileServer; fs != nil {
-		st.files = newFileServer(fs)
+	if err := c.compileRoutes(sc.Routes); err != nil {
+		return nil, err
 	}
+	st.prog = &program{ops: c.ops, end: http.NotFoundHandler()}
 	if al := sc.AccessLog; al != nil {
 		l, f, err := newAccessLogger(al, s.opts.CheckOnly, s.files)
 		if err != nil {

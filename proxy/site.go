@@ -7,20 +7,14 @@ import (
 	"github.com/tether-proxy/tether/config"
 )
 
-// site is one site block: its balancers behind their path matchers, then
-// the file server for every path no balancer mounts.
+// site is one site block: its access log and limits around its request
+// pipeline.
 type site struct {
 	cfg       *config.Site
-	mounts    []mount
-	files     http.Handler // nil without file_server
+	prog      *program
 	accessLog *accessLogger
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports
-	encode    *encoder    // nil without encode
-	headers   *headerOps  // nil without header
-	redirects []redirect
-	auths     []*basicAuth
-	responds  []respondAnswer
 }
 
 // mount is a balancer and the paths it serves.
@@ -130,44 +124,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s.headers != nil {
-		w = s.headers.begin(w, r)
-	}
-	if s.encode != nil {
-		var ew *encodeWriter
-		w, ew = s.encode.begin(w, r)
-		defer ew.finish()
-	}
-	path := stripPathParams(r.URL.Path)
-	for i := range s.redirects {
-		if d := &s.redirects[i]; d.path == nil || d.path.match(path) {
-			d.serve(w, r)
-			return
-		}
-	}
-	for _, a := range s.auths {
-		if (a.path == nil || a.path.match(path)) && !a.allow(r) {
-			a.refuse(w)
-			return
-		}
-	}
-	for i := range s.responds {
-		if d := &s.responds[i]; d.path == nil || d.path.match(path) {
-			d.serve(w, r)
-			return
-		}
-	}
-	for i := range s.mounts {
-		if s.mounts[i].matches(path) {
-			s.mounts[i].b.ServeHTTP(w, r)
-			return
-		}
-	}
-	if s.files != nil {
-		s.files.ServeHTTP(w, r)
-		return
-	}
-	http.NotFound(w, r)
+	s.prog.ServeHTTP(w, r)
 }
 
 // hostRouter picks a site by the request's Host on one listener: an exact

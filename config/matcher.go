@@ -255,12 +255,6 @@ func (b *builder) matcherCond(m *Matcher, c *node) error {
 	return nil
 }
 
-// pathMatcherToken reports whether t is an inline path matcher ("/x",
-// "/x/*") or the match-all "*".
-func pathMatcherToken(t token) bool {
-	return t.kind == tokWord && (strings.HasPrefix(t.text, "/") || t.text == "*")
-}
-
 // SinglePath is the path of a matcher that has exactly one path pattern,
 // which Caddy's directive sorting compares; "" otherwise.
 func (m *Matcher) SinglePath() string {

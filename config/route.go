@@ -143,8 +143,9 @@ func arrange(routes []*Route, sorted bool, next *int) {
 		}
 	}
 	groups := map[int]int{}
-	for ord, n := range counts {
-		if n > 1 || ord == orderOf("rewrite") && routesHave(routes, "rewrite") {
+	// In directive order, so that group numbers do not depend on map order.
+	for _, ord := range []int{orderOf("rewrite"), orderOf("handle")} {
+		if n := counts[ord]; n > 1 || ord == orderOf("rewrite") && routesHave(routes, "rewrite") {
 			*next++
 			groups[ord] = *next
 		}

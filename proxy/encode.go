@@ -19,8 +19,9 @@ import (
 // accepts compressed, with Caddy's rules: only compressible content types,
 // only answers of at least minimum_length bytes (or of unknown length),
 // never an answer a member already encoded, never a range or an upgrade;
-// Vary: Accept-Encoding on every answer it could have compressed; a strong
-// ETag made weak. Flushes pass through, so server-sent events and chunked
+// Vary: Accept-Encoding on the answers it compresses and on 304s (as
+// Caddy: an answer too short to compress is the same whatever the client
+// accepts); a strong ETag made weak. Flushes pass through, so server-sent events and chunked
 // answers stream as they do uncompressed.
 type encoder struct {
 	formats []*encodeFormat // in the config's order of preference
@@ -195,6 +196,10 @@ func (w *encodeWriter) WriteHeader(code int) {
 	}
 	w.headers, w.status = true, code
 	h := w.Header()
+	if code == http.StatusNotModified {
+		// RFC 9110 15.4.5: a 304 carries the Vary the 200 would have.
+		addVary(h)
+	}
 	eligible := h.Get("Content-Encoding") == "" && code != http.StatusNoContent && code != http.StatusNotModified &&
 		code != http.StatusPartialContent && h.Get("Content-Range") == ""
 	if eligible && h.Get("Content-Type") != "" && !compressible(h.Get("Content-Type")) {
@@ -215,7 +220,6 @@ func (w *encodeWriter) WriteHeader(code int) {
 // unknown length undecided.
 func (w *encodeWriter) decideByLength() {
 	h := w.Header()
-	h.Add("Vary", "Accept-Encoding")
 	if cl := h.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n < w.e.minLen {
 			w.plain()
@@ -243,6 +247,7 @@ func (w *encodeWriter) compress() {
 	h.Del("Content-Length")
 	h.Del("Accept-Ranges")
 	h.Set("Content-Encoding", w.f.name)
+	addVary(h)
 	if et := h.Get("ETag"); et != "" && !strings.HasPrefix(et, "W/") {
 		h.Set("ETag", "W/"+et)
 	}
@@ -253,6 +258,18 @@ func (w *encodeWriter) compress() {
 		w.cw.Write(w.buf)
 		w.buf = nil
 	}
+}
+
+// addVary adds Accept-Encoding to h's Vary unless it is there already.
+func addVary(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, "Accept-Encoding") {
+				return
+			}
+		}
+	}
+	h.Add("Vary", "Accept-Encoding")
 }
 
 func (w *encodeWriter) Write(p []byte) (int, error) {

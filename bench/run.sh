@@ -3,6 +3,10 @@
 #
 #   bench/run.sh [targets...]        default: direct haproxy nginx caddy tether
 #   SCENARIOS=ajp bench/run.sh direct apache-modjk tether
+#   TETHER_BASE_REF=b7fe435 bench/run.sh haproxy tether tether-base
+#                                    tether-base: Tether built from that git
+#                                    revision, beside the working tree's, for
+#                                    before/after ratios measured in one run
 #
 # Every target sits in front of the same two Go backends (routes tomcat1 and
 # tomcat2) with its closest equivalent of jvmRoute stickiness; every request
@@ -94,10 +98,11 @@ need=(taskset wrk curl go ss awk)
 for t in "${TARGETS[@]}"; do
 	case $t in
 	direct | tether) ;;
+	tether-base) [ -n "${TETHER_BASE_REF:-}" ] || die "target tether-base needs TETHER_BASE_REF (a git revision)" ;;
 	haproxy | nginx | caddy) need+=("$t") ;;
 	haproxy-noresume) need+=(haproxy) ;;
 	apache-modjk) need+=(apache2) ;;
-	*) die "unknown target $t (known: direct haproxy nginx caddy tether apache-modjk haproxy-noresume)" ;;
+	*) die "unknown target $t (known: direct haproxy nginx caddy tether tether-base apache-modjk haproxy-noresume)" ;;
 	esac
 done
 missing=()
@@ -193,6 +198,16 @@ if [ -n "${STATUS[tether]:-}" ]; then
 		log "tether: build failed, skipped: $(head -3 "$TMP/tether-build.log" | tr '\n' ' ')"
 	fi
 fi
+if [ -n "${STATUS[tether-base]:-}" ]; then
+	log "building tether-base from $TETHER_BASE_REF"
+	BASE_REV=$(git -C "$ROOT" rev-parse --short "$TETHER_BASE_REF^{commit}" 2>/dev/null) || die "TETHER_BASE_REF $TETHER_BASE_REF: no such revision"
+	mkdir -p "$TMP/base-src"
+	if ! { git -C "$ROOT" archive "$BASE_REV" | tar -x -C "$TMP/base-src" &&
+		(cd "$TMP/base-src" && go build -o "$TMP/tether-base" ./cmd/tether); } >"$TMP/tether-base-build.log" 2>&1; then
+		STATUS[tether-base]="skipped: go build of $BASE_REV failed"
+		log "tether-base: build failed, skipped: $(head -3 "$TMP/tether-base-build.log" | tr '\n' ' ')"
+	fi
+fi
 
 # ---------------------------------------------------------------------------
 # Backends: two instances on LOAD_CORE.
@@ -244,6 +259,7 @@ HTTP_PORT[haproxy]=$((BASE_PORT + 10))
 HTTP_PORT[nginx]=$((BASE_PORT + 11))
 HTTP_PORT[caddy]=$((BASE_PORT + 12))
 HTTP_PORT[tether]=$((BASE_PORT + 13))
+HTTP_PORT[tether-base]=$((BASE_PORT + 17))
 HTTP_PORT[haproxy-noresume]=$((BASE_PORT + 16))
 # TLS scenarios (https, handshake, h2): one ECDSA P-256 certificate for every
 # target that has an HTTPS_PORT, so they do the same cryptography.
@@ -252,6 +268,7 @@ HTTPS_PORT[haproxy]=$((BASE_PORT + 20))
 HTTPS_PORT[nginx]=$((BASE_PORT + 21))
 HTTPS_PORT[caddy]=$((BASE_PORT + 22))
 HTTPS_PORT[tether]=$((BASE_PORT + 23))
+HTTPS_PORT[tether-base]=$((BASE_PORT + 27))
 HTTPS_PORT[haproxy-noresume]=$((BASE_PORT + 26))
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
 	-addext subjectAltName=DNS:localhost -keyout "$TMP/tls.key" -out "$TMP/tls.crt" 2>/dev/null
@@ -414,22 +431,24 @@ start_caddy() {
 		caddy run --config "$TMP/caddy/Caddyfile" --adapter caddyfile
 }
 
-# Tether's own config syntax (Caddyfile.example).
+# Tether's own config syntax (Caddyfile.example). tether-base (the build of
+# TETHER_BASE_REF) runs the same config on its own ports.
 conf_tether() {
-	cat >"$TMP/tether.Caddyfile" <<EOF
+	local t=${1:-tether}
+	cat >"$TMP/$t.Caddyfile" <<EOF
 {
 	admin off
 	log {
 		level error
 	}
 }
-http://127.0.0.1:${HTTP_PORT[tether]} {
+http://127.0.0.1:${HTTP_PORT[$t]} {
 	reverse_proxy {
 		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
 		sticky jvmroute
 	}
 }
-https://localhost:${HTTPS_PORT[tether]} {
+https://localhost:${HTTPS_PORT[$t]} {
 	tls $TMP/tls.crt $TMP/tls.key
 	reverse_proxy {
 		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
@@ -437,9 +456,9 @@ https://localhost:${HTTPS_PORT[tether]} {
 	}
 }
 EOF
-	[ -n "${AJP_PORT[tether]:-}" ] || return 0
-	cat >>"$TMP/tether.Caddyfile" <<EOF
-http://127.0.0.1:${AJP_PORT[tether]} {
+	[ -n "${AJP_PORT[$t]:-}" ] || return 0
+	cat >>"$TMP/$t.Caddyfile" <<EOF
+http://127.0.0.1:${AJP_PORT[$t]} {
 	reverse_proxy {
 		to tomcat1=ajp://127.0.0.1:$TC1_AJP tomcat2=ajp://127.0.0.1:$TC2_AJP
 		sticky jvmroute
@@ -450,9 +469,12 @@ http://127.0.0.1:${AJP_PORT[tether]} {
 EOF
 }
 start_tether() {
-	start tether "$PROXY_CORE" env GOMAXPROCS=1 \
-		"$TMP/tether" run -c "$TMP/tether.Caddyfile" --ready-file "$TMP/tether.ready"
+	local t=${1:-tether}
+	start "$t" "$PROXY_CORE" env GOMAXPROCS=1 \
+		"$TMP/$t" run -c "$TMP/$t.Caddyfile" --ready-file "$TMP/$t.ready"
 }
+conf_tether-base() { conf_tether tether-base; }
+start_tether-base() { start_tether tether-base; }
 
 # Apache httpd + mod_jk (scenario ajp): scripts/apache-modjk.sh, the same
 # workers.properties as the e2e tests, access log off. It daemonizes; ROOT_PID
@@ -742,6 +764,7 @@ done
 			echo "tether: built from the working tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)," \
 				"$(git -C "$ROOT" status --porcelain -- cmd proxy config routing membership replication 2>/dev/null | wc -l) files changed or new"
 			;;
+		tether-base) echo "tether-base: built from $TETHER_BASE_REF ($BASE_REV)" ;;
 		esac
 		echo "status $t: ${STATUS[$t]}"
 	done

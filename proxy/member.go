@@ -22,8 +22,8 @@ type member struct {
 	rt     http.RoundTripper
 	// grpc carries gRPC calls over HTTP/2; nil when the member cannot
 	// (HTTP/1.1 or AJP): its balancer refuses them.
-	grpc  http.RoundTripper
-	trKey string // the transport settings it was built with (see transports)
+	grpc   http.RoundTripper
+	trKey  string // the transport settings it was built with (see transports)
 	load   *routing.Load
 	source string // "config" or "cluster"
 

@@ -360,7 +360,8 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 // fails in a way that is safe to retry, to the failover member the routing
 // table picks with the failed members excluded:
 //   - a request that never reached its member (connect refused, nothing
-//     written) is retried whatever its method;
+//     written, its head's write failed before any of its body was read) is
+//     retried whatever its method;
 //   - other failures are retried only for idempotent methods without a
 //     consumed body.
 //
@@ -440,7 +441,7 @@ func (b *Balancer) retryable(out *http.Request, body *clientBody, err error) boo
 	if body != nil && body.read.Load() {
 		return false // part of the body is gone; it cannot be replayed
 	}
-	if notSent(err) {
+	if notSent(err) || writeFailed(err) {
 		return true
 	}
 	switch out.Method {
@@ -456,6 +457,17 @@ func notSent(err error) bool {
 		return true
 	}
 	return errors.Is(err, ajp.ErrNotSent)
+}
+
+// writeFailed reports whether err is a failed write of the request to the
+// member's connection, with none of its body consumed (retryable checks
+// that first): the member cannot have received the whole request head. It
+// is what an HTTP/2 member that died under a live connection gives the
+// next request before the connection's reader notices (net/http retries
+// the HTTP/1.1 case itself).
+func writeFailed(err error) bool {
+	op, ok := errors.AsType[*net.OpError](err)
+	return ok && op.Op == "write"
 }
 
 func failReason(err error) string {

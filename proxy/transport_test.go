@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -480,5 +481,33 @@ func TestTransportReload(t *testing.T) {
 	}
 	if _, body := get(t, site, "/"); body != "HTTP/2.0" {
 		t.Errorf("after the reload to versions h2c: %q; want HTTP/2.0", body)
+	}
+}
+
+// TestRetryAfterWriteFailure: a request whose head could not be written
+// to its member (the member died under a live HTTP/2 connection) never
+// reached it and is retried whatever its method, unless part of its body
+// was consumed; a failure after the head was sent is not.
+func TestRetryAfterWriteFailure(t *testing.T) {
+	b := &Balancer{}
+	writeErr := fmt.Errorf("http2: %w", &net.OpError{Op: "write", Net: "tcp", Err: errors.New("broken pipe")})
+	readErr := &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+	post := httptest.NewRequest(http.MethodPost, "/pkg.Svc/Call", nil)
+	unread, read := &clientBody{}, &clientBody{}
+	read.read.Store(true)
+	for _, tc := range []struct {
+		name string
+		body *clientBody
+		err  error
+		want bool
+	}{
+		{"write failed, body unread", unread, writeErr, true},
+		{"write failed, no body", nil, writeErr, true},
+		{"write failed, body partly sent", read, writeErr, false},
+		{"read failed (the member may have acted)", unread, readErr, false},
+	} {
+		if got := b.retryable(post, tc.body, tc.err); got != tc.want {
+			t.Errorf("%s: retryable(POST, %v) = %v; want %v", tc.name, tc.err, got, tc.want)
+		}
 	}
 }

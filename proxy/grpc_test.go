@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/tether-proxy/tether/internal/testpeers"
@@ -378,5 +379,45 @@ func TestGRPCStreamNotPacedAsUpload(t *testing.T) {
 	got.Store("")
 	if code, _ := send("application/octet-stream"); code != http.StatusRequestTimeout && got.Load() == "msg0;msg1;msg2;msg3;msg4;msg5;msg6;msg7;" {
 		t.Errorf("the same body as an upload: status %d, member read %q; want it cut by body_min_rate (408)", code, got.Load())
+	}
+}
+
+// TestGRPCSticky: a gRPC call carrying a jvmRoute session (a cookie in its
+// metadata) goes to its member every time, and fails over to the other
+// member when that one is killed, as an HTTP/1.1 request does.
+func TestGRPCSticky(t *testing.T) {
+	a, b := newGRPCMember(t, nil), newGRPCMember(t, nil)
+	s, conn := grpcEdge(t, "\t\tto a=h2c://"+a.addr+" b=h2c://"+b.addr+"\n\t\tsticky jvmroute")
+	hc := healthpb.NewHealthClient(conn)
+	call := func() error {
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+		defer cancel()
+		ctx = metadata.AppendToOutgoingContext(ctx, "cookie", "JSESSIONID=5F3A9C.b")
+		_, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "app"})
+		return err
+	}
+	for i := range 5 {
+		if err := call(); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if a.calls.Load() != 0 || b.calls.Load() != 5 {
+		t.Fatalf("sticky calls: a %d, b %d; want all 5 on b", a.calls.Load(), b.calls.Load())
+	}
+	b.srv.Stop()
+	for i := range 3 {
+		if err := call(); err != nil {
+			t.Fatalf("call %d after b was killed: %v", i, err)
+		}
+	}
+	if a.calls.Load() != 3 {
+		t.Errorf("after b was killed: a got %d calls; want 3 (failed over)", a.calls.Load())
+	}
+	st := s.Status().Balancers[0]
+	if st.Failovers == 0 {
+		t.Errorf("failovers %d; want the session's failover counted", st.Failovers)
+	}
+	if mb := memberStatus(t, s, "b"); mb.Healthy {
+		t.Errorf("killed member b still healthy")
 	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -77,6 +78,7 @@ func newTransports(cfg *config.Balancer, ajp func(*config.Balancer) (http.RoundT
 	case "freely":
 		ts.tls.Renegotiation = tls.RenegotiateFreelyAsClient
 	}
+	files := sha256.New() // the content of the files, for the key
 	if len(t.TLSTrustedCACerts) > 0 {
 		pool := x509.NewCertPool()
 		for _, f := range t.TLSTrustedCACerts {
@@ -87,19 +89,33 @@ func newTransports(cfg *config.Balancer, ajp func(*config.Balancer) (http.RoundT
 			if !pool.AppendCertsFromPEM(pem) {
 				return nil, fmt.Errorf("%s: transport http: tls_trusted_ca_certs: %s holds no PEM certificate", t.Pos, f)
 			}
+			files.Write(pem)
 		}
 		ts.tls.RootCAs = pool
 	}
 	if t.TLSClientCert != "" {
-		cert, err := tls.LoadX509KeyPair(t.TLSClientCert, t.TLSClientKey)
+		certPEM, err := os.ReadFile(t.TLSClientCert)
+		if err != nil {
+			return nil, fmt.Errorf("%s: transport http: tls_client_auth: %w", t.Pos, err)
+		}
+		keyPEM, err := os.ReadFile(t.TLSClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: transport http: tls_client_auth: %w", t.Pos, err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("%s: transport http: tls_client_auth: %w", t.Pos, err)
 		}
 		ts.tls.Certificates = []tls.Certificate{cert}
+		files.Write(certPEM)
+		files.Write(keyPEM)
 	}
-	// Everything a member's transport is built from; the files by name
-	// (their content is read again only when the config changes).
-	ts.key = fmt.Sprintf("%+v|%v|%v|%v|%d", *t, cfg.DialTimeout, cfg.ResponseHeaderTimeout, cfg.IdleTimeout, cfg.MaxIdleConns)
+	// Everything a member's transport is built from, the files' content
+	// included, and not where the block is written: a reload that moves it
+	// keeps the members, their connections and counters.
+	k := *t
+	k.Pos = config.Pos{}
+	ts.key = fmt.Sprintf("%+v|%v|%v|%v|%d|%x", k, cfg.DialTimeout, cfg.ResponseHeaderTimeout, cfg.IdleTimeout, cfg.MaxIdleConns, files.Sum(nil))
 	return ts, nil
 }
 

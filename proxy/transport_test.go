@@ -476,6 +476,17 @@ func TestTransportReload(t *testing.T) {
 	if member() != before {
 		t.Error("a reload without changes replaced the member")
 	}
+	// The same transport written elsewhere in the file: the same member.
+	if err := reloadSrc(t, s, src("\t\ttransport http {\n\t\t\tversions 1.1\n\t\t}")); err != nil {
+		t.Fatal(err)
+	}
+	kept := member()
+	if err := reloadSrc(t, s, "# moved down a line\n"+src("\t\ttransport http {\n\t\t\tversions 1.1\n\t\t}")); err != nil {
+		t.Fatal(err)
+	}
+	if member() != kept {
+		t.Error("a reload that only moved the transport block replaced the member")
+	}
 	if err := reloadSrc(t, s, src("\t\ttransport http {\n\t\t\tversions h2c\n\t\t}")); err != nil {
 		t.Fatal(err)
 	}

@@ -421,3 +421,40 @@ func TestGRPCSticky(t *testing.T) {
 		t.Errorf("killed member b still healthy")
 	}
 }
+
+// TestGRPCThroughSiteHandlers: a site that compresses and sets headers
+// still passes gRPC calls whole: encode leaves application/grpc alone,
+// Watch still streams, and the failing Check's status still arrives.
+func TestGRPCThroughSiteHandlers(t *testing.T) {
+	m := newGRPCMember(t, nil)
+	_, addr, pool := tlsEdge(t, "\tencode gzip zstd\n\theader Strict-Transport-Security \"max-age=31536000\"\n\theader -Server", "\t\tto app=h2c://"+m.addr)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	hc := healthpb.NewHealthClient(conn)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var hdr metadata.MD
+	if resp, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "app"}, grpc.Header(&hdr)); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Check = %v, %v; want SERVING", resp, err)
+	}
+	if got := hdr.Get("strict-transport-security"); len(got) != 1 {
+		t.Errorf("header directive: strict-transport-security %q; want the site's header on the gRPC answer", got)
+	}
+	if _, err := hc.Check(ctx, &healthpb.HealthCheckRequest{Service: "nope"}); status.Code(err) != codes.NotFound {
+		t.Errorf("Check(nope) = %v; want NOT_FOUND", err)
+	}
+	watch, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{Service: "app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Watch first = %v, %v", r, err)
+	}
+	m.health.SetServingStatus("app", healthpb.HealthCheckResponse_NOT_SERVING)
+	if r, err := watch.Recv(); err != nil || r.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("Watch second = %v, %v; want NOT_SERVING through encode", r, err)
+	}
+}

@@ -458,3 +458,68 @@ func TestGRPCThroughSiteHandlers(t *testing.T) {
 		t.Fatalf("Watch second = %v, %v; want NOT_SERVING through encode", r, err)
 	}
 }
+
+// TestGRPCClientFaultsSpareMembers: a gRPC client that gives up before
+// the answer (its deadline passes, its stream is reset) or sends a body
+// that disagrees with its content-length is at fault itself: the h2c
+// member is not counted down and keeps serving.
+func TestGRPCClientFaultsSpareMembers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	member := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/slow.Svc/Call" {
+			select { // answer after the client's deadline
+			case <-r.Context().Done():
+				return
+			case <-time.After(3 * time.Second):
+			}
+		}
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Trailer", "Grpc-Status")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte{0, 0, 0, 0, 0})
+		w.Header().Set("Grpc-Status", "0")
+	})}
+	member.Protocols = new(http.Protocols)
+	member.Protocols.SetUnencryptedHTTP2(true)
+	go member.Serve(ln)
+	t.Cleanup(func() { member.Close() })
+	s, addr, pool := tlsEdge(t, "", "\t\tto app=h2c://"+ln.Addr().String()+"\n\t\tmax_fails 1")
+
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	err = conn.Invoke(ctx, "/slow.Svc/Call", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{})
+	cancel()
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("slow call = %v; want the client's DeadlineExceeded", err)
+	}
+	testpeers.WaitUntil(t, 5*time.Second, "the abandoned call leaves", func() bool { return memberStatus(t, s, "app").InFlight == 0 })
+	checkMembersUntouched(t, s, "a call abandoned at its deadline")
+
+	// A body longer than its content-length: the client's malformed request.
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}, ForceAttemptHTTP2: true}}
+	req, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/fast.Svc/Call", io.MultiReader(strings.NewReader("\x00\x00\x00\x00\x05hello"), strings.NewReader("and more")))
+	req.Host = "localhost"
+	req.ContentLength = 10
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	if resp, err := c.Do(req); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	checkMembersUntouched(t, s, "a body longer than its content-length")
+
+	// And the member still serves.
+	if err := conn.Invoke(t.Context(), "/fast.Svc/Call", &healthpb.HealthCheckRequest{}, &healthpb.HealthCheckResponse{}); err != nil {
+		t.Errorf("a good call after the faults: %v", err)
+	}
+}

@@ -36,7 +36,6 @@ type grpcMember struct {
 	health *health.Server
 	srv    *grpc.Server
 	calls  atomic.Int64
-	proto  atomic.Value // the :scheme and protocol of the last call, as grpc-go saw them
 }
 
 // newGRPCMember serves the health service on 127.0.0.1, in cleartext

@@ -16,7 +16,7 @@ import (
 // balancer classified them as *clientError):
 //
 //	malformed or short request body          400
-//	gRPC call a member cannot take over HTTP/2   400 with grpc-status 12
+//	gRPC call a TLS member took as HTTP/1.1  400 with grpc-status 12 (no member at fault)
 //	request body too slow (body_timeout)     408
 //	request too large (body, AJP headers)    413
 //	client went away                         499 in the log, nothing written

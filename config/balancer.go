@@ -15,7 +15,7 @@ var reverseProxyOptions = []string{
 	"ajp_ping",
 	// Caddy's spellings (caddyAliases) and options.
 	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
-	"header_up", "header_down",
+	"header_up", "header_down", "transport",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
@@ -56,6 +56,13 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			bal.Members = append(bal.Members, m)
 		}
 	}
+	forms := map[int]memberForm{} // member index → how its URL was written
+	for i, t := range n.args[1:] {
+		if !strings.HasPrefix(t.text, "!") && !strings.HasPrefix(t.text, "/") && !strings.HasPrefix(t.text, "*") && !strings.HasPrefix(t.text, "@") {
+			forms[len(forms)] = formOf(n.args[1+i].text)
+		}
+	}
+	var transportOpts []token
 	seen := map[string]Pos{}
 	var stickyCookie *token // a cookie named by "sticky learn|cookie NAME"
 	var cookieDirective *node
@@ -82,6 +89,7 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				}
 				var m Member
 				if m, err = memberArg(d, t); err == nil {
+					forms[len(bal.Members)] = formOf(t.text)
 					bal.Members = append(bal.Members, m)
 				}
 			}
@@ -92,6 +100,9 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				if m.Redirect != "" {
 					redirects[len(bal.Members)] = redirect
 				}
+				f := formOf(d.arg(1).text)
+				f.named = true
+				forms[len(bal.Members)] = f
 				bal.Members = append(bal.Members, m)
 			}
 		case "name":
@@ -202,6 +213,8 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			err = durOption(d, &bal.IdleTimeout)
 		case "max_idle_conns":
 			err = intOption(d, &bal.MaxIdleConns, 1, 1<<20)
+		case "transport":
+			transportOpts, err = b.transport(d, bal, seen)
 		case "ajp_secret":
 			if err = d.simple(1); err == nil {
 				bal.AJPSecret, err = nonEmpty(d, d.arg(0))
@@ -221,6 +234,9 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 	}
 	if stickyCookie != nil && cookieDirective != nil {
 		return nil, errorf(cookieDirective.args[0].pos, "sticky_cookie: the cookie is already named by sticky at %s", stickyCookie.pos)
+	}
+	if err := applyTransport(bal, forms, transportOpts); err != nil {
+		return nil, err
 	}
 	if err := b.checkBalancer(bal, &namePos, redirects); err != nil {
 		return nil, err

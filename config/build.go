@@ -149,6 +149,13 @@ var durationBounds = map[string][2]time.Duration{
 	"dial_timeout":            {10 * time.Millisecond, 10 * time.Minute},
 	"response_header_timeout": {10 * time.Millisecond, 24 * time.Hour},
 	"idle_timeout":            {100 * time.Millisecond, 24 * time.Hour},
+	"keepalive":               {100 * time.Millisecond, 24 * time.Hour}, // idle_timeout
+	"keepalive_interval":      {time.Second, 24 * time.Hour},
+	"tls_timeout":             {10 * time.Millisecond, 10 * time.Minute},
+	"expect_continue_timeout": {10 * time.Millisecond, 10 * time.Minute},
+	"read_timeout":            {10 * time.Millisecond, 24 * time.Hour},
+	"write_timeout":           {10 * time.Millisecond, 24 * time.Hour},
+	"dial_fallback_delay":     {time.Millisecond, 10 * time.Second},
 	"drain_delay":             {0, time.Hour},
 	"shutdown_timeout":        {100 * time.Millisecond, 24 * time.Hour},
 	"session_ttl":             {time.Second, 30 * 24 * time.Hour},

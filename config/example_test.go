@@ -42,7 +42,7 @@ func TestExample(t *testing.T) {
 			names = append(names, b.Name)
 		}
 	}
-	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "internal.example.com-1", "*.tenants.example.com-1", "default-1", "lb", "reports.example.com-1"}
+	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "shop.example.com-4", "shop.example.com-5", "internal.example.com-1", "*.tenants.example.com-1", "default-1", "lb", "reports.example.com-1"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("balancer names = %q; want %q", names, wantNames)
 	}

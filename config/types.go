@@ -323,6 +323,8 @@ type Balancer struct {
 	ResponseHeaderTimeout time.Duration // default 60s (mod_jk reply_timeout analogue)
 	IdleTimeout           time.Duration // idle keep-alive to members; default 90s
 	MaxIdleConns          int           // per member; default 256
+	// Transport is the transport http block (Caddy's); nil without one.
+	Transport *HTTPTransport
 
 	// AJP settings, for ajp:// members.
 	AJPSecret     string
@@ -353,8 +355,9 @@ type Sticky struct {
 type Member struct {
 	// Name is the member's route (jvmRoute) and its name in the admin API.
 	Name string
-	// URL is http://host:port, https://host:port or ajp://host:port, the
-	// port always explicit (Parse adds the scheme's default).
+	// URL is http://host:port, https://host:port, h2c://host:port
+	// (cleartext HTTP/2, Caddy's) or ajp://host:port, the port always
+	// explicit (Parse adds the scheme's default).
 	URL      string
 	Weight   int    // mod_jk lbfactor; default 1 (also for 0 from an import_jk loader)
 	Domain   string // replication group

@@ -129,7 +129,7 @@ func gossipKeyError(s string) string {
 }
 
 // defaultPorts of member URL schemes.
-var defaultPorts = map[string]string{"http": "80", "https": "443", "ajp": "8009"}
+var defaultPorts = map[string]string{"http": "80", "https": "443", "h2c": "80", "ajp": "8009"}
 
 // parseMemberURL checks a member URL and returns it as scheme://host:port.
 // A URL without a scheme ("10.0.0.1:8080") is http. Paths, queries and user
@@ -144,8 +144,11 @@ func parseMemberURL(s string) (string, string) {
 		return "", "bad URL " + strconv.Quote(raw)
 	}
 	scheme := strings.ToLower(u.Scheme)
+	if scheme == "grpc" || scheme == "grpcs" {
+		return "", "URL " + strconv.Quote(raw) + ": scheme " + strconv.Quote(u.Scheme) + " is not supported: a gRPC member is h2c://host:port (cleartext HTTP/2) or https://host:port"
+	}
 	if _, ok := defaultPorts[scheme]; !ok {
-		return "", "URL " + strconv.Quote(raw) + ": scheme " + strconv.Quote(u.Scheme) + " is not supported (want http, https or ajp)"
+		return "", "URL " + strconv.Quote(raw) + ": scheme " + strconv.Quote(u.Scheme) + " is not supported (want http, https, h2c or ajp)"
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return "", "URL " + strconv.Quote(raw) + " has no host"

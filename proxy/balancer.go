@@ -51,9 +51,9 @@ type Balancer struct {
 	healthMu sync.Mutex
 
 	rp *httputil.ReverseProxy
+	tr *transports // builds its members' transports
 
-	hasAJP   bool // some member speaks AJP: requests carry ajp.ClientInfo
-	speaksH2 bool // every member is reached over HTTP/2 (none yet): gRPC can pass
+	hasAJP bool // some member speaks AJP: requests carry ajp.ClientInfo
 
 	// tab is the replicated session table (pins, learned sessions); nil
 	// when the server has none. hasStore: it reads a shared store on a miss.
@@ -77,6 +77,9 @@ type Balancer struct {
 type memberSet struct {
 	table   *routing.Table
 	members []*member
+	// noGRPC says why gRPC calls are refused (a member speaks only
+	// HTTP/1.1 or AJP); "" when every member can carry them.
+	noGRPC string
 }
 
 func policyOf(s string) (routing.Policy, error) {
@@ -116,9 +119,12 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 	b.hasStore = b.tab != nil && srv.opts.SessionStore
 	b.fetchers = make(chan struct{}, storeFetchers)
 	b.pins = newPinLimiter(pinBurst, pinRate)
+	if b.tr, err = newTransports(cfg, srv.ajpTransport); err != nil {
+		return nil, fmt.Errorf("balancer %s: %w", cfg.Name, err)
+	}
 	members := make([]*member, 0, len(cfg.Members))
 	for _, mc := range cfg.Members {
-		m, err := newMember(cfg, mc, srv.ajpTransport)
+		m, err := newMember(b.tr, mc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: balancer %s: %w", mc.Pos, cfg.Name, err)
 		}
@@ -136,7 +142,9 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		ErrorLog:       newStdLogger(b.log, "reverse proxy"),
 		BufferPool:     bufferPool{},
 		// FlushInterval 0: Go flushes at once for text/event-stream and
-		// responses of unknown length, which covers streaming members.
+		// responses of unknown length, which covers streaming members and
+		// every gRPC answer (gRPC sends no Content-Length): each message
+		// reaches the client as the member sends it.
 	}
 	return b, nil
 }
@@ -165,7 +173,7 @@ func (b *Balancer) install(members []*member) error {
 	if err != nil {
 		return err
 	}
-	b.set.Store(&memberSet{table: t, members: members})
+	b.set.Store(&memberSet{table: t, members: members, noGRPC: grpcRefusal(members)})
 	return nil
 }
 
@@ -212,6 +220,7 @@ type reqState struct {
 	req      routing.Request
 	dec      routing.Decision
 	cur      *member // the member counting this request in flight
+	grpc     bool    // a gRPC call: it goes over the members' HTTP/2 transports
 	attempts int
 	start    time.Time
 	retried  bool
@@ -237,12 +246,13 @@ type stateKey struct{}
 // ServeHTTP routes one request: pick a member (sticky, failover or
 // balanced), then proxy to it, retrying on failure as roundTrip says.
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if isGRPC(r) && !b.speaksH2 {
-		b.refuseGRPC(w, r)
+	set := b.set.Load()
+	grpc := isGRPC(r)
+	if grpc && set.noGRPC != "" {
+		b.refuseGRPC(w, r, set.noGRPC)
 		return
 	}
-	set := b.set.Load()
-	st := &reqState{b: b, set: set, start: b.now(), client: r.Context()}
+	st := &reqState{b: b, set: set, start: b.now(), client: r.Context(), grpc: grpc}
 	b.findSession(r, st)
 	switch b.opts.Policy {
 	case routing.IPHash:
@@ -300,16 +310,16 @@ func isGRPC(r *http.Request) bool {
 	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
 }
 
-// refuseGRPC answers a gRPC call the balancer cannot carry (its members
-// speak HTTP/1.1) with a gRPC error the client shows as it is, instead of
-// sending a member a request it cannot understand and counting its answer
-// against it.
-func (b *Balancer) refuseGRPC(w http.ResponseWriter, r *http.Request) {
+// refuseGRPC answers a gRPC call the balancer cannot carry (a member
+// speaks HTTP/1.1 or AJP, why says which) with a gRPC error the client
+// shows as it is, instead of sending a member a request it cannot
+// understand and counting its answer against it.
+func (b *Balancer) refuseGRPC(w http.ResponseWriter, r *http.Request, why string) {
 	setLoggedStatus(r, http.StatusBadRequest, "")
 	h := w.Header()
 	h.Set("Content-Type", "application/grpc")
 	h.Set("Grpc-Status", "12") // UNIMPLEMENTED
-	h.Set("Grpc-Message", "tether: balancer "+b.name+" reaches its members over HTTP/1.1; gRPC needs HTTP/2 members")
+	h.Set("Grpc-Message", "tether: balancer "+b.name+": "+why)
 	w.WriteHeader(http.StatusBadRequest)
 }
 
@@ -330,8 +340,9 @@ func (b *Balancer) modifyResponse(resp *http.Response) error {
 // cookies for the name the client used.
 func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 	st := pr.In.Context().Value(stateKey{}).(*reqState)
-	t := st.set.members[st.dec.Index].target
-	pr.Out.URL.Scheme = t.Scheme
+	m := st.set.members[st.dec.Index]
+	t := m.target
+	pr.Out.URL.Scheme = m.scheme
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = pr.In.Host
 	b.srv.setForwarded(pr, b.site.trusted)
@@ -349,7 +360,8 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 // fails in a way that is safe to retry, to the failover member the routing
 // table picks with the failed members excluded:
 //   - a request that never reached its member (connect refused, nothing
-//     written) is retried whatever its method;
+//     written, its head's write failed before any of its body was read) is
+//     retried whatever its method;
 //   - other failures are retried only for idempotent methods without a
 //     consumed body.
 //
@@ -369,7 +381,11 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		st.cur = m
 		st.attempts++
 		t0 := b.now()
-		resp, err := m.rt.RoundTrip(out)
+		rt := m.rt
+		if st.grpc {
+			rt = m.grpc
+		}
+		resp, err := rt.RoundTrip(out)
 		if err == nil {
 			m.requests.Add(1)
 			m.observe(resp.StatusCode, b.now().Sub(t0))
@@ -384,6 +400,11 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		st.cur = nil
 		if ce := st.clientFault(body, err); ce != nil {
 			return nil, ce // the member, its counters and its health are not touched
+		}
+		if _, ok := errors.AsType[*noH2Error](err); ok {
+			// The member is up and serving HTTP/1.1: the call is refused,
+			// the member is not at fault.
+			return nil, err
 		}
 		m.responses[0].Add(1)
 		b.memberFailed(m, failReason(err))
@@ -409,7 +430,7 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 			e.Str("member", m.name).Str("to_member", dec.Member.Name).Err(err).Msg("retrying on another member")
 		}
 		next := out.Clone(out.Context())
-		next.URL.Scheme = st.set.members[dec.Index].target.Scheme
+		next.URL.Scheme = st.set.members[dec.Index].scheme
 		next.URL.Host = st.set.members[dec.Index].target.Host
 		out = next
 	}
@@ -420,7 +441,7 @@ func (b *Balancer) retryable(out *http.Request, body *clientBody, err error) boo
 	if body != nil && body.read.Load() {
 		return false // part of the body is gone; it cannot be replayed
 	}
-	if notSent(err) {
+	if notSent(err) || writeFailed(err) {
 		return true
 	}
 	switch out.Method {
@@ -436,6 +457,17 @@ func notSent(err error) bool {
 		return true
 	}
 	return errors.Is(err, ajp.ErrNotSent)
+}
+
+// writeFailed reports whether err is a failed write of the request to the
+// member's connection, with none of its body consumed (retryable checks
+// that first): the member cannot have received the whole request head. It
+// is what an HTTP/2 member that died under a live connection gives the
+// next request before the connection's reader notices (net/http retries
+// the HTTP/1.1 case itself).
+func writeFailed(err error) bool {
+	op, ok := errors.AsType[*net.OpError](err)
+	return ok && op.Op == "write"
 }
 
 func failReason(err error) string {
@@ -620,6 +652,7 @@ func (b *Balancer) probe(ctx context.Context, m *member) string {
 		return "" // ajp_ping only: http members have no active check
 	}
 	u := *m.target
+	u.Scheme = m.scheme
 	u.Path = b.cfg.HealthURI
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

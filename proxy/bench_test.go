@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -28,4 +30,46 @@ func BenchmarkProxySticky(b *testing.B) {
 			b.Fatalf("misrouted to %q", resp.Header.Get("X-Route"))
 		}
 	}
+}
+
+// BenchmarkProxyH2CMember is BenchmarkProxySticky with members reached
+// over cleartext HTTP/2 (h2c://): one multiplexed connection per member
+// instead of a keep-alive pool.
+func BenchmarkProxyH2CMember(b *testing.B) {
+	m1 := newBenchH2CBackend(b, "tomcat1")
+	m2 := newBenchH2CBackend(b, "tomcat2")
+	_, site := startProxyB(b, oneBalancer("tomcat1=h2c://"+m1+" tomcat2=h2c://"+m2, ""))
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	req, _ := http.NewRequest(http.MethodGet, site+"/app", nil)
+	req.Header.Set("Cookie", "JSESSIONID=0123456789ABCDEF.tomcat1")
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.Header.Get("X-Route") != "tomcat1" {
+			b.Fatalf("misrouted to %q", resp.Header.Get("X-Route"))
+		}
+	}
+}
+
+// newBenchH2CBackend is newBenchBackend serving cleartext HTTP/2 only.
+func newBenchH2CBackend(b *testing.B, route string) string {
+	body := []byte(strings.Repeat("x", 100))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Route", route)
+		w.Write(body)
+	})}
+	s.Protocols = new(http.Protocols)
+	s.Protocols.SetUnencryptedHTTP2(true)
+	go s.Serve(ln)
+	b.Cleanup(func() { s.Close() })
+	return ln.Addr().String()
 }

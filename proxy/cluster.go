@@ -111,7 +111,7 @@ func (b *Balancer) SetDiscovered(found []config.Member) error {
 		if err != nil {
 			return err
 		}
-		if old, ok := byName[f.Name]; ok && old.target.String() == canonicalURL(f.URL) && old.weight == f.Weight && old.domain == f.Domain {
+		if old, ok := byName[f.Name]; ok && old.target.String() == canonicalURL(f.URL) && old.trKey == b.tr.key && old.weight == f.Weight && old.domain == f.Domain {
 			if routing.State(old.state.Load()) != st {
 				old.state.Store(uint32(st))
 				changed = true
@@ -119,7 +119,7 @@ func (b *Balancer) SetDiscovered(found []config.Member) error {
 			next = append(next, old)
 			continue
 		}
-		m, err := newMember(b.cfg, f, b.srv.ajpTransport)
+		m, err := newMember(b.tr, f)
 		if err != nil {
 			b.log.Warn().Err(err).Str("member", f.Name).Msg("discovered member ignored")
 			continue
@@ -133,9 +133,7 @@ func (b *Balancer) SetDiscovered(found []config.Member) error {
 		if m.source == "cluster" && !slices.Contains(next, m) {
 			changed = true
 			b.log.Info().Str("member", m.name).Msg("discovered member gone")
-			if c, ok := m.rt.(interface{ CloseIdleConnections() }); ok {
-				c.CloseIdleConnections()
-			}
+			m.closeIdle()
 		}
 	}
 	if !changed {

@@ -1,6 +1,7 @@
 // Package proxy is Tether's request path: the listeners and their edge
 // (framing watch, limits, timeouts), the host router and sites, the
-// balancers with their members over HTTP or AJP, session stickiness
+// balancers with their members over HTTP (HTTP/1.1, HTTP/2 over TLS,
+// cleartext HTTP/2; gRPC only over HTTP/2: transport.go) or AJP, session stickiness
 // (jvmRoute, the replicated session table, signed affinity cookies,
 // failover pins), forwarded headers, errors classified by who caused
 // them, the access log, the file server, and reloads.

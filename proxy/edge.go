@@ -171,7 +171,14 @@ func (l *siteLimits) admit(w, orig http.ResponseWriter, r *http.Request) (http.R
 	}
 	ctl := http.NewResponseController(orig)
 	if r.Body != nil && r.Body != http.NoBody {
-		var body io.ReadCloser = &pacedBody{rc: r.Body, ctl: ctl, start: time.Now(), timeout: l.BodyTimeout, minRate: l.BodyMinRate}
+		minRate := l.BodyMinRate
+		if isGRPC(r) {
+			// A gRPC call's body is a stream of messages at the
+			// application's pace, not an upload: only a pause longer than
+			// body_timeout ends it.
+			minRate = 0
+		}
+		var body io.ReadCloser = &pacedBody{rc: r.Body, ctl: ctl, start: time.Now(), timeout: l.BodyTimeout, minRate: minRate}
 		if l.MaxBodySize > 0 {
 			body = http.MaxBytesReader(orig, body, l.MaxBodySize)
 		}

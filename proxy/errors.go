@@ -16,6 +16,7 @@ import (
 // balancer classified them as *clientError):
 //
 //	malformed or short request body          400
+//	gRPC call a TLS member took as HTTP/1.1  400 with grpc-status 12 (no member at fault)
 //	request body too slow (body_timeout)     408
 //	request too large (body, AJP headers)    413
 //	client went away                         499 in the log, nothing written
@@ -27,6 +28,13 @@ import (
 // matched with the log line.
 func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	st, _ := r.Context().Value(stateKey{}).(*reqState)
+	if nh, ok := errors.AsType[*noH2Error](err); ok && st != nil {
+		// A gRPC call to a TLS member that chose HTTP/1.1: refused as
+		// when the config says a member speaks HTTP/1.1 (400 with
+		// grpc-status 12); no member is at fault.
+		st.b.refuseGRPC(w, r, nh.Error()+"; gRPC needs HTTP/2 (or set versions 1.1 for this balancer)")
+		return
+	}
 	status := http.StatusBadGateway
 	var ne net.Error
 	ce, isClient := errors.AsType[*clientError](err)

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -18,8 +17,13 @@ import (
 // discovery) keeps the member and its counters.
 type member struct {
 	name   string
-	target *url.URL // scheme http, https or ajp; host:port
+	target *url.URL // scheme http, https, h2c or ajp; host:port
+	scheme string   // the outbound URL's scheme (http for h2c)
 	rt     http.RoundTripper
+	// grpc carries gRPC calls over HTTP/2; nil when the member cannot
+	// (HTTP/1.1 or AJP): its balancer refuses them.
+	grpc   http.RoundTripper
+	trKey  string // the transport settings it was built with (see transports)
 	load   *routing.Load
 	source string // "config" or "cluster"
 
@@ -50,9 +54,9 @@ type member struct {
 	kept       bool      // at max_fails but kept in rotation (the cap on members out)
 }
 
-// newMember builds a member from its config. The transport is per member
-// so each has its own keep-alive pool and limits.
-func newMember(b *config.Balancer, m config.Member, ajpRT func(*config.Balancer) (http.RoundTripper, error)) (*member, error) {
+// newMember builds a member from its config, with its own transport (its
+// own keep-alive pool and limits) from ts.
+func newMember(ts *transports, m config.Member) (*member, error) {
 	u, err := url.Parse(m.URL)
 	if err != nil {
 		return nil, fmt.Errorf("member %s: url %q: %w", m.Name, m.URL, err)
@@ -67,6 +71,8 @@ func newMember(b *config.Balancer, m config.Member, ajpRT func(*config.Balancer)
 	mb := &member{
 		name:     m.Name,
 		target:   &url.URL{Scheme: u.Scheme, Host: u.Host},
+		scheme:   schemeOut(u.Scheme),
+		trKey:    ts.key,
 		load:     &routing.Load{},
 		source:   "config",
 		weight:   max(m.Weight, 1),
@@ -75,55 +81,19 @@ func newMember(b *config.Balancer, m config.Member, ajpRT func(*config.Balancer)
 	}
 	mb.load.Healthy.Store(true)
 	mb.state.Store(uint32(st))
-	switch u.Scheme {
-	case "http", "https":
-		mb.rt = newHTTPTransport(b)
-	case "ajp":
-		if ajpRT == nil {
-			return nil, fmt.Errorf("member %s: ajp:// members are not supported by this build", m.Name)
-		}
-		rt, err := ajpRT(b)
-		if err != nil {
-			return nil, fmt.Errorf("member %s: %w", m.Name, err)
-		}
-		mb.rt = rt
-	default:
-		return nil, fmt.Errorf("member %s: unsupported scheme %q (want http, https or ajp)", m.Name, u.Scheme)
+	if mb.rt, mb.grpc, err = ts.member(u.Scheme); err != nil {
+		return nil, fmt.Errorf("member %s: %w", m.Name, err)
 	}
 	return mb, nil
-}
-
-// newHTTPTransport is the tuned transport of one HTTP member: a keep-alive
-// pool large enough for a busy front door, finite dial and response-header
-// timeouts, and no proxy from the environment (a load balancer must never
-// send its backend traffic through HTTP_PROXY by accident).
-func newHTTPTransport(b *config.Balancer) *http.Transport {
-	dialer := &net.Dialer{Timeout: orDefault(b.DialTimeout, 3*time.Second), KeepAlive: 30 * time.Second}
-	idle := b.MaxIdleConns
-	if idle <= 0 {
-		idle = 256
-	}
-	return &http.Transport{
-		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
-		MaxIdleConns:           idle,
-		MaxIdleConnsPerHost:    idle,
-		IdleConnTimeout:        orDefault(b.IdleTimeout, 90*time.Second),
-		ResponseHeaderTimeout:  orDefault(b.ResponseHeaderTimeout, 60*time.Second),
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 1 << 20,
-		WriteBufferSize:        16 << 10,
-		ReadBufferSize:         16 << 10,
-		ForceAttemptHTTP2:      false, // members speak HTTP/1.1; h2c is not negotiated
-		DisableCompression:     true,  // pass bodies through as the member sent them
-	}
 }
 
 // closeIdle closes the member's idle keep-alive connections (both the HTTP
 // and the AJP transport have CloseIdleConnections).
 func (m *member) closeIdle() {
-	if c, ok := m.rt.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
+	for _, rt := range []http.RoundTripper{m.rt, m.grpc} {
+		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
 	}
 }
 

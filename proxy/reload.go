@@ -218,7 +218,7 @@ func (s *Server) apply(ns *Server) {
 		members := slices.Clone(set.members)
 		for i, m := range members {
 			j := slices.IndexFunc(prev, func(o *member) bool {
-				return o.name == m.name && o.target.String() == m.target.String() && o.source == m.source
+				return o.name == m.name && o.target.String() == m.target.String() && o.trKey == m.trKey && o.source == m.source
 			})
 			if j >= 0 {
 				o := prev[j]

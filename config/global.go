@@ -59,6 +59,10 @@ func (b *builder) global(gn *node) error {
 			if err = n.simple(1); err == nil {
 				g.ACMECARoot, err = nonEmpty(n, n.arg(0))
 			}
+		case "acme_dns":
+			g.ACMEDNS, err = dnsProvider(n)
+		case "acme_eab":
+			g.ACMEEAB, err = acmeEAB(n)
 		case "storage":
 			err = b.storage(n)
 		case "cluster":

@@ -72,6 +72,13 @@ type Global struct {
 	ACMECA string
 	// ACMECARoot is a PEM file of extra roots to trust for the ACME CA.
 	ACMECARoot string
+	// ACMEDNS solves every ACME site's challenges with DNS-01 through a
+	// DNS provider unless the site's tls block names its own (Caddy's
+	// acme_dns); nil: HTTP-01 and TLS-ALPN-01.
+	ACMEDNS *DNSProvider
+	// ACMEEAB is the External Account Binding of the ACME account, for
+	// CAs that require one (Caddy's acme_eab); nil: none.
+	ACMEEAB *EAB
 	// Storage is where certificates, the internal CA and locks live.
 	// Default: file storage under the user's data directory.
 	Storage Storage
@@ -234,7 +241,23 @@ type TLS struct {
 	// Email is the ACME account of this site (Caddy's `tls EMAIL`); ""
 	// uses the global email.
 	Email string
-	Pos   Pos
+	// DNS solves this site's ACME challenges with DNS-01 through a DNS
+	// provider (Caddy's `dns route53`), which also gets wildcard names;
+	// nil: the global acme_dns, else HTTP-01 and TLS-ALPN-01.
+	DNS *DNSProvider
+	// Resolvers are the DNS servers (IP:port) asked for a DNS-01 record's
+	// zone and whether the record has propagated (Caddy's resolvers);
+	// empty: the system's resolvers, then the zone's name servers.
+	Resolvers []string
+	// PropagationTimeout bounds the wait for a DNS-01 record to show;
+	// -1 skips the check. 0: certmagic's default (2m).
+	PropagationTimeout time.Duration
+	// PropagationDelay is waited before the first propagation check.
+	PropagationDelay time.Duration
+	// EAB is this site's ACME External Account Binding (Caddy's `eab`);
+	// nil: the global acme_eab.
+	EAB *EAB
+	Pos Pos
 }
 
 // FileServer serves static files from Root.

@@ -33,6 +33,21 @@ func TestAWSErrors(t *testing.T) {
 		{name: "acme_eab without block", src: "{\n\tacme_eab\n}", want: "Caddyfile:2:2: acme_eab: want a block with key_id and mac_key"},
 		{name: "acme_eab without mac", src: "{\n\tacme_eab {\n\t\tkey_id k\n\t}\n}", want: "Caddyfile:2:2: eab: mac_key is required"},
 		{name: "acme_eab unknown option", src: "{\n\tacme_eab {\n\t\tkid k\n\t}\n}", want: `Caddyfile:3:3: unknown acme_eab option "kid"`},
+		// discover ec2 in a balancer.
+		{name: "ec2 without block", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2\n\t}\n}", want: "Caddyfile:3:3: discover ec2: want a block with at least a tag and the port"},
+		{name: "ec2 without port", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\ttag app=shop\n\t\t}\n\t}\n}", want: "Caddyfile:3:3: discover ec2: port is required"},
+		{name: "ec2 without filter", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\tport 8009\n\t\t}\n\t}\n}", want: "Caddyfile:3:3: discover ec2: give at least one tag, security_group or vpc filter"},
+		{name: "ec2 unknown option", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\ttags app=shop\n\t\t}\n\t}\n}", want: `Caddyfile:4:4: unknown discover ec2 option "tags"`},
+		{name: "ec2 bad scheme", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\tscheme h2c\n\t\t}\n\t}\n}", want: `Caddyfile:4:11: scheme: unknown scheme "h2c" (want http, https or ajp)`},
+		{name: "ec2 bad port", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\tport 0\n\t\t}\n\t}\n}", want: "Caddyfile:4:9: port: 0 is out of range 1..65535"},
+		{name: "ec2 refresh too short", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\trefresh 10ms\n\t\t}\n\t}\n}", want: "Caddyfile:4:12: refresh: 10ms is out of range 1s..24h"},
+		{name: "ec2 tag without key", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\ttag =shop\n\t\t}\n\t}\n}", want: `Caddyfile:4:8: tag: "=shop" has no key`},
+		{name: "ec2 bad address", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\taddress ipv6\n\t\t}\n\t}\n}", want: `Caddyfile:4:12: address: want private or public, got "ipv6"`},
+		{name: "ec2 two regions", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\tregion a b\n\t\t}\n\t}\n}", want: `Caddyfile:4:13: region: unexpected argument "b"`},
+		{name: "ec2 bad endpoint", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\tendpoint moto\n\t\t}\n\t}\n}", want: "Caddyfile:4:13: endpoint:"},
+		{name: "ec2 twice", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\ttag a\n\t\t\tport 1\n\t\t}\n\t\tdiscover ec2 {\n\t\t}\n\t}\n}", want: "Caddyfile:7:3: discover ec2 is set twice"},
+		{name: "ec2 inline", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 tag=a\n\t}\n}", want: `Caddyfile:3:16: discover ec2: options go in a block, not "tag=a"`},
+		{name: "discover other kind", src: "a.com {\n\treverse_proxy {\n\t\tdiscover s3 x\n\t}\n}", want: `Caddyfile:3:12: discover: want cluster SERVICE or ec2 { ... }, got "s3"`},
 		{name: "acme_dns twice", src: "{\n\tacme_dns route53\n\tacme_dns route53\n}", want: "Caddyfile:3:2: acme_dns is set twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -311,6 +311,9 @@ type Balancer struct {
 	// DiscoverService, when set, adds the live backend members that joined
 	// the cluster as this service.
 	DiscoverService string
+	// DiscoverEC2, when set, adds the running EC2 instances it finds, as
+	// members, re-read every Refresh.
+	DiscoverEC2 *DiscoverEC2
 
 	Sticky Sticky
 	// LBPolicy is round_robin, least_requests, least_busy, p2c, random or

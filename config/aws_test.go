@@ -48,6 +48,20 @@ func TestAWSErrors(t *testing.T) {
 		{name: "ec2 twice", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\ttag a\n\t\t\tport 1\n\t\t}\n\t\tdiscover ec2 {\n\t\t}\n\t}\n}", want: "Caddyfile:7:3: discover ec2 is set twice"},
 		{name: "ec2 inline", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 tag=a\n\t}\n}", want: `Caddyfile:3:16: discover ec2: options go in a block, not "tag=a"`},
 		{name: "discover other kind", src: "a.com {\n\treverse_proxy {\n\t\tdiscover s3 x\n\t}\n}", want: `Caddyfile:3:12: discover: want cluster SERVICE or ec2 { ... }, got "s3"`},
+		// The agent block.
+		{name: "agent without cluster", src: "{\n\tagent {\n\t}\n}", want: "Caddyfile:2:2: agent: want 1 argument(s), got 0"},
+		{name: "agent without service", src: "{\n\tagent prod {\n\t\turl http://127.0.0.1:8080\n\t}\n}", want: "Caddyfile:2:2: agent: service is required"},
+		{name: "agent without url", src: "{\n\tagent prod {\n\t\tservice app\n\t}\n}", want: "Caddyfile:2:2: agent: url is required"},
+		{name: "agent bad url", src: "{\n\tagent prod {\n\t\turl ftp://x:1\n\t}\n}", want: `Caddyfile:3:7: url: "ftp://x:1": want`},
+		{name: "agent unknown option", src: "{\n\tagent prod {\n\t\tjoin 10.0.0.1:7946\n\t}\n}", want: `Caddyfile:3:3: unknown agent option "join"`},
+		{name: "agent bad discover", src: "{\n\tagent prod {\n\t\tdiscover consul x\n\t}\n}", want: `Caddyfile:3:12: discover: unknown provider "consul"`},
+		{name: "agent s3 without bucket", src: "{\n\tagent prod {\n\t\tdiscover s3 {\n\t\t}\n\t}\n}", want: "Caddyfile:3:12: discover s3: bucket is required"},
+		{name: "agent bad route", src: "{\n\tagent prod {\n\t\troute a/b\n\t}\n}", want: `Caddyfile:3:9: route: bad name "a/b"`},
+		{name: "agent weight", src: "{\n\tagent prod {\n\t\tweight 0\n\t}\n}", want: "Caddyfile:3:10: weight: 0 is out of range 1..100"},
+		{name: "agent bad key", src: "{\n\tagent prod {\n\t\tgossip_key short\n\t}\n}", want: "Caddyfile:3:14: gossip_key: key"},
+		{name: "agent bad health_uri", src: "{\n\tagent prod {\n\t\thealth_uri health\n\t}\n}", want: `Caddyfile:3:14: health_uri: "health" is not a path`},
+		{name: "agent twice", src: "{\n\tagent a {\n\t\tservice s\n\t\turl http://h:1\n\t}\n\tagent b {\n\t}\n}", want: "Caddyfile:6:2: agent is set twice"},
+		{name: "agent bad advertise", src: "{\n\tagent prod {\n\t\tadvertise a/b\n\t}\n}", want: `Caddyfile:3:13: advertise: "a/b" is not ip[:port]`},
 		{name: "acme_dns twice", src: "{\n\tacme_dns route53\n\tacme_dns route53\n}", want: "Caddyfile:3:2: acme_dns is set twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -67,6 +67,8 @@ func (b *builder) global(gn *node) error {
 			err = b.storage(n)
 		case "cluster":
 			err = b.cluster(n)
+		case "agent":
+			err = b.agent(n)
 		case "drain_delay":
 			if err = n.simple(1); err == nil {
 				g.DrainDelay, err = durArg(n, n.arg(0), true)

@@ -84,6 +84,9 @@ type Global struct {
 	Storage Storage
 	// Cluster is the cluster this proxy joins; nil when it runs alone.
 	Cluster *Cluster
+	// Agent is the agent block, read by `tether agent -c FILE` only; nil
+	// when absent.
+	Agent *Agent
 	// DrainDelay is how long /healthz answers 503 before listeners close on
 	// SIGTERM, so a load balancer stops sending. Default 0.
 	DrainDelay time.Duration

@@ -48,6 +48,9 @@ func TestAWSErrors(t *testing.T) {
 		{name: "ec2 twice", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 {\n\t\t\ttag a\n\t\t\tport 1\n\t\t}\n\t\tdiscover ec2 {\n\t\t}\n\t}\n}", want: "Caddyfile:7:3: discover ec2 is set twice"},
 		{name: "ec2 inline", src: "a.com {\n\treverse_proxy {\n\t\tdiscover ec2 tag=a\n\t}\n}", want: `Caddyfile:3:16: discover ec2: options go in a block, not "tag=a"`},
 		{name: "discover other kind", src: "a.com {\n\treverse_proxy {\n\t\tdiscover s3 x\n\t}\n}", want: `Caddyfile:3:12: discover: want cluster SERVICE or ec2 { ... }, got "s3"`},
+		// admin { proxy_protocol }.
+		{name: "admin bad proxy_protocol", src: "{\n\tadmin 127.0.0.1:9180 {\n\t\tproxy_protocol nope\n\t}\n}", want: `Caddyfile:3:18: proxy_protocol: "nope" is not a CIDR or IP address (or private_ranges)`},
+		{name: "admin proxy_protocol twice", src: "{\n\tadmin 127.0.0.1:9180 {\n\t\tproxy_protocol 10.0.0.0/8\n\t\tproxy_protocol 10.0.0.0/8\n\t}\n}", want: "Caddyfile:4:3: proxy_protocol: given twice in the admin block"},
 		// The agent block.
 		{name: "agent without cluster", src: "{\n\tagent {\n\t}\n}", want: "Caddyfile:2:2: agent: want 1 argument(s), got 0"},
 		{name: "agent without service", src: "{\n\tagent prod {\n\t\turl http://127.0.0.1:8080\n\t}\n}", want: "Caddyfile:2:2: agent: service is required"},

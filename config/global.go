@@ -148,8 +148,16 @@ func (b *builder) admin(n *node, tokenTok **token) error {
 				}
 				g.AdminOrigins = append(g.AdminOrigins, name)
 			}
+		case "proxy_protocol":
+			if g.AdminProxyProtocol != nil {
+				return errorf(s.args[0].pos, "proxy_protocol: given twice in the admin block")
+			}
+			var err error
+			if g.AdminProxyProtocol, err = prefixList(s); err != nil {
+				return err
+			}
 		default:
-			return unknown(s, "admin option", []string{"token", "origins"}, nil, "")
+			return unknown(s, "admin option", []string{"token", "origins", "proxy_protocol"}, nil, "")
 		}
 	}
 	return nil

@@ -62,6 +62,11 @@ type Global struct {
 	// origins). Any other Host is refused with 403, against DNS rebinding.
 	// nil: none.
 	AdminOrigins []string
+	// AdminProxyProtocol, when not empty, makes the admin listener read a
+	// PROXY protocol header from peers in these ranges, which must send
+	// one: an AWS NLB target group with proxy protocol v2 sends it with its
+	// /healthz checks too (admin { proxy_protocol CIDR... }). Nil: off.
+	AdminProxyProtocol []netip.Prefix
 	// HTTPPort and HTTPSPort are the ports for sites whose address names
 	// none. Defaults 80 and 443.
 	HTTPPort  int

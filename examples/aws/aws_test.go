@@ -381,7 +381,7 @@ func TestTemplate(t *testing.T) {
 	for _, name := range byType["AWS::ElasticLoadBalancingV2::TargetGroup"] {
 		var tg struct {
 			Protocol, HealthCheckProtocol, HealthCheckPath, HealthCheckPort string
-			TargetGroupAttributes                                          []struct{ Key, Value string }
+			TargetGroupAttributes                                           []struct{ Key, Value string }
 		}
 		json.Unmarshal(tpl.Resources[name].Properties, &tg)
 		pp := slices.Contains(tg.TargetGroupAttributes, struct{ Key, Value string }{"proxy_protocol_v2.enabled", "true"})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/internal/agent"
 	"github.com/tether-proxy/tether/membership"
 )
 
@@ -33,27 +33,9 @@ func (d *discoverFlag) String() string {
 }
 
 func (d *discoverFlag) Set(v string) error {
-	fields := strings.Fields(v)
-	if len(fields) == 0 {
-		return errors.New(`want KIND [ADDR...] [KEY=VALUE...], such as "ec2 tag=tether-role=proxy port=7946"`)
-	}
-	spec := membership.DiscoverSpec{Kind: fields[0]}
-	if !slices.Contains([]string{"static", "dns", "ec2", "s3"}, spec.Kind) {
-		return fmt.Errorf("unknown provider %q (want static, dns, ec2 or s3)", spec.Kind)
-	}
-	for _, f := range fields[1:] {
-		k, val, ok := strings.Cut(f, "=")
-		if !ok || spec.Kind == "static" {
-			spec.Addrs = append(spec.Addrs, f)
-			continue
-		}
-		if k == "" || val == "" {
-			return fmt.Errorf("%q: want KEY=VALUE", f)
-		}
-		if spec.Options == nil {
-			spec.Options = map[string][]string{}
-		}
-		spec.Options[k] = append(spec.Options[k], val)
+	spec, err := agent.ParseDiscover(v)
+	if err != nil {
+		return err
 	}
 	*d = append(*d, spec)
 	return nil

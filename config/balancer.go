@@ -72,10 +72,15 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			name = canon
 		}
 		if name != "to" && name != "backend" && name != "header_up" && name != "header_down" {
-			if prev, dup := seen[name]; dup {
-				return nil, errorf(d.args[0].pos, "%s is set twice (first at %s)", d.name(), prev)
+			key, shown := name, d.name()
+			if name == "discover" && d.nargs() > 0 {
+				key = "discover " + d.arg(0).text // discover cluster and discover ec2 go together
+				shown = key
 			}
-			seen[name] = d.args[0].pos
+			if prev, dup := seen[key]; dup {
+				return nil, errorf(d.args[0].pos, "%s is set twice (first at %s)", shown, prev)
+			}
+			seen[key] = d.args[0].pos
 		}
 		var err error
 		switch name {
@@ -113,10 +118,14 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				}
 			}
 		case "discover":
+			if d.nargs() > 0 && d.arg(0).text == "ec2" {
+				bal.DiscoverEC2, err = balancerEC2(d)
+				break
+			}
 			if err = d.simple(2); err == nil {
 				switch {
 				case d.arg(0).text != "cluster":
-					err = errorf(d.arg(0).pos, "discover: want cluster SERVICE, got %q", d.arg(0).text)
+					err = errorf(d.arg(0).pos, "discover: want cluster SERVICE or ec2 { ... }, got %q", d.arg(0).text)
 				case !validName(d.arg(1).text):
 					err = errorf(d.arg(1).pos, "discover cluster: bad service name %q", d.arg(1).text)
 				case b.cfg.Global.Cluster == nil:
@@ -414,8 +423,8 @@ func (b *builder) checkBalancer(bal *Balancer, namePos *Pos, redirects map[int]P
 			return errorf(bal.Pos, "balancer %s: %s", bal.Name, msg)
 		}
 	}
-	if len(bal.Members) == 0 && bal.DiscoverService == "" {
-		return errorf(bal.Pos, "reverse_proxy: no members (add to, backend or discover cluster)")
+	if len(bal.Members) == 0 && bal.DiscoverService == "" && bal.DiscoverEC2 == nil {
+		return errorf(bal.Pos, "reverse_proxy: no members (add to, backend, discover cluster or discover ec2)")
 	}
 	if !slices.Contains(lbPolicies, bal.LBPolicy) {
 		return errorf(bal.Pos, "balancer %s: unknown lb_policy %q", bal.Name, bal.LBPolicy)

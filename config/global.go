@@ -59,10 +59,16 @@ func (b *builder) global(gn *node) error {
 			if err = n.simple(1); err == nil {
 				g.ACMECARoot, err = nonEmpty(n, n.arg(0))
 			}
+		case "acme_dns":
+			g.ACMEDNS, err = dnsProvider(n)
+		case "acme_eab":
+			g.ACMEEAB, err = acmeEAB(n)
 		case "storage":
 			err = b.storage(n)
 		case "cluster":
 			err = b.cluster(n)
+		case "agent":
+			err = b.agent(n)
 		case "drain_delay":
 			if err = n.simple(1); err == nil {
 				g.DrainDelay, err = durArg(n, n.arg(0), true)
@@ -142,8 +148,16 @@ func (b *builder) admin(n *node, tokenTok **token) error {
 				}
 				g.AdminOrigins = append(g.AdminOrigins, name)
 			}
+		case "proxy_protocol":
+			if g.AdminProxyProtocol != nil {
+				return errorf(s.args[0].pos, "proxy_protocol: given twice in the admin block")
+			}
+			var err error
+			if g.AdminProxyProtocol, err = prefixList(s); err != nil {
+				return err
+			}
 		default:
-			return unknown(s, "admin option", []string{"token", "origins"}, nil, "")
+			return unknown(s, "admin option", []string{"token", "origins", "proxy_protocol"}, nil, "")
 		}
 	}
 	return nil

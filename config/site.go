@@ -344,9 +344,16 @@ func tlsDirective(n *node) (*TLS, error) {
 				}
 				t.Challenges = append(t.Challenges, c)
 			}
+		case "dns", "resolvers", "propagation_timeout", "propagation_delay", "eab":
+			if err := tlsACMEOption(t, s); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, unknown(s, "tls option", []string{"on_demand", "ask", "challenges"}, nil, "")
+			return nil, unknown(s, "tls option", []string{"on_demand", "ask", "challenges", "dns", "resolvers", "propagation_timeout", "propagation_delay", "eab"}, nil, "")
 		}
+	}
+	if err := checkTLSACME(t); err != nil {
+		return nil, err
 	}
 	switch {
 	case onDemand != nil && t.OnDemandAsk == "":

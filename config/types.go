@@ -62,6 +62,11 @@ type Global struct {
 	// origins). Any other Host is refused with 403, against DNS rebinding.
 	// nil: none.
 	AdminOrigins []string
+	// AdminProxyProtocol, when not empty, makes the admin listener read a
+	// PROXY protocol header from peers in these ranges, which must send
+	// one: an AWS NLB target group with proxy protocol v2 sends it with its
+	// /healthz checks too (admin { proxy_protocol CIDR... }). Nil: off.
+	AdminProxyProtocol []netip.Prefix
 	// HTTPPort and HTTPSPort are the ports for sites whose address names
 	// none. Defaults 80 and 443.
 	HTTPPort  int
@@ -72,11 +77,21 @@ type Global struct {
 	ACMECA string
 	// ACMECARoot is a PEM file of extra roots to trust for the ACME CA.
 	ACMECARoot string
+	// ACMEDNS solves every ACME site's challenges with DNS-01 through a
+	// DNS provider unless the site's tls block names its own (Caddy's
+	// acme_dns); nil: HTTP-01 and TLS-ALPN-01.
+	ACMEDNS *DNSProvider
+	// ACMEEAB is the External Account Binding of the ACME account, for
+	// CAs that require one (Caddy's acme_eab); nil: none.
+	ACMEEAB *EAB
 	// Storage is where certificates, the internal CA and locks live.
 	// Default: file storage under the user's data directory.
 	Storage Storage
 	// Cluster is the cluster this proxy joins; nil when it runs alone.
 	Cluster *Cluster
+	// Agent is the agent block, read by `tether agent -c FILE` only; nil
+	// when absent.
+	Agent *Agent
 	// DrainDelay is how long /healthz answers 503 before listeners close on
 	// SIGTERM, so a load balancer stops sending. Default 0.
 	DrainDelay time.Duration
@@ -234,7 +249,23 @@ type TLS struct {
 	// Email is the ACME account of this site (Caddy's `tls EMAIL`); ""
 	// uses the global email.
 	Email string
-	Pos   Pos
+	// DNS solves this site's ACME challenges with DNS-01 through a DNS
+	// provider (Caddy's `dns route53`), which also gets wildcard names;
+	// nil: the global acme_dns, else HTTP-01 and TLS-ALPN-01.
+	DNS *DNSProvider
+	// Resolvers are the DNS servers (IP:port) asked for a DNS-01 record's
+	// zone and whether the record has propagated (Caddy's resolvers);
+	// empty: the system's resolvers, then the zone's name servers.
+	Resolvers []string
+	// PropagationTimeout bounds the wait for a DNS-01 record to show;
+	// -1 skips the check. 0: certmagic's default (2m).
+	PropagationTimeout time.Duration
+	// PropagationDelay is waited before the first propagation check.
+	PropagationDelay time.Duration
+	// EAB is this site's ACME External Account Binding (Caddy's `eab`);
+	// nil: the global acme_eab.
+	EAB *EAB
+	Pos Pos
 }
 
 // FileServer serves static files from Root.
@@ -288,6 +319,9 @@ type Balancer struct {
 	// DiscoverService, when set, adds the live backend members that joined
 	// the cluster as this service.
 	DiscoverService string
+	// DiscoverEC2, when set, adds the running EC2 instances it finds, as
+	// members, re-read every Refresh.
+	DiscoverEC2 *DiscoverEC2
 
 	Sticky Sticky
 	// LBPolicy is round_robin, least_requests, least_busy, p2c, random or

@@ -138,16 +138,55 @@ func newEC2FromSpec(ctx context.Context, spec DiscoverSpec, log zerolog.Logger) 
 	return NewEC2(client, c)
 }
 
+// Instance is one running instance an EC2 provider found.
+type Instance struct {
+	// ID is the instance id (i-…).
+	ID string
+	// Addr is ip:port: the private address (the public one with address
+	// public) and the provider's port.
+	Addr string
+	// Zone is the availability zone.
+	Zone string
+	// Tags are the instance's tags.
+	Tags map[string]string
+}
+
 // Addrs lists the running matching instances, every page, as ip:port.
 func (e *EC2) Addrs(ctx context.Context) ([]string, error) {
+	insts, err := e.describe(ctx)
+	if err != nil {
+		return e.last.answer(nil, err, e.what)
+	}
+	out := make([]string, 0, len(insts))
+	for _, inst := range insts {
+		out = append(out, inst.Addr)
+	}
+	return e.last.answer(out, nil, e.what)
+}
+
+// Instances lists the running matching instances, every page, sorted by
+// id, with their tags: what a balancer's `discover ec2` makes members of.
+// On failure it returns the error, naming the filters, and no instances;
+// the caller keeps what it had.
+func (e *EC2) Instances(ctx context.Context) ([]Instance, error) {
+	insts, err := e.describe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", e.what, err)
+	}
+	slices.SortFunc(insts, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
+	return insts, nil
+}
+
+// describe calls DescribeInstances for every page.
+func (e *EC2) describe(ctx context.Context) ([]Instance, error) {
 	in := e.input // the paginator sets NextToken on its own copy
 	in.Filters = slices.Clone(in.Filters)
 	p := ec2.NewDescribeInstancesPaginator(e.client, &in)
-	var out []string
+	var out []Instance
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return e.last.answer(nil, err, e.what)
+			return nil, err
 		}
 		for _, r := range page.Reservations {
 			for _, inst := range r.Instances {
@@ -161,9 +200,19 @@ func (e *EC2) Addrs(ctx context.Context) ([]string, error) {
 				if ip == "" {
 					continue
 				}
-				out = append(out, net.JoinHostPort(ip, strconv.Itoa(e.port)))
+				found := Instance{ID: aws.ToString(inst.InstanceId), Addr: net.JoinHostPort(ip, strconv.Itoa(e.port))}
+				if inst.Placement != nil {
+					found.Zone = aws.ToString(inst.Placement.AvailabilityZone)
+				}
+				if len(inst.Tags) > 0 {
+					found.Tags = make(map[string]string, len(inst.Tags))
+					for _, t := range inst.Tags {
+						found.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+					}
+				}
+				out = append(out, found)
 			}
 		}
 	}
-	return e.last.answer(out, nil, e.what)
+	return out, nil
 }

@@ -67,6 +67,9 @@ type Balancer struct {
 	pinsRefused atomic.Uint64
 	lastPinWarn atomic.Int64
 
+	// ec2 is the balancer's discover ec2; nil without one.
+	ec2 *ec2Discovery
+
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
 	recent    failoverLog // the last failovers and retries, for the status page
@@ -133,6 +136,12 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 	}
 	if err := b.install(members); err != nil {
 		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
+	}
+	if d := cfg.DiscoverEC2; d != nil && !srv.opts.CheckOnly {
+		if b.ec2, err = newEC2Discovery(d, b.log); err != nil {
+			return nil, fmt.Errorf("%s: balancer %s: %w", d.Pos, cfg.Name, err)
+		}
+		b.hasAJP = b.hasAJP || d.Scheme == "ajp"
 	}
 	b.rp = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
@@ -584,7 +593,13 @@ const statusClientGone = 499
 
 // Run keeps members' health current: it puts passively failed members back
 // after their recover time and, with health_uri set, probes every member.
+// With discover ec2 it also lists the EC2 members every refresh.
 func (b *Balancer) Run(ctx context.Context) error {
+	if b.ec2 != nil {
+		var wg sync.WaitGroup
+		wg.Go(func() { b.runEC2(ctx) })
+		defer wg.Wait()
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var probe <-chan time.Time

@@ -88,30 +88,36 @@ func discoveredFrom(v *membership.View, service string) []config.Member {
 // one is ignored (the config wins). A member whose name and URL are
 // unchanged keeps its connections, counters and health.
 func (b *Balancer) SetDiscovered(found []config.Member) error {
+	return b.setDiscovered("cluster", found)
+}
+
+// setDiscovered replaces the balancer's members of one source ("cluster":
+// discover cluster, "ec2": discover ec2) with found. Members of the config
+// and of other sources stay and keep their names: a found member with the
+// name of one of those is ignored, as is a second one of the same name.
+func (b *Balancer) setDiscovered(source string, found []config.Member) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	cur := b.set.Load().members
 	next := make([]*member, 0, len(cur)+len(found))
-	byName := map[string]*member{}
+	mine := map[string]*member{}
 	for _, m := range cur {
-		if m.source == "config" {
+		if m.source == source {
+			mine[m.name] = m
+		} else {
 			next = append(next, m)
 		}
-		byName[m.name] = m
 	}
 	changed := false
 	for _, f := range found {
-		if old, ok := byName[f.Name]; ok && old.source == "config" {
-			continue
-		}
 		if slices.ContainsFunc(next, func(m *member) bool { return m.name == f.Name }) {
-			continue // two agents claim one route: the first (by member name) wins
+			continue // the config wins; of two agents claiming one route, the first (by member name)
 		}
 		st, err := parseState(f.State)
 		if err != nil {
 			return err
 		}
-		if old, ok := byName[f.Name]; ok && old.target.String() == canonicalURL(f.URL) && old.trKey == b.tr.key && old.weight == f.Weight && old.domain == f.Domain {
+		if old, ok := mine[f.Name]; ok && old.target.String() == canonicalURL(f.URL) && old.trKey == b.tr.key && old.weight == f.Weight && old.domain == f.Domain {
 			if routing.State(old.state.Load()) != st {
 				old.state.Store(uint32(st))
 				changed = true
@@ -124,15 +130,15 @@ func (b *Balancer) SetDiscovered(found []config.Member) error {
 			b.log.Warn().Err(err).Str("member", f.Name).Msg("discovered member ignored")
 			continue
 		}
-		m.source = "cluster"
+		m.source = source
 		next = append(next, m)
 		changed = true
-		b.log.Info().Str("member", f.Name).Str("url", m.target.String()).Msg("member discovered")
+		b.log.Info().Str("member", f.Name).Str("url", m.target.String()).Str("source", source).Msg("member discovered")
 	}
 	for _, m := range cur {
-		if m.source == "cluster" && !slices.Contains(next, m) {
+		if m.source == source && !slices.Contains(next, m) {
 			changed = true
-			b.log.Info().Str("member", m.name).Msg("discovered member gone")
+			b.log.Info().Str("member", m.name).Str("source", source).Msg("discovered member gone")
 			m.closeIdle()
 		}
 	}

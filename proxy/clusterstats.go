@@ -77,7 +77,7 @@ func (s *Server) countersSnapshot() []byte {
 		ms := make(map[string]memberCounts)
 		for _, m := range b.set.Load().members {
 			ms[m.name] = memberCounts{InFlight: m.load.InFlight.Load(), Requests: m.requests.Load(), Errors: m.errors.Load(), Responses: m.responseClasses(),
-				Discovered: m.source == "cluster"}
+				Discovered: m.source != "config"}
 		}
 		snap[b.name] = ms
 	}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/tether-proxy/tether/config"
 )
 
 // PROXY v2 headers as an AWS NLB sends them: a client [2001:db8::7]:6666
@@ -106,5 +108,38 @@ func TestProxyProtocolListener(t *testing.T) {
 		if !bytes.Contains(logs, []byte(want)) {
 			t.Errorf("access log lacks %s:\n%s", want, logs)
 		}
+	}
+}
+
+// TestAdminProxyProtocol: an NLB target group with proxy protocol v2 sends
+// the header on its /healthz checks too, so `admin { proxy_protocol }`
+// reads it; a check without it is refused.
+func TestAdminProxyProtocol(t *testing.T) {
+	src := "{\n\tadmin 127.0.0.1:0 {\n\t\tproxy_protocol 127.0.0.0/8\n\t}\n}\nhttp://127.0.0.1:0 {\n\trespond ok\n}\n"
+	healthz := func(*Server, *config.Global) (http.Handler, error) { // proxy/admin's, in short
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/healthz" {
+				http.NotFound(w, r)
+			}
+		}), nil
+	}
+	s, _ := startProxyOpts(t, src, Options{Logger: zerolog.New(t.Output()), ProxyHeaderTimeout: 500 * time.Millisecond, Admin: healthz}, nil)
+	admin := s.Addrs().Admin
+	check := func(header string) string {
+		c, err := net.Dial("tcp", admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "%sGET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", header, admin)
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return strings.TrimSpace(line)
+	}
+	if got := check(v2Local); got != "HTTP/1.1 200 OK" {
+		t.Errorf("/healthz behind a PROXY v2 LOCAL header (an NLB health check) = %q; want 200", got)
+	}
+	if got := check(""); strings.HasPrefix(got, "HTTP/1.1 200") {
+		t.Errorf("/healthz without the PROXY header = %q; want the connection refused", got)
 	}
 }

@@ -226,10 +226,10 @@ func (s *Server) apply(ns *Server) {
 				members[i] = o
 			}
 		}
-		// cluster-discovered members are carried over as they are; the
-		// next membership view updates them.
+		// discovered members are carried over as they are; the next
+		// membership view (or EC2 refresh) updates them.
 		for _, o := range prev {
-			if o.source == "cluster" && nb.cfg.DiscoverService != "" && !slices.Contains(members, o) {
+			if (o.source == "cluster" && nb.cfg.DiscoverService != "" || o.source == "ec2" && nb.cfg.DiscoverEC2 != nil) && !slices.Contains(members, o) {
 				members = append(members, o)
 			}
 		}

@@ -268,7 +268,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 		if err != nil {
 			return nil, fmt.Errorf("%s: admin: %w", cfg.Global.Pos, err)
 		}
-		s.admin = &adminListener{addr: cfg.Global.Admin}
+		s.admin = &adminListener{addr: cfg.Global.Admin, proxyProto: cfg.Global.AdminProxyProtocol, log: s.log}
 		s.admin.srv = &http.Server{
 			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
@@ -734,6 +734,10 @@ type adminListener struct {
 	ln    net.Listener
 	srv   *http.Server
 	fresh freshConns
+	// proxyProto are the peers that must send a PROXY protocol header
+	// (admin { proxy_protocol }); nil: off.
+	proxyProto []netip.Prefix
+	log        zerolog.Logger
 }
 
 func (a *adminListener) listen() error {
@@ -742,5 +746,12 @@ func (a *adminListener) listen() error {
 		return fmt.Errorf("listen for admin: %w", err)
 	}
 	a.ln = ln
+	if len(a.proxyProto) > 0 {
+		a.ln = &proxyproto.Listener{
+			Listener: ln,
+			Allowed:  (&trustedProxies{prefixes: a.proxyProto}).contains,
+			Log:      a.log.With().Str("component", "proxy_protocol").Str("listener", "admin").Logger(),
+		}
+	}
 	return nil
 }

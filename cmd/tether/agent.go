@@ -35,6 +35,16 @@ func cmdAgent(args []string, stderr io.Writer) error {
 	interval := fs.Duration("health-interval", 2*time.Second, "how often to check the backend")
 	drain := fs.Duration("drain-delay", 2*time.Second, "on SIGTERM, how long to advertise draining before leaving")
 	ready := fs.String("ready-file", "", "write {pid, name, addr} here as JSON once joined")
+	var discover discoverFlag
+	fs.Var(&discover, "discover", `find the proxies as a cluster's discover does (repeatable): "ec2 tag=K=V port=7946 [region=R]", "s3 bucket=B [prefix=P]", "dns NAME [port=N]", "static HOST:PORT..."`)
+	fs.String("c", "", "a Caddyfile whose global agent block sets these flags; flags given also override it")
+	if path := configFlag(args); path != "" {
+		fileArgs, err := agentFileArgs(path)
+		if err != nil {
+			return err
+		}
+		args = append(fileArgs, args...) // parsed in order: the command line wins
+	}
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -53,7 +63,7 @@ func cmdAgent(args []string, stderr io.Writer) error {
 	defer stop()
 	a, err := agent.Join(ctx, agent.Config{
 		Cluster: *cluster, Name: nodeName(*name), Bind: *bind, Advertise: *advertise,
-		Seeds: splitList(*join), GossipKeys: splitList(*keys), Profile: *profile,
+		Seeds: splitList(*join), Discover: discover, GossipKeys: splitList(*keys), Profile: *profile,
 		Service: *service, Route: *route, URL: u, Domain: *domain, Weight: *weight,
 		HealthURI: *healthURI, HealthInterval: *interval, DrainDelay: *drain,
 		Build: buildVersion(), Log: log,

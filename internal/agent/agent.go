@@ -28,6 +28,11 @@ type Config struct {
 	Bind, Advertise string
 	// Seeds are the addresses joined (host:port); none: wait to be joined.
 	Seeds []string
+	// Discover are providers that find the proxies, as a proxy's cluster
+	// discover does (ec2 by tag, an s3 registry, dns, static): in an Auto
+	// Scaling group nobody knows the proxies' addresses in advance. They
+	// are asked at the start and every rejoin interval, with Seeds.
+	Discover []membership.DiscoverSpec
 	// GossipKeys are the cluster's keys, base64; the first sends.
 	GossipKeys []string
 	// Profile is the timing profile: lan (default), wan or local.
@@ -88,6 +93,13 @@ func Join(ctx context.Context, cfg Config) (*Agent, error) {
 		p, err := membership.NewStatic(cfg.Seeds)
 		if err != nil {
 			return nil, fmt.Errorf("seeds: %w", err)
+		}
+		ps = append(ps, p)
+	}
+	for _, d := range cfg.Discover {
+		p, err := membership.NewProvider(ctx, d, cfg.Log)
+		if err != nil {
+			return nil, err // names the provider
 		}
 		ps = append(ps, p)
 	}

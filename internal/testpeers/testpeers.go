@@ -323,6 +323,13 @@ type Pebble struct {
 type PebbleOptions struct {
 	HTTPPort, TLSPort int  // validation ports (0: free ports)
 	AlwaysValid       bool // PEBBLE_VA_ALWAYS_VALID: skip validation
+	// DNSServer, when set, is the DNS server (host:port) Pebble resolves
+	// and validates DNS-01 with, instead of pebble-challtestsrv (which is
+	// then not started): a Route53DNS, for DNS-01 through Route 53.
+	DNSServer string
+	// EABKeys, when set, makes Pebble require External Account Binding
+	// with these key ids and their base64url MAC keys.
+	EABKeys map[string]string
 }
 
 // StartPebble starts Pebble and its DNS in dir.
@@ -365,21 +372,26 @@ func StartPebble(dir string, o PebbleOptions) (*Pebble, error) {
 		"httpPort":                       o.HTTPPort,
 		"tlsPort":                        o.TLSPort,
 		"ocspResponderURL":               "",
-		"externalAccountBindingRequired": false,
+		"externalAccountBindingRequired": len(o.EABKeys) > 0,
+		"externalAccountMACKeys":         o.EABKeys,
 	}}
 	b, _ := json.Marshal(conf)
 	cfgPath := filepath.Join(dir, "pebble-config.json")
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		return nil, err
 	}
-	p.chall = exec.Command("pebble-challtestsrv", "-http01", "", "-https01", "", "-tlsalpn01", "",
-		"-dns01", fmt.Sprintf("127.0.0.1:%d", dnsPort),
-		"-management", fmt.Sprintf("127.0.0.1:%d", chMgmt), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
-	p.chall.Stdout, p.chall.Stderr = io.Discard, io.Discard
-	if err := p.chall.Start(); err != nil {
-		return nil, fmt.Errorf("start pebble-challtestsrv: %w", err)
+	dnsServer := o.DNSServer
+	if dnsServer == "" {
+		dnsServer = fmt.Sprintf("127.0.0.1:%d", dnsPort)
+		p.chall = exec.Command("pebble-challtestsrv", "-http01", "", "-https01", "", "-tlsalpn01", "",
+			"-dns01", dnsServer,
+			"-management", fmt.Sprintf("127.0.0.1:%d", chMgmt), "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "")
+		p.chall.Stdout, p.chall.Stderr = io.Discard, io.Discard
+		if err := p.chall.Start(); err != nil {
+			return nil, fmt.Errorf("start pebble-challtestsrv: %w", err)
+		}
 	}
-	p.cmd = exec.Command("pebble", "-config", cfgPath, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort), "-strict=false")
+	p.cmd = exec.Command("pebble", "-config", cfgPath, "-dnsserver", dnsServer, "-strict=false")
 	p.cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	if o.AlwaysValid {
 		p.cmd.Env = append(p.cmd.Env, "PEBBLE_VA_ALWAYS_VALID=1")

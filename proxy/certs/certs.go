@@ -217,8 +217,8 @@ func (m *Manager) PolicyFor(sc *config.Site, host string) (*Policy, error) {
 		p.ask = t.OnDemandAsk
 		p.challenges = t.Challenges
 	}
-	if p.kind == kindACME && p.ask == "" && strings.Contains(host, "*") {
-		return nil, errors.New("a wildcard site needs on_demand or tls internal (DNS-01 is not built)")
+	if p.kind == kindACME && p.ask == "" && strings.Contains(host, "*") && m.dnsFor(p) == nil {
+		return nil, errors.New("a wildcard site needs DNS-01 (tls { dns route53 } or acme_dns), on_demand or tls internal")
 	}
 	m.policies = append(m.policies, p)
 	return p, nil
@@ -258,7 +258,7 @@ func (m *Manager) Setup(ctx context.Context, names map[*Policy][]string) error {
 			cfg.Issuers = []certmagic.Issuer{m.internal}
 			return cfg, nil
 		}
-		iss, err := m.newACMEIssuer(cfg, p)
+		iss, err := m.newACMEIssuer(ctx, cfg, p)
 		if err != nil {
 			return nil, err
 		}
@@ -288,7 +288,7 @@ func (m *Manager) Setup(ctx context.Context, names map[*Policy][]string) error {
 			}
 		case p.kind == kindInternal:
 			p.cfg = m.internalCfg
-		case len(p.challenges) > 0, p.site.TLS != nil && p.site.TLS.Email != "":
+		case len(p.challenges) > 0, p.site.TLS != nil && p.site.TLS.Email != "", ownACME(p.site.TLS):
 			if p.cfg, err = newCfg(p); err != nil {
 				return err
 			}
@@ -364,7 +364,7 @@ func (m *Manager) configForCert(c certmagic.Certificate) (*certmagic.Config, err
 // newACMEIssuer is the ACME issuer of cfg. Challenges are solved on the
 // configured ports, which Tether's own listeners hold: certmagic then finds
 // them in use and relies on the listeners' handlers, as intended.
-func (m *Manager) newACMEIssuer(cfg *certmagic.Config, p *Policy) (*certmagic.ACMEIssuer, error) {
+func (m *Manager) newACMEIssuer(ctx context.Context, cfg *certmagic.Config, p *Policy) (*certmagic.ACMEIssuer, error) {
 	tmpl := certmagic.ACMEIssuer{
 		CA:             m.g.ACMECA,
 		Email:          m.g.Email,
@@ -398,6 +398,9 @@ func (m *Manager) newACMEIssuer(cfg *certmagic.Config, p *Policy) (*certmagic.AC
 	if p != nil && len(p.challenges) > 0 {
 		tmpl.DisableHTTPChallenge = !contains(p.challenges, "http-01")
 		tmpl.DisableTLSALPNChallenge = !contains(p.challenges, "tls-alpn-01")
+	}
+	if err := m.acmeOptions(ctx, &tmpl, p); err != nil {
+		return nil, err
 	}
 	return certmagic.NewACMEIssuer(cfg, tmpl), nil
 }

@@ -53,8 +53,6 @@ type Balancer struct {
 	rp *httputil.ReverseProxy
 	tr *transports // builds its members' transports
 
-	hasAJP bool // some member speaks AJP: requests carry ajp.ClientInfo
-
 	// tab is the replicated session table (pins, learned sessions); nil
 	// when the server has none. hasStore: it reads a shared store on a miss.
 	tab      *replication.Table
@@ -83,6 +81,10 @@ type memberSet struct {
 	// noGRPC says why gRPC calls are refused (a member speaks only
 	// HTTP/1.1 or AJP); "" when every member can carry them.
 	noGRPC string
+	// hasAJP: some member speaks AJP, so requests carry ajp.ClientInfo
+	// (configured members, and those discovered through the cluster or
+	// EC2 tags alike).
+	hasAJP bool
 }
 
 func policyOf(s string) (routing.Policy, error) {
@@ -132,7 +134,6 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 			return nil, fmt.Errorf("%s: balancer %s: %w", mc.Pos, cfg.Name, err)
 		}
 		members = append(members, m)
-		b.hasAJP = b.hasAJP || m.target.Scheme == "ajp"
 	}
 	if err := b.install(members); err != nil {
 		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
@@ -141,7 +142,6 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		if b.ec2, err = newEC2Discovery(d, b.log); err != nil {
 			return nil, fmt.Errorf("%s: balancer %s: %w", d.Pos, cfg.Name, err)
 		}
-		b.hasAJP = b.hasAJP || d.Scheme == "ajp"
 	}
 	b.rp = &httputil.ReverseProxy{
 		Rewrite:        b.rewrite,
@@ -182,7 +182,8 @@ func (b *Balancer) install(members []*member) error {
 	if err != nil {
 		return err
 	}
-	b.set.Store(&memberSet{table: t, members: members, noGRPC: grpcRefusal(members)})
+	hasAJP := slices.ContainsFunc(members, func(m *member) bool { return m.target.Scheme == "ajp" })
+	b.set.Store(&memberSet{table: t, members: members, noGRPC: grpcRefusal(members), hasAJP: hasAJP})
 	return nil
 }
 
@@ -283,7 +284,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			e.Str("from_route", dec.From).Str("to_route", dec.Member.Name).Msg("session failed over")
 		}
 	}
-	if b.hasAJP {
+	if set.hasAJP {
 		r = withAJPClientInfo(r, b.site.trusted)
 	}
 	ctx := r.Context()

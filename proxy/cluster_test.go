@@ -79,3 +79,25 @@ func TestDiscoveredMembers(t *testing.T) {
 		t.Fatalf("members after b left = %v; want static and a", got)
 	}
 }
+
+// TestDiscoveredAJPMemberGetsClientInfo: an AJP member that only the
+// cluster names (no configured AJP member in the balancer) still gets the
+// client's address as the trusted proxies say it, as configured ones do.
+func TestDiscoveredAJPMemberGetsClientInfo(t *testing.T) {
+	static := newBackend(t, "static", nil)
+	ajpM := newAJPMember(t)
+	src := strings.Replace(oneBalancer("static=http://"+static.hostport(), "\t\tdiscover cluster app"),
+		"admin off", "admin off\n\tcluster test {\n\t\tbind 127.0.0.1:0\n\t}", 1)
+	src = strings.Replace(src, "http://127.0.0.1:0 {", "http://127.0.0.1:0 {\n\ttrusted_proxies 127.0.0.0/8", 1)
+	s, site := startProxy(t, src, nil)
+	v := &membership.View{Members: []membership.Member{
+		backendMember("node-j", "app", "j", "ajp://"+ajpM.addr(), true, membership.StateActive),
+	}}
+	if err := s.Balancer("app").SetDiscovered(discoveredFrom(v, "app")); err != nil {
+		t.Fatal(err)
+	}
+	testpeers.Get(t, site+"/", map[string]string{"Cookie": "JSESSIONID=x.j", "X-Forwarded-For": "203.0.113.9"})
+	if got := ajpM.lastRemote(); got != "203.0.113.9" {
+		t.Errorf("discovered AJP member got remote_addr %q; want the trusted X-Forwarded-For's 203.0.113.9", got)
+	}
+}

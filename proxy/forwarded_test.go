@@ -21,6 +21,7 @@ type ajpMember struct {
 
 	mu      sync.Mutex
 	headers http.Header // of the last request; names as sent (lower case for coded ones)
+	remote  string      // the last request's remote_addr
 	open    int         // connections open now
 	conns   map[net.Conn]bool
 	wg      sync.WaitGroup
@@ -66,6 +67,12 @@ func (m *ajpMember) openConns() int {
 	return m.open
 }
 
+func (m *ajpMember) lastRemote() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.remote
+}
+
 func (m *ajpMember) lastHeaders() http.Header {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -102,12 +109,12 @@ func (m *ajpMember) serve(c net.Conn) {
 		default:
 			continue // a body packet: these tests send none
 		}
-		hdr, err := ajpForwardHeaders(p)
+		hdr, remote, err := ajpForwardHeaders(p)
 		if err != nil {
 			return
 		}
 		m.mu.Lock()
-		m.headers = hdr
+		m.headers, m.remote = hdr, remote
 		m.mu.Unlock()
 		// SEND_HEADERS 200 "OK", no headers; END_RESPONSE, reuse.
 		sh := []byte{4, 0, 200, 0, 2, 'O', 'K', 0, 0, 0}
@@ -119,8 +126,9 @@ func (m *ajpMember) serve(c net.Conn) {
 	}
 }
 
-// ajpForwardHeaders decodes the headers of a FORWARD_REQUEST payload.
-func ajpForwardHeaders(p []byte) (http.Header, error) {
+// ajpForwardHeaders decodes the headers and the remote_addr of a
+// FORWARD_REQUEST payload.
+func ajpForwardHeaders(p []byte) (http.Header, string, error) {
 	off := 2 // type, method
 	str := func() (string, error) {
 		if off+2 > len(p) {
@@ -138,14 +146,19 @@ func ajpForwardHeaders(p []byte) (http.Header, error) {
 		off += n + 1
 		return s, nil
 	}
-	for range 5 { // protocol, uri, remote addr, remote host, server name
-		if _, err := str(); err != nil {
-			return nil, err
+	var remote string
+	for i := range 5 { // protocol, uri, remote addr, remote host, server name
+		s, err := str()
+		if err != nil {
+			return nil, "", err
+		}
+		if i == 2 {
+			remote = s
 		}
 	}
 	off += 3 // server port, is_ssl
 	if off+2 > len(p) {
-		return nil, errors.New("short")
+		return nil, "", errors.New("short")
 	}
 	n := int(binary.BigEndian.Uint16(p[off:]))
 	off += 2
@@ -156,22 +169,22 @@ func ajpForwardHeaders(p []byte) (http.Header, error) {
 			code := int(p[off+1])
 			off += 2
 			if code >= len(ajpCodedHeaders) {
-				return nil, fmt.Errorf("header code %d", code)
+				return nil, "", fmt.Errorf("header code %d", code)
 			}
 			name = ajpCodedHeaders[code]
 		} else {
 			var err error
 			if name, err = str(); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 		v, err := str()
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		hdr[name] = append(hdr[name], v)
 	}
-	return hdr, nil
+	return hdr, remote, nil
 }
 
 // spoofed are client-address and forwarding headers a client may forge,

@@ -286,7 +286,7 @@ func (l *framingListener) untrack(c net.Conn) bool {
 // handshake runs one TLS handshake within the header timeout and hands the
 // connection to Accept.
 func (l *framingListener) handshake(raw net.Conn) {
-	tc := tls.Server(raw, l.tls)
+	tc := tls.Server(&handshakeConn{Conn: raw}, l.tls)
 	_ = raw.SetDeadline(time.Now().Add(l.timeout))
 	err := tc.HandshakeContext(context.Background())
 	if err != nil {

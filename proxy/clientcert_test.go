@@ -230,7 +230,8 @@ func TestClientAuthModes(t *testing.T) {
 		site("require-ca.test", "\t\t\tmode require\n\t\t\ttrusted_ca_cert "+caDER) +
 		site("optional.test", "\t\t\tmode verify_if_given\n\t\t\ttrust_pool file "+p.clientCA.File) +
 		site("pinned.test", "\t\t\ttrusted_leaf_cert_file "+p.alice.CertFile) +
-		site("pinned-ca.test", "\t\t\ttrust_pool inline {\n\t\t\t\ttrust_der "+caDER+"\n\t\t\t}\n\t\t\ttrusted_leaf_cert "+aliceDER)
+		site("pinned-ca.test", "\t\t\ttrusted_ca_cert "+caDER+"\n\t\t\ttrusted_leaf_cert "+aliceDER) +
+		site("inline.test", "\t\t\ttrust_pool inline {\n\t\t\t\ttrust_der "+caDER+"\n\t\t\t}")
 	// The server certificate does not name these: the clients skip the
 	// name check and verify the chain only.
 	startProxy(t, src, nil)
@@ -263,6 +264,10 @@ func TestClientAuthModes(t *testing.T) {
 		{name: "pinned without", host: "pinned.test", wantErr: true},
 		{name: "pinned and CA alice", host: "pinned-ca.test", cert: p.alice, verify: "SUCCESS", subject: "CN=alice,O=Tether Test"},
 		{name: "pinned and CA bob", host: "pinned-ca.test", cert: p.bob, wantErr: true},
+		{name: "pinned and CA mallory", host: "pinned-ca.test", cert: p.mallory, wantErr: true},
+		{name: "inline pool bob", host: "inline.test", cert: p.bob, verify: "SUCCESS", subject: "CN=bob,O=Tether Test"},
+		{name: "inline pool mallory", host: "inline.test", cert: p.mallory, wantErr: true},
+		{name: "inline pool without", host: "inline.test", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := p.client(addr, tc.cert, func(c *tls.Config) { anyName(c); c.ServerName = tc.host })

@@ -295,7 +295,7 @@ func (l *framingListener) handshake(raw net.Conn) {
 		}
 		l.log.Debug().Err(err).Str("client", raw.RemoteAddr().String()).Msg("tls handshake failed")
 		l.untrack(raw)
-		raw.Close()
+		closeAfterAlert(raw)
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
@@ -312,6 +312,24 @@ func (l *framingListener) handshake(raw net.Conn) {
 	case <-l.done:
 		c.Close()
 	}
+}
+
+// alertLinger bounds how long a failed handshake's connection waits for
+// the client to read the alert and close.
+const alertLinger = 500 * time.Millisecond
+
+// closeAfterAlert closes the connection of a failed handshake so that the
+// client reads the alert Go sent (certificate required, protocol
+// version): a TLS 1.3 client sends its request before it learns that its
+// certificate was refused, and closing with that request unread would
+// reset the connection and discard the alert at the client. So: end the
+// write side, read what comes for a moment, then close.
+func closeAfterAlert(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		_ = c.SetReadDeadline(time.Now().Add(alertLinger))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}
+	c.Close()
 }
 
 // looksLikeHTTP reports whether the first bytes of a TLS connection were an

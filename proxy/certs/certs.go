@@ -68,6 +68,15 @@ type Policy struct {
 	conn atomic.Pointer[policyConn]
 }
 
+// settings are p's handshake settings (DefaultConn until PolicyFor sets
+// them).
+func (p *Policy) settings() *Conn {
+	if pc := p.conn.Load(); pc != nil {
+		return pc.c
+	}
+	return DefaultConn
+}
+
 // policyConn is a policy's handshake settings and, unless they are the
 // defaults, the config its handshakes use.
 type policyConn struct {
@@ -174,7 +183,7 @@ func (lt *Listener) Config() *tls.Config {
 		}
 		DefaultConn.apply(lt.base)
 		for _, p := range lt.policies() {
-			p.conn.Store(lt.compile(p.conn.Load().c))
+			p.conn.Store(lt.compile(p.settings()))
 		}
 	}
 	return lt.base
@@ -244,7 +253,7 @@ func (lt *Listener) Update(from *Listener) {
 	defer lt.mu.Unlock()
 	set := func(p, np *Policy) {
 		if p != nil && np != nil {
-			p.conn.Store(lt.compile(np.conn.Load().c))
+			p.conn.Store(lt.compile(np.settings()))
 		}
 	}
 	for host, np := range from.exact {

@@ -18,10 +18,11 @@ import (
 
 // TestMTLS is the client certificate acceptance, with curl and openssl
 // against the tether binary: a certificate from the trusted CA reaches an
-// HTTP member (header_up placeholder and Apache's SSL_* headers) and a
-// real Tomcat 10 over AJP (request.getAttribute of
+// HTTP member (header_up placeholder and Apache's SSL_* headers), a real
+// Tomcat 10 over AJP (request.getAttribute of
 // jakarta.servlet.request.X509Certificate, cipher_suite, key_size,
-// ssl_session_id); without one, require_and_verify refuses the handshake
+// ssl_session_id) and the same Tomcat over HTTP through its SSLValve,
+// which reads client_cert_headers' SSL_* headers; without one, require_and_verify refuses the handshake
 // and no member hears of it; a protocols tls1.3 site refuses
 // openssl s_client -tls1_2; behind a trusted ALB, its
 // X-Amzn-Mtls-Clientcert-Leaf reaches Tomcat the same way, and from an
@@ -75,6 +76,10 @@ mtls.test:%[1]d {
 		header_up X-Client-Subject {http.request.tls.client.subject}
 		client_cert_headers
 	}
+	reverse_proxy /tether/* {
+		to tomcat1=http://%[9]s
+		client_cert_headers
+	}
 }
 tls13.test:%[1]d {
 	tls %[3]s %[4]s {
@@ -89,7 +94,7 @@ http://127.0.0.1:%[2]d {
 		ajp_secret %[7]s
 	}
 }
-`, httpsPort, httpPort, server.CertFile, server.KeyFile, clientCA.File, nodes["tomcat1"].AJP, tomcatSecret, echoAddr)
+`, httpsPort, httpPort, server.CertFile, server.KeyFile, clientCA.File, nodes["tomcat1"].AJP, tomcatSecret, echoAddr, nodes["tomcat1"].HTTP)
 	startTether(t, caddyfile)
 
 	resolve := fmt.Sprintf("mtls.test:%d:127.0.0.1", httpsPort)
@@ -124,6 +129,19 @@ http://127.0.0.1:%[2]d {
 	}
 	if s := lineValue(out, "ssl_session_id"); len(s) != 64 {
 		t.Errorf("Tomcat's ssl_session_id = %q; want 64 hex digits", s)
+	}
+
+	// Over HTTP to Tomcat, Apache's headers (client_cert_headers) become the
+	// same attributes through Tomcat's own SSLValve (/tether's context.xml).
+	out, errOut, err = curl(append(withCert, mtlsURL("/tether/cert.jsp"))...)
+	if err != nil {
+		t.Fatalf("curl --cert alice /tether/cert.jsp: %v\n%s", err, errOut)
+	}
+	t.Logf("curl --cert alice.crt --key alice.key %s (Tomcat's HTTP connector, SSLValve):\n%s", mtlsURL("/tether/cert.jsp"), out)
+	for k, want := range map[string]string{"certs": "1", "subject.0": "CN=alice,O=Tether Test", "serial.0": "a11ce", "cipher_suite": suite, "key_size": size} {
+		if got := lineValue(out, k); got != want {
+			t.Errorf("Tomcat's %s through SSLValve = %q; want %q", k, got, want)
+		}
 	}
 
 	// The certificate reaches an HTTP member, as header_up placeholders and

@@ -295,7 +295,11 @@ func (l *framingListener) handshake(raw net.Conn) {
 		}
 		l.log.Debug().Err(err).Str("client", raw.RemoteAddr().String()).Msg("tls handshake failed")
 		l.untrack(raw)
-		closeAfterAlert(raw)
+		if isTimeout(err) {
+			raw.Close() // a client too slow to shake hands: no alert to wait for
+		} else {
+			closeAfterAlert(raw)
+		}
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})

@@ -16,6 +16,7 @@ var reverseProxyOptions = []string{
 	// Caddy's spellings (caddyAliases) and options.
 	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
 	"header_up", "header_down", "transport",
+	"client_cert_headers",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
@@ -233,6 +234,14 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 		case "ajp_ping":
 			if err = d.simple(1); err == nil {
 				bal.AJPPing, err = onOff(d, d.arg(0))
+			}
+		case "client_cert_headers":
+			if err = d.argc(0, 1); err == nil {
+				err = d.noBlock()
+			}
+			bal.ClientCertHeaders = "apache"
+			if err == nil && d.nargs() == 1 {
+				bal.ClientCertHeaders, err = oneOf(d, d.arg(0), "style", []string{"apache"})
 			}
 		default:
 			err = unknown(d, "reverse_proxy option", reverseProxyOptions, nil, "")

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -66,6 +67,10 @@ func dumpValue(b *strings.Builder, v reflect.Value, ind string) {
 		return
 	case v.Type() == prefixType || v.Type() == posType:
 		b.WriteString(strconv.Quote(fmt.Sprint(v.Interface())))
+		return
+	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.Uint8:
+		// Certificates' DER: their SHA-256 stands for them.
+		b.WriteString(strconv.Quote(fmt.Sprintf("sha256:%x", sha256.Sum256(v.Bytes()))))
 		return
 	case v.Type() == regexpType:
 		b.WriteString(strconv.Quote(v.Addr().Interface().(*regexp.Regexp).String()))

@@ -100,6 +100,12 @@
 // may appear once per block is an error when repeated; repeatable ones are
 // trusted_proxies, reverse_proxy, to, backend, gossip_key and discover.
 //
+// tls's client_auth (tls.go) reads its certificate files when the config
+// is parsed, as Caddy does, through ParseOptions.ReadFile and with paths
+// as written (relative to the working directory, as tls CERT KEY): the
+// certificates are part of the Config (ClientAuth), so a reload takes a
+// renewed bundle and a file that cannot be read is an error at its name.
+//
 // # mod_jk
 //
 // import_jk records the files in Site.ImportJK; LoadJK (jk*.go) reads the

@@ -29,8 +29,8 @@ func TestExample(t *testing.T) {
 	if g.DrainDelay != 15*time.Second {
 		t.Errorf("drain_delay = %v; want 15s", g.DrainDelay)
 	}
-	if len(cfg.Sites) != 8 {
-		t.Fatalf("sites = %d; want 8", len(cfg.Sites))
+	if len(cfg.Sites) != 9 {
+		t.Fatalf("sites = %d; want 9", len(cfg.Sites))
 	}
 	shop := cfg.Sites[0]
 	if len(shop.Addresses) != 2 || shop.Addresses[1].Host != "www.shop.example.com" {
@@ -42,7 +42,7 @@ func TestExample(t *testing.T) {
 			names = append(names, b.Name)
 		}
 	}
-	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "shop.example.com-4", "shop.example.com-5", "internal.example.com-1", "*.tenants.example.com-1", "default-1", "lb", "reports.example.com-1", "*.apps.example.com-1"}
+	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "shop.example.com-4", "shop.example.com-5", "internal.example.com-1", "*.tenants.example.com-1", "default-1", "lb", "reports.example.com-1", "*.apps.example.com-1", "partners.example.com-1", "partners.example.com-2"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("balancer names = %q; want %q", names, wantNames)
 	}
@@ -66,5 +66,9 @@ func TestExample(t *testing.T) {
 	}
 	if tls := cfg.Sites[7].TLS; tls == nil || tls.DNS == nil || tls.DNS.Name != "route53" || tls.PropagationTimeout != 5*time.Minute {
 		t.Errorf("dns-01 tls = %s", dump(tls))
+	}
+	if tls := cfg.Sites[8].TLS; tls == nil || tls.ProtocolMin != "tls1.3" || tls.ClientAuth == nil || tls.ClientAuth.Mode != "require_and_verify" ||
+		len(tls.ClientAuth.TrustedCAs) != 1 || cfg.Sites[8].Balancers[1].ClientCertHeaders != "apache" {
+		t.Errorf("mTLS site = %s", dump(cfg.Sites[8]))
 	}
 }

@@ -11,7 +11,8 @@ import (
 type ParseOptions struct {
 	// LookupEnv resolves {$NAME} placeholders; nil means os.LookupEnv.
 	LookupEnv func(name string) (string, bool)
-	// ReadFile reads imported files; nil means os.ReadFile restricted to
+	// ReadFile reads imported files and the certificate files of tls
+	// client_auth; nil means os.ReadFile restricted to
 	// regular files (an import of a device or FIFO fails instead of hanging).
 	ReadFile func(name string) ([]byte, error)
 	// Glob expands import patterns; nil means filepath.Glob.

@@ -63,7 +63,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		case "proxy_protocol":
 			s.ProxyProtocol, err = prefixList(n)
 		case "tls":
-			s.TLS, err = tlsDirective(n)
+			s.TLS, err = b.tlsDirective(n)
 		case "access_log", "log":
 			if s.AccessLog != nil {
 				err = errorf(n.args[0].pos, "%s: the site already has an access log (access_log and log are the same)", n.name())
@@ -110,6 +110,9 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 				return nil, errorf(s.TLS.Pos, "tls off: the site has the https address %q", a.Raw)
 			}
 		}
+	}
+	if err := b.tlsOnHTTPS(s); err != nil {
+		return nil, err
 	}
 	if s.ImportJK != nil {
 		proxies := len(s.Balancers)
@@ -286,8 +289,9 @@ func prefixList(n *node) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// tlsDirective parses "tls internal|off|CERT KEY" and "tls { on_demand; ask URL }".
-func tlsDirective(n *node) (*TLS, error) {
+// tlsDirective parses "tls internal|off|CERT KEY" and "tls { on_demand; ask
+// URL }", and the handshake settings of its block (tls.go).
+func (b *builder) tlsDirective(n *node) (*TLS, error) {
 	t := &TLS{Mode: "auto", Pos: n.args[0].pos}
 	if err := n.argc(0, 2); err != nil {
 		return nil, err
@@ -315,7 +319,14 @@ func tlsDirective(n *node) (*TLS, error) {
 		return t, n.noBlock()
 	}
 	var onDemand *node
+	settings := map[string]Pos{}
 	for _, s := range n.block {
+		if ok, err := b.tlsSetting(s, t, settings); ok || err != nil {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch s.name() {
 		case "on_demand":
 			if err := s.simple(0); err != nil {
@@ -349,7 +360,7 @@ func tlsDirective(n *node) (*TLS, error) {
 				return nil, err
 			}
 		default:
-			return nil, unknown(s, "tls option", []string{"on_demand", "ask", "challenges", "dns", "resolvers", "propagation_timeout", "propagation_delay", "eab"}, nil, "")
+			return nil, unknown(s, "tls option", []string{"on_demand", "ask", "challenges", "dns", "resolvers", "propagation_timeout", "propagation_delay", "eab", "protocols", "ciphers", "curves", "client_auth"}, nil, "")
 		}
 	}
 	if err := checkTLSACME(t); err != nil {
@@ -364,6 +375,9 @@ func tlsDirective(n *node) (*TLS, error) {
 		return nil, errorf(onDemand.args[0].pos, "on_demand: not with certificate files")
 	case len(t.Challenges) > 0 && t.Mode != "auto":
 		return nil, errorf(t.Pos, "tls: challenges are for ACME certificates, not tls %s", t.Mode)
+	}
+	if err := b.checkTLSSettings(t, n); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -14,8 +16,10 @@ type Template struct {
 
 // TemplatePart is literal text (Var "") or a placeholder: Var is one of
 // "uri", "path", "query", "host", "hostport", "scheme", "method",
-// "remote_host", "remote_port", "query" with Arg (one query parameter)
-// and "header" with Arg (one request header).
+// "remote_host", "remote_port", "query" with Arg (one query parameter),
+// "header" with Arg (one request header) and "tls" with Arg (a field of
+// the client's TLS connection: "version", "client.subject", ...; see
+// TLSFields).
 type TemplatePart struct {
 	Lit string
 	Var string
@@ -33,6 +37,12 @@ var placeholderNames = map[string]string{
 	"method": "method", "http.request.method": "method",
 	"remote_host": "remote_host", "http.request.remote.host": "remote_host",
 	"remote_port": "remote_port", "http.request.remote.port": "remote_port",
+	// Caddy's shorthands for {http.request.tls.*}.
+	"tls_cipher": "tls.cipher_suite", "tls_version": "tls.version",
+	"tls_client_fingerprint": "tls.client.fingerprint", "tls_client_issuer": "tls.client.issuer",
+	"tls_client_serial": "tls.client.serial", "tls_client_subject": "tls.client.subject",
+	"tls_client_certificate_pem":        "tls.client.certificate_pem",
+	"tls_client_certificate_der_base64": "tls.client.certificate_der_base64",
 	// The member a request goes to (header_up); empty elsewhere.
 	"upstream_hostport": "upstream_hostport", "http.reverse_proxy.upstream.hostport": "upstream_hostport",
 }
@@ -82,7 +92,7 @@ func parseTemplate(tok token) (Template, error) {
 		}
 		p, ok := placeholder(name)
 		if !ok {
-			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {upstream_hostport} in header_up, and their {http.request.*} spellings)", name)
+			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {upstream_hostport} in header_up, {http.request.tls.*}, and their {http.request.*} spellings)", name)
 		}
 		flush()
 		t.Parts = append(t.Parts, p)
@@ -109,7 +119,14 @@ func placeholderLike(name string) bool {
 
 func placeholder(name string) (TemplatePart, bool) {
 	if v, ok := placeholderNames[name]; ok {
+		if f, ok := strings.CutPrefix(v, "tls."); ok {
+			return TemplatePart{Var: "tls", Arg: f}, true
+		}
 		return TemplatePart{Var: v}, true
+	}
+	if f, ok := strings.CutPrefix(name, "http.request.tls."); ok {
+		f = strings.ToLower(f)
+		return TemplatePart{Var: "tls", Arg: f}, IsTLSField(f)
 	}
 	for _, pre := range []struct{ prefix, v string }{
 		{"query.", "query."}, {"http.request.uri.query.", "query."},
@@ -120,4 +137,28 @@ func placeholder(name string) (TemplatePart, bool) {
 		}
 	}
 	return TemplatePart{}, false
+}
+
+// TLSFields are the fields of {http.request.tls.FIELD} (Caddy's): the
+// connection's, then the client certificate's. The client.san.* lists
+// also take an index (client.san.dns_names.0).
+var TLSFields = []string{
+	"version", "cipher_suite", "resumed", "proto", "proto_mutual", "server_name", "ech",
+	"client.fingerprint", "client.public_key", "client.public_key_sha256", "client.issuer",
+	"client.serial", "client.subject", "client.certificate_pem", "client.certificate_der_base64",
+	"client.san.dns_names", "client.san.emails", "client.san.ips", "client.san.uris",
+}
+
+// IsTLSField reports whether f is one of TLSFields, or a client.san.*
+// list with an index.
+func IsTLSField(f string) bool {
+	if slices.Contains(TLSFields, f) {
+		return true
+	}
+	i := strings.LastIndexByte(f, '.')
+	if i < 0 || !strings.HasPrefix(f, "client.san.") || !slices.Contains(TLSFields, f[:i]) {
+		return false
+	}
+	n, err := strconv.Atoi(f[i+1:])
+	return err == nil && n >= 0 && f[i+1] != '+'
 }

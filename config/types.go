@@ -265,7 +265,57 @@ type TLS struct {
 	// EAB is this site's ACME External Account Binding (Caddy's `eab`);
 	// nil: the global acme_eab.
 	EAB *EAB
-	Pos Pos
+	// ProtocolMin and ProtocolMax are the lowest and highest TLS versions
+	// a handshake may use, "tls1.2" or "tls1.3" (protocols MIN [MAX]);
+	// "" takes the default: tls1.2 and tls1.3.
+	ProtocolMin, ProtocolMax string
+	// Ciphers are the TLS 1.2 cipher suites a handshake may use, by the
+	// names Go gives them (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...);
+	// empty: ECDHE with AES-GCM or ChaCha20. Go picks among them in its
+	// own order, and TLS 1.3's suites are always on.
+	Ciphers []string
+	// Curves are the key exchange groups a handshake may use (x25519,
+	// secp256r1, secp384r1, secp521r1, x25519mlkem768); empty: Go's
+	// default.
+	Curves []string
+	// ClientAuth asks clients for certificates; nil: none is asked for.
+	ClientAuth *ClientAuth
+	Pos        Pos
+}
+
+// ClientAuth is tls { client_auth { ... } }: whether a handshake asks the
+// client for a certificate, and what the certificate must be to pass.
+type ClientAuth struct {
+	// Mode is Caddy's: "request" (ask, verify nothing), "require" (insist,
+	// verify nothing), "verify_if_given" (ask; a given certificate must
+	// verify) or "require_and_verify". Without a mode line Parse sets
+	// require_and_verify when trusted certificates are given, else
+	// require, as Caddy does.
+	Mode string
+	// TrustedCAs are the CA certificates a client's certificate must chain
+	// to (trusted_ca_cert[_file], trust_pool file|inline).
+	TrustedCAs []Certificate
+	// TrustedLeaves, when not empty, are the only client certificates
+	// accepted (trusted_leaf_cert[_file]): with TrustedCAs, a certificate
+	// must chain to one of them and be one of these; alone, it must be one
+	// of these and within its validity dates.
+	TrustedLeaves []Certificate
+	Pos           Pos
+}
+
+// Verifies reports whether the mode checks a given certificate against
+// the trusted ones.
+func (c *ClientAuth) Verifies() bool {
+	return c.Mode == "verify_if_given" || c.Mode == "require_and_verify"
+}
+
+// Certificate is a certificate a config names, read from a PEM file or
+// written inline as base64 DER.
+type Certificate struct {
+	DER     []byte
+	Subject string // RFC 2253, for messages
+	File    string // the PEM file it was read from, as written; "" inline
+	Pos     Pos    // the file name's or the base64 value's token
 }
 
 // FileServer serves static files from Root.
@@ -367,6 +417,13 @@ type Balancer struct {
 	// HealthURI: a CPing every HealthInterval, failed when no CPong comes
 	// within HealthTimeout (mod_jk ping_mode). Default off.
 	AJPPing bool
+
+	// ClientCertHeaders, when "apache", sends HTTP members the client's
+	// certificate and TLS connection as Apache's mod_ssl names them
+	// (SSL_CLIENT_CERT, SSL_CLIENT_S_DN, SSL_CLIENT_VERIFY, SSL_CIPHER,
+	// ...; Tomcat's SSLValve reads them); "" sends none. Headers of those
+	// names from clients never reach a member either way.
+	ClientCertHeaders string
 
 	Pos Pos
 }

@@ -30,12 +30,3 @@ func (s *Server) ajpTransport(b *config.Balancer) (http.RoundTripper, error) {
 // isHeadersTooLarge reports whether err is the AJP transport's "request
 // headers do not fit one packet" error (answered 413).
 func isHeadersTooLarge(err error) bool { return errors.Is(err, ajp.ErrHeadersTooLarge) }
-
-// withAJPClientInfo gives the AJP transport the client's address and
-// whether the client side was TLS (directly, or per a trusted proxy's
-// X-Forwarded-Proto), so Tomcat's request.isSecure() and getRemoteAddr()
-// are right.
-func withAJPClientInfo(r *http.Request, t *trustedProxies) *http.Request {
-	ci := ajp.ClientInfoFromRequest(r, t.contains(r.RemoteAddr))
-	return r.WithContext(ajp.WithClientInfo(r.Context(), ci))
-}

@@ -47,6 +47,8 @@ func expand(t *config.Template, r *http.Request, upstream string) string {
 			b = append(b, r.Method...)
 		case "upstream_hostport":
 			b = append(b, upstream...)
+		case "tls":
+			b = tlsField(b, r, p.Arg)
 		case "remote_host", "remote_port":
 			host, port, err := net.SplitHostPort(r.RemoteAddr)
 			if err != nil {

@@ -356,6 +356,10 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = pr.In.Host
 	b.srv.setForwarded(pr, b.site.trusted)
+	dropSSLHeaders(pr.Out.Header)
+	if b.cfg.ClientCertHeaders == "apache" {
+		setApacheCertHeaders(pr.Out.Header, pr.In, b.site.trusted)
+	}
 	for i := range b.headerUp {
 		op := &b.headerUp[i]
 		if op.field == "Host" && (op.op == "set" || op.op == "default") {

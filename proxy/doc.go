@@ -3,15 +3,18 @@
 // balancers with their members over HTTP (HTTP/1.1, HTTP/2 over TLS,
 // cleartext HTTP/2; gRPC only over HTTP/2: transport.go) or AJP, session stickiness
 // (jvmRoute, the replicated session table, signed affinity cookies,
-// failover pins), forwarded headers, errors classified by who caused
-// them, the access log, the file server, and reloads.
+// failover pins), forwarded headers, client certificates (from the
+// handshake or a trusted ALB, to AJP and HTTP members: clientcert.go),
+// errors classified by who caused them, the access log, the file server,
+// and reloads.
 //
 // A Server is one running configuration. New builds it from a
 // config.Config (pure: nothing is bound), Listen binds, Serve serves until
 // its context ends and then drains. Status is the read model of the
 // running state that the admin API (package admin) shows.
 //
-// Below it: package certs obtains and chooses TLS certificates,
+// Below it: package certs obtains and chooses TLS certificates and each
+// site's handshake settings (protocols, ciphers, curves, client_auth),
 // proxyproto reads PROXY protocol headers, ajp speaks AJP13 to Tomcat,
 // routing decides which member gets a request, replication shares the
 // session table with the other proxies and membership says who they are.

@@ -106,6 +106,11 @@ var clientHeaders = func() map[string]bool {
 	} {
 		m[http.CanonicalHeaderKey(h)] = true
 	}
+	// An AWS ALB's mutual TLS and TLS headers: the client certificate it
+	// verified or passed through (clientcert.go).
+	for _, h := range albHeaders {
+		m[http.CanonicalHeaderKey(h)] = true
+	}
 	return m
 }()
 

@@ -286,7 +286,7 @@ func (l *framingListener) untrack(c net.Conn) bool {
 // handshake runs one TLS handshake within the header timeout and hands the
 // connection to Accept.
 func (l *framingListener) handshake(raw net.Conn) {
-	tc := tls.Server(raw, l.tls)
+	tc := tls.Server(&handshakeConn{Conn: raw}, l.tls)
 	_ = raw.SetDeadline(time.Now().Add(l.timeout))
 	err := tc.HandshakeContext(context.Background())
 	if err != nil {
@@ -295,7 +295,11 @@ func (l *framingListener) handshake(raw net.Conn) {
 		}
 		l.log.Debug().Err(err).Str("client", raw.RemoteAddr().String()).Msg("tls handshake failed")
 		l.untrack(raw)
-		raw.Close()
+		if isTimeout(err) {
+			raw.Close() // a client too slow to shake hands: no alert to wait for
+		} else {
+			closeAfterAlert(raw)
+		}
 		return
 	}
 	_ = raw.SetDeadline(time.Time{})
@@ -312,6 +316,24 @@ func (l *framingListener) handshake(raw net.Conn) {
 	case <-l.done:
 		c.Close()
 	}
+}
+
+// alertLinger bounds how long a failed handshake's connection waits for
+// the client to read the alert and close.
+const alertLinger = 500 * time.Millisecond
+
+// closeAfterAlert closes the connection of a failed handshake so that the
+// client reads the alert Go sent (certificate required, protocol
+// version): a TLS 1.3 client sends its request before it learns that its
+// certificate was refused, and closing with that request unread would
+// reset the connection and discard the alert at the client. So: end the
+// write side, read what comes for a moment, then close.
+func closeAfterAlert(c net.Conn) {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		_ = c.SetReadDeadline(time.Now().Add(alertLinger))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+	}
+	c.Close()
 }
 
 // looksLikeHTTP reports whether the first bytes of a TLS connection were an

@@ -60,12 +60,22 @@ func compileHeaderOps(os []config.HeaderOp) []headerOp {
 	return out
 }
 
+// lineBreaks turns the line breaks of a header value into spaces.
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+
 // valueFor is the operation's value for request r.
 func (o *headerOp) valueFor(r *http.Request, upstream string) string {
 	if o.tmpl == nil || r == nil {
 		return o.value
 	}
-	return expand(o.tmpl, r, upstream)
+	v := expand(o.tmpl, r, upstream)
+	if strings.ContainsAny(v, "\r\n") {
+		// A PEM certificate ({http.request.tls.client.certificate_pem}):
+		// a header value cannot hold line breaks, so they become spaces,
+		// as Apache's mod_headers sends SSL_CLIENT_CERT.
+		v = lineBreaks.Replace(v)
+	}
+	return v
 }
 
 // apply performs the operation on h, filling placeholders in from r (the

@@ -257,6 +257,12 @@ func (s *Server) apply(ns *Server) {
 		if s.tls != nil && !l.https {
 			h = challengeHandler{m: s.tls, next: h}
 		}
+		if l.tls != nil && ns.listeners[i].tls != nil {
+			// The sites' handshake settings (protocols, client_auth, ...)
+			// apply to new handshakes; connections made before are held to
+			// the new settings by the router (421).
+			l.tls.Update(ns.listeners[i].tls)
+		}
 		l.router = ns.listeners[i].router
 		l.swap.store(h, ns.gen)
 	}

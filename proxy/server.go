@@ -219,6 +219,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 				return nil, fmt.Errorf("%s: site %s: %w", sc.Pos, a.Raw, err)
 			}
 			l.tls.Add(a.Host, p)
+			l.router.checkTLS = l.router.checkTLS || st.conn != certs.DefaultConn
 			s.tlsNames[p] = append(s.tlsNames[p], certName(a.Host))
 			if a.Port == 0 && !strings.HasSuffix(a.Raw, ":0") {
 				// The default HTTPS port gets HTTP->HTTPS redirects (and
@@ -247,7 +248,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 		seen[r.bind+"|"+r.host] = true
 		// A site without balancers or mounts serves its files handler,
 		// here the redirect.
-		l.router.add(r.host, &site{cfg: r.sc, prog: &program{end: redirectHandler{httpsPort: cfg.Global.HTTPSPort}}})
+		l.router.add(r.host, &site{cfg: r.sc, prog: &program{end: redirectHandler{httpsPort: cfg.Global.HTTPSPort}}, conn: certs.DefaultConn})
 		l.sites = append(l.sites, "http://"+r.host+" (redirect)")
 	}
 	for _, l := range s.listeners {
@@ -258,7 +259,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 		l.swap = newSwapHandler(h, s.gen)
 		l.srv = s.newHTTPServer(edgeHandler{next: l.swap}, l.https)
 		l.srv.ConnState = l.connState
-		l.srv.ConnContext = withFramingConn
+		l.srv.ConnContext = withConnContext
 		if l.maxURI == 0 {
 			l.maxURI = cfg.Global.Limits.MaxURILength // only redirect sites
 		}
@@ -297,6 +298,11 @@ func (s *Server) addBalancer(st *site, bc *config.Balancer) (*Balancer, error) {
 
 func (s *Server) newSite(sc *config.Site) (*site, error) {
 	st := &site{cfg: sc, limits: &siteLimits{Limits: s.cfg.Global.Limits}}
+	conn, err := certs.NewConn(sc.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tls: %w", sc.Pos, err)
+	}
+	st.conn = conn
 	if sc.Limits != nil {
 		st.limits.Limits = *sc.Limits
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy/certs"
 )
 
 // site is one site block: its access log and limits around its request
@@ -15,6 +16,9 @@ type site struct {
 	accessLog *accessLogger
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports
+	// conn is the site's handshake settings (certs.DefaultConn without
+	// any): its requests must come over a handshake made with equal ones.
+	conn *certs.Conn
 }
 
 // mount is a balancer and the paths it serves.
@@ -124,6 +128,12 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if s.trusted != nil && hasALBCert(r.Header) && s.trusted.contains(r.RemoteAddr) {
+		var ok bool
+		if r, ok = s.forwardedCert(w, r); !ok {
+			return
+		}
+	}
 	s.prog.ServeHTTP(w, r)
 }
 
@@ -134,6 +144,10 @@ type hostRouter struct {
 	exact    map[string]*site
 	wildcard []wildcardSite
 	any      *site
+	// checkTLS: some https site of the listener has handshake settings of
+	// its own, so a request must name a site whose settings its handshake
+	// was made with (see ServeHTTP).
+	checkTLS bool
 }
 
 type wildcardSite struct {
@@ -159,6 +173,17 @@ func (h *hostRouter) add(host string, s *site) {
 
 func (h *hostRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s := h.lookup(r.Host); s != nil {
+		if h.checkTLS && r.TLS != nil && handshakeOf(r).Key != s.conn.Key {
+			// The handshake (chosen by the server name) was made for a site
+			// with other settings: a client must not pass client_auth or
+			// protocols by naming another site in the hello (or reusing an
+			// HTTP/2 connection made for one, or one made before a reload
+			// changed them). 421 tells it to connect anew, as Caddy's
+			// strict SNI-host check does.
+			w.Header().Set("Connection", "close")
+			http.Error(w, "the TLS connection was made for another site: connect again for this one", http.StatusMisdirectedRequest)
+			return
+		}
 		s.ServeHTTP(w, r)
 		return
 	}

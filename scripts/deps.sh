@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(
-	curl        # scripts and examples
+	curl        # scripts and examples; curl --cert in the client certificate tests
+	openssl     # openssl s_client in the TLS policy tests (cmd/tether TestMTLS*)
 	wrk         # load in failover tests and bench/
 	tomcat10    # real AJP13/jvmRoute backends for proxy/ajp integration tests (scripts/tomcat.sh); pulls in a Java runtime
 	pebble          # Let's Encrypt's ACME test server (+ pebble-challtestsrv) for the proxy ACME tests

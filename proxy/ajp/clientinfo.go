@@ -3,6 +3,8 @@ package ajp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"net"
 	"net/http"
@@ -62,7 +64,11 @@ func ClientInfoFrom(ctx context.Context) (ClientInfo, bool) {
 }
 
 // ClientInfoFromRequest derives ClientInfo from an incoming request: the
-// address and port from r.RemoteAddr, the TLS fields from r.TLS.
+// address and port from r.RemoteAddr, the TLS fields from r.TLS. The
+// client certificate is sent only when the handshake verified it (Tomcat's
+// CLIENT-CERT authentication believes ssl_cert); SessionID is a keying
+// material export of the connection (Go does not expose TLS session ids,
+// and TLS 1.3 has none), the same for every request of the connection.
 //
 // With trustForwarded (the immediate peer is a trusted edge such as an ELB;
 // deciding that is the caller's job), the forwarded headers win:
@@ -83,11 +89,10 @@ func ClientInfoFromRequest(r *http.Request, trustForwarded bool) ClientInfo {
 		ci.TLSProtocol = tlsProtocolName(cs.Version)
 		ci.CipherSuite = tls.CipherSuiteName(cs.CipherSuite)
 		ci.KeySize = cipherKeySize(ci.CipherSuite)
-		var b strings.Builder
-		for _, c := range cs.PeerCertificates {
-			_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}) // a strings.Builder never fails
+		ci.SessionID = SessionID(cs)
+		if len(cs.VerifiedChains) > 0 {
+			ci.CertPEM = CertsPEM(cs.PeerCertificates)
 		}
-		ci.CertPEM = b.String()
 	}
 	if !trustForwarded {
 		return ci
@@ -139,4 +144,39 @@ func cipherKeySize(suite string) int {
 		return 168
 	}
 	return 0
+}
+
+// CertsPEM encodes certs as consecutive PEM blocks, as ssl_cert carries a
+// chain (leaf first).
+func CertsPEM(certs []*x509.Certificate) string {
+	var b strings.Builder
+	for _, c := range certs {
+		_ = pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}) // a strings.Builder never fails
+	}
+	return b.String()
+}
+
+// sessionLabel is the RFC 5705 exporter label of SessionID.
+const sessionLabel = "EXPORTER-tether-ssl-session"
+
+// SessionID identifies cs's connection in hex, as mod_ssl's SSL_SESSION_ID
+// does: 32 bytes exported from its keys, which reveal nothing of them.
+// "" when the connection cannot export (TLS 1.2 without Extended Master
+// Secret).
+func SessionID(cs *tls.ConnectionState) (id string) {
+	if cs == nil {
+		return ""
+	}
+	// A ConnectionState made by hand (a test's, a fake server's) has no
+	// exporter, and calling it panics.
+	defer func() {
+		if recover() != nil {
+			id = ""
+		}
+	}()
+	k, err := cs.ExportKeyingMaterial(sessionLabel, nil, 32)
+	if err != nil {
+		return ""
+	}
+	return hex.EncodeToString(k)
 }

@@ -31,8 +31,13 @@
 // the TLS flag from X-Forwarded-Proto. Without a ClientInfo in the context,
 // RoundTrip uses r.RemoteAddr and r.TLS only and never trusts headers.
 // ClientInfo.TLS sets is_ssl, so Tomcat reports scheme https and
-// isSecure() true; the cipher, key size, protocol and client certificate go
-// in the SSL attributes.
+// isSecure() true; the cipher, key size, protocol, session id and client
+// certificate go in the SSL attributes (ssl_cipher, ssl_key_size,
+// AJP_SSL_PROTOCOL, ssl_session, ssl_cert), which Tomcat gives the webapp
+// as jakarta.servlet.request.cipher_suite, key_size, ssl_session_id and
+// X509Certificate. ClientInfoFromRequest sends a certificate only when the
+// handshake verified it (Tomcat's CLIENT-CERT authentication believes it),
+// and the session id is a keying material export of the connection.
 //
 // # Wire format, as sent
 //

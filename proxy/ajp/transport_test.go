@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +17,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 func newTransport(t *testing.T, cfg Config) *Transport {
@@ -906,6 +910,25 @@ func TestClientInfoFromRequest(t *testing.T) {
 				t.Errorf("ClientInfoFromRequest(%v) = %+v; want %+v", tc.trust, got, tc.want)
 			}
 		})
+	}
+	// A client certificate goes as ssl_cert only when the handshake
+	// verified it: Tomcat's CLIENT-CERT authentication believes it.
+	dir := t.TempDir()
+	leaf := testpeers.NewCA(t, dir, "ca").Issue(t, dir, "alice", 5)
+	for _, verified := range []bool{false, true} {
+		r := httpRequest("GET", "/", "192.0.2.1:7000")
+		r.TLS = &tls.ConnectionState{Version: tls.VersionTLS13, CipherSuite: tls.TLS_AES_128_GCM_SHA256, PeerCertificates: []*x509.Certificate{leaf.Cert}}
+		if verified {
+			r.TLS.VerifiedChains = [][]*x509.Certificate{{leaf.Cert}}
+		}
+		ci := ClientInfoFromRequest(r, false)
+		want := ""
+		if verified {
+			want = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Cert.Raw}))
+		}
+		if ci.CertPEM != want {
+			t.Errorf("ClientInfoFromRequest(verified %v).CertPEM = %q; want %q", verified, ci.CertPEM, want)
+		}
 	}
 	ctx := WithClientInfo(context.Background(), ClientInfo{Addr: "x", TLS: true})
 	if ci, ok := ClientInfoFrom(ctx); !ok || ci.Addr != "x" || !ci.TLS {

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/certmagic"
@@ -61,6 +62,26 @@ type Policy struct {
 	// Set by setup, read by handshakes after Listen.
 	cfg  *certmagic.Config // kindACME, kindInternal
 	cert *tls.Certificate  // kindFiles
+
+	// conn is the site's handshake settings and the listener's config
+	// for them; a reload replaces it (Listener.Update).
+	conn atomic.Pointer[policyConn]
+}
+
+// settings are p's handshake settings (DefaultConn until PolicyFor sets
+// them).
+func (p *Policy) settings() *Conn {
+	if pc := p.conn.Load(); pc != nil {
+		return pc.c
+	}
+	return DefaultConn
+}
+
+// policyConn is a policy's handshake settings and, unless they are the
+// defaults, the config its handshakes use.
+type policyConn struct {
+	c   *Conn
+	cfg *tls.Config // nil: the listener's base config
 }
 
 // Listener is one TLS listener's certificate choice (NewListener): it
@@ -72,6 +93,11 @@ type Listener struct {
 	exact    map[string]*Policy
 	wildcard []wildcardPolicy
 	any      *Policy
+
+	// mu serializes Config and Update (a reload); handshakes read the
+	// policies' conn pointers without it.
+	mu   sync.Mutex
+	base *tls.Config // built by Config
 }
 
 type wildcardPolicy struct {
@@ -139,23 +165,108 @@ func (lt *Listener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 	return p.cfg.GetCertificate(hello)
 }
 
-// Config is the listener's TLS setup: TLS 1.2 and up, ECDHE with AEAD
-// ciphers only (1.3's suites are all AEAD), h2 then HTTP/1.1 by ALPN, and
-// acme-tls/1 for TLS-ALPN-01 validations.
+// Config is the listener's TLS setup: DefaultConn's (TLS 1.2 and up,
+// ECDHE with AEAD ciphers only; 1.3's suites are all AEAD), h2 then
+// HTTP/1.1 by ALPN, and acme-tls/1 for TLS-ALPN-01 validations. A site
+// with handshake settings of its own (protocols, ciphers, curves,
+// client_auth) gets a config of its own, chosen by the server name of the
+// client hello as its certificate is: a name no site serves gets the
+// unnamed site's, as for certificates.
 func (lt *Listener) Config() *tls.Config {
-	return &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		CipherSuites: []uint16{
-			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-		},
-		NextProtos:     []string{"h2", "http/1.1", acmez.ACMETLS1Protocol},
-		GetCertificate: lt.getCertificate,
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	if lt.base == nil {
+		lt.base = &tls.Config{
+			NextProtos:         []string{"h2", "http/1.1", acmez.ACMETLS1Protocol},
+			GetCertificate:     lt.getCertificate,
+			GetConfigForClient: lt.configForClient,
+		}
+		DefaultConn.apply(lt.base)
+		for _, p := range lt.policies() {
+			p.conn.Store(lt.compile(p.settings()))
+		}
 	}
+	return lt.base
+}
+
+// compile is the config of handshakes with settings c on this listener,
+// once Config has made the base.
+func (lt *Listener) compile(c *Conn) *policyConn {
+	pc := &policyConn{c: c}
+	if c != DefaultConn && lt.base != nil {
+		cfg := lt.base.Clone()
+		cfg.GetConfigForClient = nil
+		c.apply(cfg)
+		pc.cfg = cfg
+	}
+	return pc
+}
+
+// HandshakeRecorder is a connection that wants to know the settings its
+// TLS handshake was made with: the proxy wraps each accepted connection
+// in one before the handshake, and checks each request against them.
+type HandshakeRecorder interface {
+	RecordHandshake(*Conn)
+}
+
+// configForClient picks the handshake settings of the policy the hello's
+// server name selects, and tells the connection. An ACME TLS-ALPN-01
+// validation gets the base config: the CA has no client certificate.
+func (lt *Listener) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	c, cfg := DefaultConn, (*tls.Config)(nil)
+	isACME := len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol
+	if p := lt.lookup(hello.ServerName); p != nil && !isACME {
+		if pc := p.conn.Load(); pc != nil {
+			c, cfg = pc.c, pc.cfg
+		}
+	}
+	if r, ok := hello.Conn.(HandshakeRecorder); ok {
+		r.RecordHandshake(c)
+	}
+	return cfg, nil
+}
+
+// policies lists the listener's policies once each.
+func (lt *Listener) policies() []*Policy {
+	var out []*Policy
+	add := func(p *Policy) {
+		if p != nil && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	for _, p := range lt.exact {
+		add(p)
+	}
+	for _, w := range lt.wildcard {
+		add(w.p)
+	}
+	add(lt.any)
+	return out
+}
+
+// Update gives lt's policies the handshake settings of from's policies
+// for the same names: a reload's new config (from) keeps the running
+// listener (lt) and its certificates, and takes the new settings for the
+// handshakes that follow. Both serve the same names (the reload checks).
+func (lt *Listener) Update(from *Listener) {
+	lt.mu.Lock()
+	defer lt.mu.Unlock()
+	set := func(p, np *Policy) {
+		if p != nil && np != nil {
+			p.conn.Store(lt.compile(np.settings()))
+		}
+	}
+	for host, np := range from.exact {
+		set(lt.exact[host], np)
+	}
+	for _, nw := range from.wildcard {
+		for _, w := range lt.wildcard {
+			if w.suffix == nw.suffix {
+				set(w.p, nw.p)
+			}
+		}
+	}
+	set(lt.any, from.any)
 }
 
 // Manager owns the certificates of one proxy configuration: the storage, certmagic's
@@ -194,6 +305,11 @@ func (m *Manager) NewListener() *Listener { return &Listener{m: m} }
 // certificates.
 func (m *Manager) PolicyFor(sc *config.Site, host string) (*Policy, error) {
 	p := &Policy{site: sc}
+	c, err := NewConn(sc.TLS)
+	if err != nil {
+		return nil, err
+	}
+	p.conn.Store(&policyConn{c: c})
 	t := sc.TLS
 	switch {
 	case t == nil:

@@ -34,10 +34,12 @@ func DefaultBalancer() *Balancer {
 
 // Enumerations of the config, for validation and messages.
 var (
-	lbPolicies   = []string{"round_robin", "least_requests", "least_busy", "p2c", "random", "ip_hash"}
-	memberStates = []string{"active", "disabled", "stopped"}
-	logLevels    = []string{"debug", "info", "warn", "error"}
-	profiles     = []string{"lan", "wan", "local"}
+	lbPolicies = []string{"round_robin", "least_requests", "least_busy", "p2c", "random", "ip_hash", "first", "uri_hash", "header", "query", "random_choose"}
+	// keylessPolicies are those a fallback may name.
+	keylessPolicies = []string{"round_robin", "least_requests", "least_busy", "least_conn", "p2c", "random", "ip_hash", "client_ip_hash", "first"}
+	memberStates    = []string{"active", "disabled", "stopped"}
+	logLevels       = []string{"debug", "info", "warn", "error"}
+	profiles        = []string{"lan", "wan", "local"}
 )
 
 // globalOptions and siteDirectives name the directives of each level, to

@@ -290,9 +290,26 @@ type Balancer struct {
 	DiscoverService string
 
 	Sticky Sticky
-	// LBPolicy is round_robin, least_requests, least_busy, p2c, random or
-	// ip_hash. Default round_robin.
+	// LBPolicy is round_robin, least_requests, least_busy, p2c, random,
+	// ip_hash, or Caddy's first, uri_hash, header, query or random_choose
+	// (its least_conn, client_ip_hash and weighted_round_robin are
+	// least_busy, ip_hash and round_robin with the weights on the
+	// members). Default round_robin. It balances requests without a
+	// session; sessions keep precedence.
 	LBPolicy string
+	// LBKey is the header field (header) or query parameter (query)
+	// whose value is hashed.
+	LBKey string
+	// LBFallback balances the requests header and query have no value
+	// for: a policy that needs no key. Default random (Caddy's).
+	LBFallback string
+	// LBChoose is how many members random_choose draws (2 and up).
+	LBChoose int
+	// FlushInterval is Caddy's flush_interval: how often a member's
+	// answer is flushed to the client while it streams; -1 flushes after
+	// every write. 0: at once for event streams and answers of unknown
+	// length, else when the copy buffer fills.
+	FlushInterval time.Duration
 
 	// Passive health: a member with MaxFails consecutive failures (connect
 	// errors, timeouts, statuses in FailOnStatus) is out for RecoverTime.
@@ -347,6 +364,20 @@ type Sticky struct {
 	PathParam string
 	// Force answers 503 instead of failing over (mod_jk sticky_session_force).
 	Force bool
+	// The affinity cookie's attributes (cookie mode): MaxAge (0: a
+	// session cookie, which the browser drops when it closes), Domain (""
+	// the site's host only), Secure ("" when the client came over HTTPS,
+	// "on" always, "off" never) and SameSite ("lax" by default, "strict"
+	// or "none", which browsers accept only with Secure, so it implies
+	// it). Path is always / and HttpOnly always set.
+	MaxAge   time.Duration
+	Domain   string
+	Secure   string
+	SameSite string
+	// Secret, when set, signs this balancer's affinity cookies instead of
+	// the cluster's key (Caddy's lb_policy cookie NAME SECRET): proxies
+	// that share only the config accept each other's cookies.
+	Secret string
 }
 
 // Member is one backend of a balancer.

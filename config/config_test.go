@@ -26,6 +26,8 @@ var testEnv = map[string]string{
 	"SEEDS":       "10.1.0.1:7946 10.1.0.2:7946",
 	"USER_NAME":   "ops",
 	"EMPTY":       "",
+	"ACME_EMAIL":  "ops@example.com",
+	"MOTD":        "hello {world} and {$SEEDS}",
 }
 
 func envOf(m map[string]string) func(string) (string, bool) {

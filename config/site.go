@@ -41,6 +41,11 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	}
 	seen := map[string]Pos{}
 	host := siteNameHost(s.Addresses)
+	srv := b.siteServer(s) // Caddy's servers block for the site's listener
+	base := b.cfg.Global.Limits
+	if srv != nil {
+		base = srv.Limits
+	}
 	var requestBody int64 // request_body max_size, applied over limits
 	for _, n := range sn.body {
 		if !slices.Contains(siteOnly, n.name()) {
@@ -63,7 +68,9 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		case "proxy_protocol":
 			s.ProxyProtocol, err = prefixList(n)
 		case "tls":
-			s.TLS, err = tlsDirective(n)
+			if s.TLS, err = tlsDirective(n); err == nil {
+				err = b.onDemandAsk(n, s.TLS)
+			}
 		case "access_log", "log":
 			if s.AccessLog != nil {
 				err = errorf(n.args[0].pos, "%s: the site already has an access log (access_log and log are the same)", n.name())
@@ -75,7 +82,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		case "import_jk":
 			s.ImportJK, err = importJK(n)
 		case "limits":
-			l := b.cfg.Global.Limits
+			l := base
 			if err = limits(n, &l, true); err == nil {
 				s.Limits = &l
 			}
@@ -97,12 +104,16 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.FileServer = r.FileServer
 		}
 	}
+	applyServer(s, srv, b.cfg.Global.Limits)
 	if requestBody > 0 {
 		if s.Limits == nil {
-			l := b.cfg.Global.Limits
+			l := base
 			s.Limits = &l
 		}
 		s.Limits.MaxBodySize = requestBody
+	}
+	if err := b.caddyTLS(s); err != nil {
+		return nil, err
 	}
 	if s.TLS != nil && s.TLS.Mode == "off" {
 		for _, a := range s.Addresses {
@@ -322,6 +333,7 @@ func tlsDirective(n *node) (*TLS, error) {
 				return nil, err
 			}
 			onDemand = s
+			t.OnDemand = true
 		case "ask":
 			if err := s.simple(1); err != nil {
 				return nil, err
@@ -349,8 +361,6 @@ func tlsDirective(n *node) (*TLS, error) {
 		}
 	}
 	switch {
-	case onDemand != nil && t.OnDemandAsk == "":
-		return nil, errorf(onDemand.args[0].pos, "on_demand: needs ask URL, which approves each name before a certificate is issued")
 	case onDemand == nil && t.OnDemandAsk != "":
 		return nil, errorf(t.Pos, "tls: ask is only used with on_demand")
 	case onDemand != nil && t.Mode == "files":

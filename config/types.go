@@ -86,8 +86,27 @@ type Global struct {
 	// Log configures the process log (not access logs).
 	Log Log
 	// Limits are the client-side limits of every listener and site (the
-	// limits block); sites may override the per-request ones.
+	// limits block, and the timeouts and max_header_size of a servers
+	// block without an address); sites may override the per-request ones.
 	Limits Limits
+	// AutoHTTPS is Caddy's auto_https: "" (on), "off" (no certificate
+	// automation, no HTTP->HTTPS redirects), "disable_redirects",
+	// "disable_certs" or "ignore_loaded_certs" (what Tether always does).
+	// Without certificate automation every https site must name its
+	// certificate (tls CERT KEY, tls internal, on_demand).
+	AutoHTTPS string
+	// LocalCerts is Caddy's local_certs: sites without a tls directive
+	// get tls internal.
+	LocalCerts bool
+	// OnDemandAsk is Caddy's on_demand_tls { ask URL }: the ask endpoint
+	// of sites whose tls { on_demand } names none.
+	OnDemandAsk string
+	// DefaultSNI is Caddy's default_sni: the server name assumed for a TLS
+	// handshake that sends none.
+	DefaultSNI string
+	// Servers are Caddy's servers blocks: settings of the listeners on an
+	// address (Listen), or of every listener (Listen ""), in file order.
+	Servers []ServerOptions
 
 	// Pos is the global block's '{'; zero without a global block.
 	Pos Pos
@@ -113,7 +132,38 @@ type Log struct {
 	Level string
 	// Format is "json", "console" or "" (console on a terminal, else JSON).
 	Format string
+	// Output is "stderr" (""), "stdout", "discard" or a file path (opened
+	// for appending), Caddy's log { output ... }.
+	Output string
 }
+
+// ServerOptions are Caddy's servers [ADDR] { ... } global options: the
+// settings of HTTP listeners, mapped onto Tether's.
+type ServerOptions struct {
+	// Listen is the listener address the block applies to: ":PORT" (any
+	// listener on that port) or "HOST:PORT"; "" for every listener that
+	// no other block names.
+	Listen string
+	// Limits are the global limits with the block's timeouts (read_header
+	// is header_timeout, read_body body_timeout, write write_timeout,
+	// idle idle_timeout) and max_header_size.
+	Limits Limits
+	// Protocols are what the listeners serve: h1, h2 (TLS listeners), h2c
+	// (HTTP/2 without TLS, prior knowledge); nil is h1 and h2.
+	Protocols []string
+	// TrustedProxies (trusted_proxies static ...) are the default of the
+	// sites on these listeners that set none themselves.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeaders are the headers a trusted proxy's client address is
+	// read from, the first non-empty one (client_ip_headers); nil is
+	// X-Forwarded-For.
+	ClientIPHeaders []string
+	// ProxyProtocol is listener_wrappers { proxy_protocol { allow ... } }:
+	// the sites' proxy_protocol unless they set one.
+	ProxyProtocol []netip.Prefix
+	Pos           Pos
+}
+
 
 // Cluster configures membership.
 type Cluster struct {
@@ -162,6 +212,10 @@ type Site struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
 	// Prefixes are masked; a bare IP becomes a /32 or /128.
 	TrustedProxies []netip.Prefix
+	// ClientIPHeaders are the headers a trusted proxy's client address is
+	// read from (a servers block's client_ip_headers); nil is
+	// X-Forwarded-For.
+	ClientIPHeaders []string
 	// ProxyProtocol, when not empty, makes the site's listeners read a
 	// PROXY protocol header (v1 or v2, as an AWS NLB sends) from peers in
 	// these ranges, which must send one; a header from any other peer is
@@ -225,8 +279,11 @@ type TLS struct {
 	CertFile string
 	KeyFile  string
 	// OnDemandAsk is the URL asked whether a name may get a certificate
-	// on demand; "" disables on-demand issuance.
+	// on demand; "" disables on-demand issuance. With OnDemand and no ask
+	// of its own, the global on_demand_tls ask.
 	OnDemandAsk string
+	// OnDemand is tls { on_demand }.
+	OnDemand bool
 	// Challenges limits the ACME challenge types ("http-01",
 	// "tls-alpn-01"); empty allows both. Behind a TLS-terminating load
 	// balancer only http-01 can reach Tether.

@@ -298,7 +298,9 @@ func TestErrors(t *testing.T) {
 		{name: "tls off on https", src: "a.com, https://b.com {\n\ttls off\n}", want: "Caddyfile:2:2: tls off: the site has the https address \"https://b.com\""},
 		{name: "tls off with block", src: "a.com {\n\ttls off {\n\t}\n}", want: "Caddyfile:2:10: tls takes no block"},
 		{name: "file server without root", src: "a.com {\n\tfile_server\n}", want: "Caddyfile:2:2: file_server: no root"},
-		{name: "root outside a block", src: "a.com {\n\troot /x/* /srv\n}", want: "Caddyfile:2:7: root: only the * matcher is supported"},
+		{name: "root with a bad matcher", src: "a.com {\n\troot srv /srv\n\tfile_server\n}", want: "Caddyfile:2:7: root: \"srv\" is not a matcher (want root [* | /path | @name] DIR)"},
+		{name: "root with an unknown matcher", src: "a.com {\n\troot @x /srv\n\tfile_server\n}", want: "Caddyfile:2:7: root: no matcher named @x"},
+		{name: "root twice", src: "a.com {\n\troot /a\n\troot * /b\n\tfile_server\n}", want: "Caddyfile:3:2: root is set twice in this block (first at Caddyfile:2:2)"},
 		{name: "access log format", src: "a.com {\n\taccess_log stdout xml\n}", want: "Caddyfile:2:20: access_log: unknown format \"xml\""},
 		{name: "import_jk missing file", src: "a.com {\n\timport_jk workers.properties\n}", want: "Caddyfile:2:2: import_jk: read workers file: "},
 

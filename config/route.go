@@ -33,6 +33,12 @@ type Route struct {
 	Abort         bool        // abort
 	Balancers     []*Balancer // reverse_proxy (one); import_jk (its workers, in mod_jk's order)
 	FileServer    *FileServer // file_server
+	TryFiles      *TryFiles   // try_files
+	Error         *ErrorAnswer
+	// Root is a root directive with a matcher: the directory the
+	// file_server and try_files of the requests it matches use. (A root
+	// without one is the block's: it is on those directives themselves.)
+	Root string
 	// Routes are a handle, handle_path or route block's, arranged.
 	Routes []*Route
 
@@ -171,12 +177,12 @@ type scope struct {
 
 // siteOnly are the directives of a site block that cannot go in a handle,
 // handle_path or route block.
-var siteOnly = []string{"trusted_proxies", "proxy_protocol", "tls", "access_log", "log", "import_jk", "limits", "allow_methods", "request_body"}
+var siteOnly = []string{"trusted_proxies", "proxy_protocol", "tls", "access_log", "log", "import_jk", "limits", "allow_methods", "request_body", "handle_errors"}
 
 // blockDirectives are those of handle, handle_path and route blocks (and
 // of the site's pipeline).
 var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "uri", "basic_auth", "basicauth", "encode",
-	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root"}
+	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root", "try_files", "error"}
 
 // caddyPlugins are directives of well-known Caddy plugins (or Caddy
 // features that need a module Tether does not have), so that a pasted
@@ -184,7 +190,6 @@ var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "
 var caddyPlugins = map[string]string{
 	"php_fastcgi":   "php_fastcgi (FastCGI to PHP-FPM) is not supported; proxy to a PHP server over HTTP",
 	"templates":     "templates is not supported",
-	"try_files":     "try_files is not supported yet",
 	"forward_auth":  "forward_auth is not supported yet",
 	"metrics":       "metrics: Tether serves /metrics on its admin listener",
 	"push":          "push (HTTP/2 server push) is not supported",
@@ -195,7 +200,6 @@ var caddyPlugins = map[string]string{
 	"intercept":     "intercept is not supported",
 	"copy_response": "copy_response is not supported",
 	"tracing":       "tracing is not supported",
-	"error":         "error is not supported yet; respond with a status answers the same way",
 	"method":        "method is not supported",
 	"fs":            "fs is not supported",
 	"rate_limit":    "rate_limit is a Caddy plugin (github.com/mholt/caddy-ratelimit), not part of Tether; see limits",
@@ -253,43 +257,9 @@ func (b *builder) matcherToken(n *node, sc *scope, paths bool) (*Matcher, *node,
 // named matchers are collected first, so a directive may use one defined
 // below it.
 func (b *builder) block(body []*node, outer *scope, s *Site, nested bool) ([]*Route, error) {
-	sc := &scope{matchers: map[string]*Matcher{}, root: outer.root, host: outer.host}
-	for k, v := range outer.matchers {
-		sc.matchers[k] = v
-	}
-	local := map[string]Pos{}
-	for _, n := range body {
-		if !strings.HasPrefix(n.name(), "@") {
-			continue
-		}
-		if prev, dup := local[n.name()]; dup {
-			return nil, errorf(n.args[0].pos, "matcher %s is defined twice (first at %s)", n.name(), prev)
-		}
-		local[n.name()] = n.args[0].pos
-		m, err := b.matcherDef(n)
-		if err != nil {
-			return nil, err
-		}
-		sc.matchers[n.name()] = m
-	}
-	// root applies to the block's file_servers, wherever it is written.
-	for _, n := range body {
-		if n.name() != "root" {
-			continue
-		}
-		if sc.root != outer.root {
-			return nil, errorf(n.args[0].pos, "root is set twice in this block")
-		}
-		if err := n.argc(1, 2); err != nil {
-			return nil, err
-		}
-		if err := n.noBlock(); err != nil {
-			return nil, err
-		}
-		if n.nargs() == 2 && n.arg(0).text != "*" {
-			return nil, errorf(n.arg(0).pos, "root: only the * matcher is supported (set root in a handle block for one path), got %q", n.arg(0).text)
-		}
-		sc.root = n.args[n.nargs()].text
+	sc, err := b.scopeOf(body, outer)
+	if err != nil {
+		return nil, err
 	}
 	var routes []*Route
 	unmatched := map[string]Pos{} // encode and file_server without a matcher
@@ -297,6 +267,13 @@ func (b *builder) block(body []*node, outer *scope, s *Site, nested bool) ([]*Ro
 	for _, n := range body {
 		name := n.name()
 		if name == "root" {
+			if r, err := b.matchedRoot(n, sc); err != nil || r != nil {
+				if err != nil {
+					return nil, err
+				}
+				routes = append(routes, r)
+				continue
+			}
 			rootAt = &n.args[0].pos
 		}
 		if strings.HasPrefix(name, "@") || name == "root" {
@@ -321,9 +298,79 @@ func (b *builder) block(body []*node, outer *scope, s *Site, nested bool) ([]*Ro
 		routes = append(routes, r)
 	}
 	if rootAt != nil && !hasFileServer(routes) && !(s.ImportJK != nil && !nested) {
-		b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: *rootAt, Msg: "root: no file_server in this block uses it"})
+		b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: *rootAt, Msg: "root: no file_server or try_files in this block uses it"})
 	}
 	return routes, nil
+}
+
+// matchedRoot returns the route of "root MATCHER DIR" (a path or a named
+// matcher), or nil for "root DIR" and "root * DIR", which are the block's
+// (scopeOf).
+func (b *builder) matchedRoot(n *node, sc *scope) (*Route, error) {
+	if n.nargs() != 2 || n.arg(0).text == "*" {
+		return nil, nil
+	}
+	m, rest, err := b.matcherToken(n, sc, true)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errorf(n.arg(0).pos, "root: %q is not a matcher (want root [* | /path | @name] DIR)", n.arg(0).text)
+	}
+	if err := rest.simple(1); err != nil {
+		return nil, err
+	}
+	dir, err := nonEmpty(rest, rest.arg(0))
+	if err != nil {
+		return nil, err
+	}
+	return &Route{Directive: "root", Match: m, Root: dir, Pos: n.args[0].pos}, nil
+}
+
+// scopeOf is what the directives of body see: the named matchers defined
+// in it and around it, and its root without a matcher.
+func (b *builder) scopeOf(body []*node, outer *scope) (*scope, error) {
+	sc := &scope{matchers: map[string]*Matcher{}, root: outer.root, host: outer.host}
+	for k, v := range outer.matchers {
+		sc.matchers[k] = v
+	}
+	local := map[string]Pos{}
+	for _, n := range body {
+		if !strings.HasPrefix(n.name(), "@") {
+			continue
+		}
+		if prev, dup := local[n.name()]; dup {
+			return nil, errorf(n.args[0].pos, "matcher %s is defined twice (first at %s)", n.name(), prev)
+		}
+		local[n.name()] = n.args[0].pos
+		m, err := b.matcherDef(n)
+		if err != nil {
+			return nil, err
+		}
+		sc.matchers[n.name()] = m
+	}
+	// root applies to the block's file_servers, wherever it is written.
+	var rootSet *token
+	for _, n := range body {
+		if n.name() != "root" {
+			continue
+		}
+		if err := n.argc(1, 2); err != nil {
+			return nil, err
+		}
+		if err := n.noBlock(); err != nil {
+			return nil, err
+		}
+		if n.nargs() == 2 && n.arg(0).text != "*" {
+			continue // a root with a matcher: a route of its own
+		}
+		if rootSet != nil {
+			return nil, errorf(n.args[0].pos, "root is set twice in this block (first at %s); give one a matcher", rootSet.pos)
+		}
+		rootSet = &n.args[0]
+		sc.root = n.args[n.nargs()].text
+	}
+	return sc, nil
 }
 
 // route builds one pipeline directive.
@@ -456,6 +503,13 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 		if r.FileServer.Root == "" {
 			r.FileServer.Root = sc.root
 		}
+	case "try_files":
+		r.TryFiles, err = tryFiles(n, sc)
+	case "error":
+		if r.Match, n, err = b.matcherToken(n, sc, true); err != nil {
+			return nil, err
+		}
+		r.Error, err = errorDirective(n)
 	default:
 		if msg, ok := caddyPlugins[name]; ok {
 			return nil, errorf(n.args[0].pos, "%s", msg)
@@ -561,7 +615,18 @@ func uriDirective(n *node) (*Rewrite, error) {
 
 func hasFileServer(routes []*Route) bool {
 	for _, r := range routes {
-		if r.FileServer != nil || hasFileServer(r.Routes) {
+		if r.FileServer != nil || r.TryFiles != nil || hasFileServer(r.Routes) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasMatchedRoot reports whether routes (or a block among them) have a
+// root with a matcher, which may give a root at run time.
+func hasMatchedRoot(routes []*Route) bool {
+	for _, r := range routes {
+		if r.Directive == "root" || hasMatchedRoot(r.Routes) {
 			return true
 		}
 	}

@@ -56,7 +56,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			}
 			continue // the pipeline's, below
 		}
-		if n.name() != "trusted_proxies" {
+		if n.name() != "trusted_proxies" && n.name() != "handle_errors" {
 			if err := once(seen, n); err != nil {
 				return nil, err
 			}
@@ -90,6 +90,8 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.AllowMethods, err = allowMethods(n)
 		case "request_body":
 			requestBody, err = requestBodyDirective(n)
+		case "handle_errors":
+			// Built below, once the site's own routes are.
 		}
 		if err != nil {
 			return nil, err
@@ -97,6 +99,9 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	}
 	routes, err := b.block(sn.body, &scope{host: host}, s, false)
 	if err != nil {
+		return nil, err
+	}
+	if err := b.siteErrorRoutes(sn.body, host, s); err != nil {
 		return nil, err
 	}
 	for _, r := range routes {
@@ -136,17 +141,71 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	if err := b.fileRoots(routes, s, true); err != nil {
 		return nil, err
 	}
+	for _, er := range s.ErrorRoutes {
+		if err := b.fileRoots(er.Routes, s, false); err != nil {
+			return nil, err
+		}
+	}
 	arrange(routes, true, &b.groups)
 	s.Routes = routes
 	return s, nil
 }
 
-// fileRoots checks that every file_server of routes has a root: its own,
-// its block's, or, for the site's, import_jk's doc_root.
-func (b *builder) fileRoots(routes []*Route, s *Site, top bool) error {
-	for _, r := range routes {
-		if err := b.fileRoots(r.Routes, s, false); err != nil {
+// siteErrorRoutes builds the site's handle_errors blocks, in the site's
+// scope (its named matchers and root): those with statuses first.
+func (b *builder) siteErrorRoutes(body []*node, host string, s *Site) error {
+	var sc *scope
+	for _, n := range body {
+		if n.name() != "handle_errors" {
+			continue
+		}
+		if sc == nil {
+			var err error
+			if sc, err = b.scopeOf(body, &scope{host: host}); err != nil {
+				return err
+			}
+		}
+		er, err := b.handleErrors(n, sc, s)
+		if err != nil {
 			return err
+		}
+		s.ErrorRoutes = append(s.ErrorRoutes, er)
+	}
+	slices.SortStableFunc(s.ErrorRoutes, func(a, b *ErrorRoute) int {
+		ea, eb := len(a.Statuses)+len(a.Classes) == 0, len(b.Statuses)+len(b.Classes) == 0
+		switch {
+		case ea == eb:
+			return 0
+		case eb:
+			return -1
+		}
+		return 1
+	})
+	return nil
+}
+
+// fileRoots checks that every file_server and try_files of routes has a
+// root: its own, its block's, or, for the site's, import_jk's doc_root;
+// or that a root with a matcher may give it one.
+func (b *builder) fileRoots(routes []*Route, s *Site, top bool) error {
+	matched := hasMatchedRoot(s.Routes) || hasMatchedRoot(routes)
+	for _, er := range s.ErrorRoutes {
+		matched = matched || hasMatchedRoot(er.Routes)
+	}
+	return b.fileRootsIn(routes, s, top, matched)
+}
+
+func (b *builder) fileRootsIn(routes []*Route, s *Site, top, matched bool) error {
+	for _, r := range routes {
+		if err := b.fileRootsIn(r.Routes, s, false, matched); err != nil {
+			return err
+		}
+		if tf := r.TryFiles; tf != nil && tf.Root == "" {
+			if top && s.ImportJK != nil && s.ImportJK.DocRoot != "" {
+				tf.Root = s.ImportJK.DocRoot
+			} else if !matched {
+				return errorf(tf.Pos, "try_files: no root (set root DIR in its block or the site)")
+			}
 		}
 		fs := r.FileServer
 		if fs == nil || fs.Root != "" {
@@ -155,6 +214,9 @@ func (b *builder) fileRoots(routes []*Route, s *Site, top bool) error {
 		if top && s.ImportJK != nil && s.ImportJK.DocRoot != "" {
 			fs.Root = s.ImportJK.DocRoot
 			continue
+		}
+		if matched {
+			continue // a root with a matcher gives it one, or the request gets 404
 		}
 		return errorf(fs.Pos, "file_server: no root (set root DIR in its block or the site)")
 	}

@@ -14,8 +14,9 @@ type Template struct {
 
 // TemplatePart is literal text (Var "") or a placeholder: Var is one of
 // "uri", "path", "query", "host", "hostport", "scheme", "method",
-// "remote_host", "remote_port", "query" with Arg (one query parameter)
-// and "header" with Arg (one request header).
+// "remote_host", "remote_port", "upstream_hostport", "err.status_code",
+// "err.status_text", "err.message", "err.id", "err.trace", "query" with
+// Arg (one query parameter) and "header" with Arg (one request header).
 type TemplatePart struct {
 	Lit string
 	Var string
@@ -35,6 +36,13 @@ var placeholderNames = map[string]string{
 	"remote_port": "remote_port", "http.request.remote.port": "remote_port",
 	// The member a request goes to (header_up); empty elsewhere.
 	"upstream_hostport": "upstream_hostport", "http.reverse_proxy.upstream.hostport": "upstream_hostport",
+	// The error handle_errors answers; empty elsewhere. (Caddy's trace,
+	// the code location, is always empty.)
+	"err.status_code": "err.status_code", "http.error.status_code": "err.status_code",
+	"err.status_text": "err.status_text", "http.error.status_text": "err.status_text",
+	"err.message": "err.message", "http.error.message": "err.message",
+	"err.id": "err.id", "http.error.id": "err.id",
+	"err.trace": "err.trace", "http.error.trace": "err.trace",
 }
 
 // Static reports whether t has no placeholders.
@@ -82,7 +90,7 @@ func parseTemplate(tok token) (Template, error) {
 		}
 		p, ok := placeholder(name)
 		if !ok {
-			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {upstream_hostport} in header_up, and their {http.request.*} spellings)", name)
+			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {upstream_hostport} in header_up, {err.status_code}, {err.status_text}, {err.message}, {err.id} in handle_errors, {env.NAME}, and their {http.request.*} and {http.error.*} spellings)", name)
 		}
 		flush()
 		t.Parts = append(t.Parts, p)

@@ -255,6 +255,10 @@ type Site struct {
 	// above hold the same directives by kind, in file order, wherever
 	// they are nested; Balancers is every balancer of the site.
 	Routes []*Route
+	// ErrorRoutes are the handle_errors blocks: those with statuses first,
+	// then those for every error, in file order; the first that handles
+	// an error's status answers it.
+	ErrorRoutes []*ErrorRoute
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.

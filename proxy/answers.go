@@ -47,6 +47,8 @@ func expand(t *config.Template, r *http.Request, upstream string) string {
 			b = append(b, r.Method...)
 		case "upstream_hostport":
 			b = append(b, upstream...)
+		case "err.status_code", "err.status_text", "err.message", "err.id", "err.trace":
+			b = append(b, errPlaceholder(r, p.Var)...)
 		case "remote_host", "remote_port":
 			host, port, err := net.SplitHostPort(r.RemoteAddr)
 			if err != nil {
@@ -99,7 +101,14 @@ func (d *respondAnswer) answer(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
-	w.WriteHeader(d.cfg.Status)
+	status := d.cfg.Status
+	if status == 0 {
+		status = http.StatusOK
+		if e := errorOf(r); e != nil {
+			status = e.status // Caddy's respond in handle_errors keeps the error's status
+		}
+	}
+	w.WriteHeader(status)
 	if body != "" && r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(body))
 	}

@@ -325,7 +325,17 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 	if err := c.compileRoutes(sc.Routes); err != nil {
 		return nil, err
 	}
-	st.prog = &program{ops: c.ops, end: http.NotFoundHandler()}
+	st.prog = &program{ops: c.ops, end: notFound{}}
+	for _, er := range sc.ErrorRoutes {
+		c.ops = nil
+		if err := c.compileRoutes(er.Routes); err != nil {
+			return nil, err
+		}
+		if st.errors == nil {
+			st.errors = &errorPages{}
+		}
+		st.errors.routes = append(st.errors.routes, errorRoute{cfg: er, prog: &program{ops: c.ops, end: errorEnd{}}})
+	}
 	if al := sc.AccessLog; al != nil {
 		l, f, err := newAccessLogger(al, s.opts.CheckOnly, s.files)
 		if err != nil {

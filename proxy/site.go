@@ -12,6 +12,7 @@ import (
 type site struct {
 	cfg       *config.Site
 	prog      *program
+	errors    *errorPages // handle_errors; nil without
 	accessLog *accessLogger
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports
@@ -116,6 +117,7 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w, r = s.accessLog.begin(w, r, s)
 		defer s.accessLog.end(w, r)
 	}
+	r = withErrorPages(r, s.errors)
 	if s.limits != nil {
 		var ok bool
 		w, r, ok = s.limits.admit(w, orig, r)

@@ -16,15 +16,52 @@ var reverseProxyOptions = []string{
 	"ajp_ping",
 	// Caddy's spellings (caddyAliases) and options.
 	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
-	"header_up", "header_down", "flush_interval",
+	"header_up", "header_down", "flush_interval", "unhealthy_status",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
 // spells otherwise: the same option, so setting both is an error.
 var caddyAliases = map[string]string{
-	"lb_retries":    "retries",
-	"fail_duration": "recover_time",
-	"health_path":   "health_uri",
+	"lb_retries":       "retries",
+	"fail_duration":    "recover_time",
+	"health_path":      "health_uri",
+	"unhealthy_status": "fail_on_status",
+}
+
+// caddyProxyIgnored are Caddy's reverse_proxy options Tether accepts and
+// does not honour (tuning that has no counterpart), each with why.
+var caddyProxyIgnored = map[string]string{
+	"lb_try_interval":         "Tether does not wait between attempts: a failed attempt goes at once to the failover member",
+	"stream_timeout":          "streams (WebSocket, SSE) last as long as both sides keep them open",
+	"stream_close_delay":      "streams are closed with the config that opened them",
+	"buffer_requests":         "request bodies stream to the member",
+	"buffer_responses":        "answers stream to the client",
+	"request_buffers":         "request bodies stream to the member",
+	"response_buffers":        "answers stream to the client",
+	"max_buffer_size":         "nothing is buffered",
+	"unhealthy_latency":       "a slow answer does not count against a member; response_header_timeout bounds the wait",
+	"unhealthy_request_count": "see max_conns, not built yet",
+	"health_follow_redirects": "an active check's redirect counts as its status (3xx passes unless health_status says otherwise)",
+}
+
+// caddyProxyUnsupported are Caddy's reverse_proxy options Tether refuses,
+// with what to write instead.
+var caddyProxyUnsupported = map[string]string{
+	"handle_response":       "handle_response (intercepting a member's answer) is not supported; a member's answer passes as it is",
+	"replace_status":        "replace_status (in handle_response) is not supported",
+	"copy_response":         "copy_response (in handle_response) is not supported",
+	"copy_response_headers": "copy_response_headers (in handle_response) is not supported",
+	"dynamic":               "dynamic upstreams are not supported; see discover cluster",
+	"health_port":           "health_port is not supported: active checks go to the member's own port",
+	"health_headers":        "health_headers is not supported",
+	"health_body":           "health_body is not supported; health_status checks the status",
+	"health_method":         "health_method is not supported: active checks are GETs",
+	"health_request_body":   "health_request_body is not supported",
+	"health_upstream":       "health_upstream is not supported: active checks go to the member",
+	"lb_retry_match":        "lb_retry_match is not supported: Tether retries requests that never reached a member, and idempotent ones without a body",
+	"method":                "method (changing the method sent) is not supported",
+	"rewrite":               "rewrite inside reverse_proxy is not supported; write rewrite before it",
+	"trusted_proxies":       "trusted_proxies belongs in the site block in Tether (it applies to every balancer of the site)",
 }
 
 // reverseProxy parses "reverse_proxy [PATTERNS...] [MEMBERS...] [{ ... }]";
@@ -152,6 +189,13 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				if err != nil {
 					break
 				}
+				if d.name() == "unhealthy_status" && len(t.text) == 3 && strings.HasSuffix(strings.ToLower(t.text), "xx") && t.text[0] >= '1' && t.text[0] <= '5' {
+					// Caddy's class: every status of it.
+					for c := int(t.text[0]-'0') * 100; c < int(t.text[0]-'0')*100+100; c++ {
+						bal.FailOnStatus = append(bal.FailOnStatus, c)
+					}
+					continue
+				}
 				var code int
 				if code, err = intArg(d, t, 100, 599); err == nil {
 					bal.FailOnStatus = append(bal.FailOnStatus, code)
@@ -217,6 +261,14 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				bal.AJPPing, err = onOff(d, d.arg(0))
 			}
 		default:
+			if why, ok := caddyProxyIgnored[d.name()]; ok {
+				b.warn(d.args[0].pos, d.name()+" is not honoured: "+why)
+				break
+			}
+			if msg, ok := caddyProxyUnsupported[d.name()]; ok {
+				err = errorf(d.args[0].pos, "%s", msg)
+				break
+			}
 			err = unknown(d, "reverse_proxy option", reverseProxyOptions, nil, "")
 		}
 		if err != nil {

@@ -143,10 +143,54 @@ func TestSiteLog(t *testing.T) {
 	for _, tc := range []struct{ body, wantErr string }{
 		{"\taccess_log\n\tlog", "log: the site already has an access log"},
 		{"\tlog {\n\t\toutput net 10.0.0.1:514\n\t}", `log: output "net": want stdout, stderr, discard or file PATH`},
-		{"\tlog {\n\t\tformat filter\n\t}", `log: format "filter": want json or console`},
+		{"\tlog {\n\t\tformat transform\n\t}", `log: format "transform": want json, console or filter { wrap json|console }`},
+		{"\tlog {\n\t\tformat filter {\n\t\t\twrap logfmt\n\t\t}\n\t}", `log: format "logfmt": want json, console or filter`},
 	} {
 		if _, err := Parse("Caddyfile", []byte("example.com {\n"+tc.body+"\n}\n")); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%q: error %v; want %q", tc.body, err, tc.wantErr)
 		}
+	}
+}
+
+// TestCaddyProxyOptions: Caddy's reverse_proxy options beyond the
+// spellings: unhealthy_status (fail_on_status, classes too), tuning
+// options accepted with a warning, and those refused with what to write.
+func TestCaddyProxyOptions(t *testing.T) {
+	parse := func(opts string) (*Config, error) {
+		return Parse("Caddyfile", []byte("example.com {\n\treverse_proxy a=http://127.0.0.1:1 {\n"+opts+"\t}\n}\n"))
+	}
+	cfg, err := parse("\t\tunhealthy_status 429 5xx\n\t\tlb_try_interval 250ms\n\t\tstream_timeout 1h\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Sites[0].Balancers[0].FailOnStatus; len(f) != 101 || f[0] != 429 || f[1] != 500 || f[100] != 599 {
+		t.Errorf("unhealthy_status 429 5xx: fail_on_status %v; want 429 and 500..599", f)
+	}
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0].String(), "Caddyfile:4:3: warning: lb_try_interval is not honoured") {
+		t.Errorf("warnings %v; want lb_try_interval and stream_timeout", cfg.Warnings)
+	}
+	for _, tc := range []struct{ opts, wantErr string }{
+		{"\t\tfail_on_status 502\n\t\tunhealthy_status 503\n", "unhealthy_status is set twice"},
+		{"\t\thandle_response {\n\t\t}\n", "handle_response (intercepting a member's answer) is not supported"},
+		{"\t\ttrusted_proxies private_ranges\n", "trusted_proxies belongs in the site block in Tether"},
+		{"\t\thealth_port 9000\n", "health_port is not supported"},
+	} {
+		if _, err := parse(tc.opts); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: error %v; want %q", tc.opts, err, tc.wantErr)
+		}
+	}
+	// Caddy's other placeholders.
+	cfg, err = Parse("Caddyfile", []byte("example.com {\n\trespond \"{port} {remote} {client_ip} {cookie.sid} {http.request.port} {http.vars.client_ip}\"\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars []string
+	for _, p := range cfg.Sites[0].Responds[0].Body.Parts {
+		if p.Var != "" {
+			vars = append(vars, p.Var+p.Arg)
+		}
+	}
+	if got := strings.Join(vars, " "); got != "port remote client_ip cookiesid port client_ip" {
+		t.Errorf("placeholders %q; want port remote client_ip cookie(sid) port client_ip", got)
 	}
 }

@@ -10,7 +10,6 @@ import (
 // they accept).
 func TestStaticErrors(t *testing.T) {
 	for _, tc := range []struct{ src, wantErr string }{
-		{"\ttry_files {path}\n\tfile_server\n", "Caddyfile:2:2: try_files: no root (set root DIR in its block or the site)"},
 		{"\troot * /srv\n\ttry_files index.html\n", `try_files: "index.html": want a path such as {path}, {path}/ or /index.html`},
 		{"\troot * /srv\n\ttry_files {path} =200\n", `try_files: "=200": want =STATUS, an error status 400..599`},
 		{"\troot * /srv\n\ttry_files {path} {\n\t\tpolicy biggest\n\t}\n", `policy: unknown policy "biggest"`},
@@ -36,6 +35,13 @@ func TestStaticErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := cfg.Sites[0]
+	cwd, err := Parse("Caddyfile", []byte("a.example.com {\n\ttry_files {path} /index.html\n\treverse_proxy 127.0.0.1:1\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tf := cwd.Sites[0].Routes[0].TryFiles; tf.Root != "." || len(cwd.Warnings) != 1 || !strings.Contains(cwd.Warnings[0].String(), "Caddyfile:2:2: warning: try_files: no root: files are looked up in the working directory") {
+		t.Errorf("try_files without root: root %q, warnings %v; want the working directory, with a warning", tf.Root, cwd.Warnings)
+	}
 	if r := s.Routes[0]; r.Directive != "root" || r.Root != "/srv/docs" || r.Match.SinglePath() != "/docs/*" {
 		t.Errorf("first route %+v; want root /srv/docs for /docs/*", r)
 	}

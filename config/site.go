@@ -204,7 +204,9 @@ func (b *builder) fileRootsIn(routes []*Route, s *Site, top, matched bool) error
 			if top && s.ImportJK != nil && s.ImportJK.DocRoot != "" {
 				tf.Root = s.ImportJK.DocRoot
 			} else if !matched {
-				return errorf(tf.Pos, "try_files: no root (set root DIR in its block or the site)")
+				// Caddy looks in the working directory then.
+				tf.Root = "."
+				b.warn(tf.Pos, "try_files: no root: files are looked up in the working directory (set root DIR in its block or the site)")
 			}
 		}
 		fs := r.FileServer
@@ -637,11 +639,20 @@ func (b *builder) caddyLog(n *node) (*AccessLog, error) {
 				return nil, err
 			}
 			f := s.arg(0).text
-			if f != "json" && f != "console" {
-				return nil, errorf(s.arg(0).pos, "log: format %q: want json or console (or access_log's combined)", f)
-			}
-			if s.hasBlock {
+			if f == "filter" {
+				// Caddy's filter encoder: the format it wraps, without the
+				// field filters (Tether's access log has no request headers
+				// or cookies to filter).
+				var err error
+				if f, err = filterWrap(s); err != nil {
+					return nil, err
+				}
+				warn(s.args[0].pos, "log: format filter's fields are not honoured: the access log records no headers, cookies or query values to filter")
+			} else if s.hasBlock {
 				warn(s.open, "log: format options are not honoured")
+			}
+			if f != "json" && f != "console" {
+				return nil, errorf(s.arg(0).pos, "log: format %q: want json, console or filter { wrap json|console } (or access_log's combined)", f)
 			}
 			al.Format = f
 		case "level":
@@ -654,4 +665,23 @@ func (b *builder) caddyLog(n *node) (*AccessLog, error) {
 		}
 	}
 	return al, nil
+}
+
+// filterWrap returns the format a Caddy "format filter { wrap F; fields
+// {...} }" wraps (json by default, as Caddy's).
+func filterWrap(s *node) (string, error) {
+	f := "json"
+	for _, o := range s.block {
+		switch o.name() {
+		case "wrap":
+			if err := o.argc(1, 1); err != nil {
+				return "", err
+			}
+			f = o.arg(0).text
+		case "fields":
+		default:
+			return "", unknown(o, "format filter option", []string{"wrap", "fields"}, nil, "")
+		}
+	}
+	return f, nil
 }

@@ -224,3 +224,34 @@ func TestDefaultSNIAndLocalCerts(t *testing.T) {
 		}
 	}
 }
+
+// TestCaddyPlaceholders: Caddy's {client_ip} (behind a trusted proxy, the
+// address it forwards), {port}, {remote}, {cookie.NAME} and {env.NAME}
+// fill in per request, in respond and in header_up.
+func TestCaddyPlaceholders(t *testing.T) {
+	t.Setenv("TETHER_TEST_GREETING", "hello {not a placeholder}")
+	var realIP atomic.Value
+	m := newBackend(t, "m", func(w http.ResponseWriter, r *http.Request) { realIP.Store(r.Header.Get("X-Real-IP")) })
+	src := fmt.Sprintf(`{
+	admin off
+}
+http://127.0.0.1:0 {
+	trusted_proxies 127.0.0.1
+	respond /p "{env.TETHER_TEST_GREETING}|{client_ip}|{port}|{cookie.sid}|{remote}"
+	reverse_proxy /m m=http://%s {
+		header_up X-Real-IP {client_ip}
+	}
+}
+`, m.hostport())
+	_, site := startProxy(t, src, nil)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(site, "http://"))
+	_, body := testpeers.Get(t, site+"/p", map[string]string{"X-Forwarded-For": "203.0.113.9", "Cookie": "a=1; sid=s-42"})
+	parts := strings.Split(body, "|")
+	if len(parts) != 5 || parts[0] != "hello {not a placeholder}" || parts[1] != "203.0.113.9" || parts[2] != port || parts[3] != "s-42" || !strings.HasPrefix(parts[4], "127.0.0.1:") {
+		t.Errorf("respond with placeholders = %q; want the env value as it is, 203.0.113.9, %s, s-42, 127.0.0.1:PORT", body, port)
+	}
+	testpeers.Get(t, site+"/m", map[string]string{"X-Forwarded-For": "198.51.100.4"})
+	if v, _ := realIP.Load().(string); v != "198.51.100.4" {
+		t.Errorf("header_up X-Real-IP {client_ip} = %q; want 198.51.100.4 (the trusted proxy's client)", v)
+	}
+}

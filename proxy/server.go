@@ -326,6 +326,7 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 		return nil, err
 	}
 	st.prog = &program{ops: c.ops, end: notFound{}}
+	st.clientIP = st.trusted != nil && usesClientIP(sc)
 	for _, er := range sc.ErrorRoutes {
 		c.ops = nil
 		if err := c.compileRoutes(er.Routes); err != nil {

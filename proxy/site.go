@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -13,6 +14,9 @@ type site struct {
 	cfg       *config.Site
 	prog      *program
 	errors    *errorPages // handle_errors; nil without
+	// clientIP: a value uses {client_ip} and the site has trusted
+	// proxies, so its requests carry them (trustedKey).
+	clientIP bool
 	accessLog *accessLogger
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports
@@ -118,6 +122,9 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.accessLog.end(w, r)
 	}
 	r = withErrorPages(r, s.errors)
+	if s.clientIP {
+		r = r.WithContext(context.WithValue(r.Context(), trustedKey{}, s.trusted))
+	}
 	if s.limits != nil {
 		var ok bool
 		w, r, ok = s.limits.admit(w, orig, r)

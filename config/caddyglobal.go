@@ -118,6 +118,42 @@ func (b *builder) caddyGlobal(n *node, seen map[string]Pos) (handled bool, err e
 	return true, nil
 }
 
+// caddyStandardGlobal are Caddy 2's standard global options
+// (caddyserver.com/docs/caddyfile/options): a name outside them is a
+// plugin's.
+var caddyStandardGlobal = []string{"debug", "http_port", "https_port", "default_bind", "order", "storage", "storage_clean_interval",
+	"admin", "persist_config", "log", "grace_period", "shutdown_delay", "metrics", "auto_https", "email", "default_sni",
+	"fallback_sni", "local_certs", "skip_install_trust", "acme_ca", "acme_ca_root", "acme_eab", "acme_dns", "dns", "ech",
+	"on_demand_tls", "key_type", "cert_issuer", "renew_interval", "cert_lifetime", "ocsp_interval", "ocsp_stapling",
+	"renewal_window_ratio", "preferred_chains", "servers", "filesystem", "pki", "events"}
+
+// caddyGlobalPlugins are global options of well-known Caddy plugins, with
+// the plugin's module.
+var caddyGlobalPlugins = map[string]string{
+	"layer4":      "github.com/mholt/caddy-l4",
+	"dynamic_dns": "github.com/mholt/caddy-dynamicdns",
+	"crowdsec":    "github.com/hslatman/caddy-crowdsec-bouncer",
+	"security":    "github.com/greenpau/caddy-security",
+	"tailscale":   "github.com/tailscale/caddy-tailscale",
+	"frankenphp":  "github.com/dunglas/frankenphp",
+	"cache":       "github.com/caddyserver/cache-handler",
+	"supervisor":  "github.com/baldinof/caddy-supervisor",
+}
+
+// unknownGlobal explains a global option Tether does not have: a known
+// plugin's, one outside Caddy's standard options (a plugin's or a typo),
+// or a standard one Tether lacks.
+func unknownGlobal(n *node) error {
+	name, at := n.name(), n.args[0].pos
+	if mod, ok := caddyGlobalPlugins[name]; ok {
+		return errorf(at, "%s is a Caddy plugin (%s), not part of Tether", name, mod)
+	}
+	if !slices.Contains(caddyStandardGlobal, name) && !slices.Contains(globalOptions, name) && !slices.Contains(siteDirectives, name) {
+		return errorf(at, "unknown global option %q: not one of Caddy's standard options, so a Caddy plugin's or a typo; Tether has no plugins (its options: %s)", name, strings.Join(globalOptions, ", "))
+	}
+	return unknown(n, "global option", globalOptions, siteDirectives, "a site block")
+}
+
 func (b *builder) warn(p Pos, msg string) {
 	b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: p, Msg: msg})
 }

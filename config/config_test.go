@@ -219,7 +219,7 @@ func TestErrors(t *testing.T) {
 		{name: "handle_path matcher", src: "a.com {\n\t@a path /a\n\thandle_path @a {\n\t}\n}", want: "Caddyfile:3:14: handle_path: want a path prefix"},
 		{name: "rewrite to a URL", src: "a.com {\n\trewrite https://b.com/\n}", want: "Caddyfile:2:10: rewrite: target \"https://b.com/\": want /path[?query]"},
 		{name: "uri unknown op", src: "a.com {\n\turi strip /a\n}", want: "Caddyfile:2:6: uri: unknown operation \"strip\""},
-		{name: "php_fastcgi", src: "a.com {\n\tphp_fastcgi localhost:9000\n}", want: "Caddyfile:2:2: php_fastcgi (FastCGI to PHP-FPM) is not supported"},
+		{name: "php_fastcgi", src: "a.com {\n\tphp_fastcgi localhost:9000\n}", want: "Caddyfile:2:2: php_fastcgi is Caddy's, not supported by Tether: FastCGI to PHP-FPM is not supported"},
 		{name: "caddy plugin", src: "a.com {\n\thandle {\n\t\trate_limit {\n\t\t}\n\t}\n}", want: "Caddyfile:3:3: rate_limit is a Caddy plugin"},
 		{name: "two file_servers", src: "a.com {\n\troot * /srv\n\tfile_server\n\tfile_server browse\n}", want: "Caddyfile:4:2: file_server is set twice"},
 		{name: "request_header defer", src: "a.com {\n\trequest_header >X-A 1\n}", want: "Caddyfile:2:17: request_header: defer and > are for answers"},

@@ -49,3 +49,27 @@ func TestStaticErrors(t *testing.T) {
 		t.Errorf("respond in handle_errors: status %d; want 0 (the error's)", st)
 	}
 }
+
+// TestCaddyPluginErrors: a directive or global option Tether does not have
+// says what it is: one of Caddy's own, Caddy v1's, a known plugin's (with
+// its module), or, outside Caddy's standard names, probably a plugin's.
+func TestCaddyPluginErrors(t *testing.T) {
+	for _, tc := range []struct{ src, wantErr string }{
+		{"a.com {\n\tforward_proxy {\n\t}\n}\n", "Caddyfile:2:2: forward_proxy is a Caddy plugin (github.com/caddyserver/forwardproxy), not part of Tether"},
+		{"a.com {\n\thandle {\n\t\tcoraza_waf {\n\t\t}\n\t}\n}\n", "Caddyfile:3:3: coraza_waf is a Caddy plugin (github.com/corazawaf/coraza-caddy)"},
+		{"a.com {\n\tnodejs app.js\n}\n", `Caddyfile:2:2: unknown directive "nodejs": not one of Caddy's standard directives, so a Caddy plugin's or a typo; Tether has no plugins`},
+		{"a.com {\n\tforward_auth 127.0.0.1:9091\n}\n", "forward_auth is Caddy's, not supported by Tether"},
+		{"a.com {\n\tbrowse /\n}\n", "browse is Caddy v1's: Caddy 2 and Tether spell it file_server browse"},
+		{"a.com {\n\tbind 10.0.0.1\n}\n", "bind is Caddy's, not supported by Tether: give the IP in the site address"},
+		{"a.com {\n\trevers_proxy 127.0.0.1:1\n}\n", `unknown directive "revers_proxy": not one of Caddy's standard directives, so a Caddy plugin's or a typo`},
+		{"a.com {\n\thttp_port 80\n}\n", "http_port belongs in the global options block"},
+		{"{\n\tlayer4 {\n\t}\n}\n", "Caddyfile:2:2: layer4 is a Caddy plugin (github.com/mholt/caddy-l4), not part of Tether"},
+		{"{\n\tcrowdsec {\n\t}\n}\n", "crowdsec is a Caddy plugin"},
+		{"{\n\tmy_option x\n}\n", `unknown global option "my_option": not one of Caddy's standard options, so a Caddy plugin's or a typo`},
+		{"{\n\tacme_dns cloudflare x\n}\n", `unknown global option "acme_dns" (want admin`},
+	} {
+		if _, err := Parse("Caddyfile", []byte(tc.src)); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: error %v; want %q", tc.src, err, tc.wantErr)
+		}
+	}
+}

@@ -86,7 +86,7 @@ func (b *builder) global(gn *node) error {
 		default:
 			var handled bool
 			if handled, err = b.caddyGlobal(n, seen); !handled {
-				err = unknown(n, "global option", globalOptions, siteDirectives, "a site block")
+				err = unknownGlobal(n)
 			}
 		}
 		if err != nil {

@@ -184,45 +184,119 @@ var siteOnly = []string{"trusted_proxies", "proxy_protocol", "tls", "access_log"
 var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "uri", "basic_auth", "basicauth", "encode",
 	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root", "try_files", "error"}
 
-// caddyPlugins are directives of well-known Caddy plugins (or Caddy
-// features that need a module Tether does not have), so that a pasted
-// Caddyfile gets a plain answer.
+// Caddy's directives Tether does not have, by kind, so that a pasted
+// Caddyfile gets a plain answer: one of Caddy's own (caddyUnsupported),
+// Caddy v1's (caddyV1), a known plugin's (caddyPlugins, with its module),
+// or, for any other name, probably a plugin's (caddyDirectiveError).
+
+// caddyUnsupported are Caddy's standard directives Tether does not have,
+// with what to do instead.
+var caddyUnsupported = map[string]string{
+	"php_fastcgi":   "FastCGI to PHP-FPM is not supported; proxy to a PHP server over HTTP",
+	"templates":     "server-side templates are not supported",
+	"forward_auth":  "not supported yet; basic_auth, or authentication in the members",
+	"metrics":       "Tether serves /metrics on its admin listener",
+	"push":          "HTTP/2 server push is not supported (browsers dropped it)",
+	"acme_server":   "Tether is not an ACME server",
+	"map":           "not supported",
+	"vars":          "not supported",
+	"invoke":        "named routes are not supported",
+	"intercept":     "intercepting answers is not supported",
+	"tracing":       "OpenTelemetry tracing is not supported",
+	"method":        "changing the method is not supported",
+	"fs":            "file systems other than the local disk are not supported",
+	"bind":          "give the IP in the site address (http://10.0.0.1:8080): that is the address Tether listens on",
+	"log_append":    "the access log's fields are fixed",
+	"log_skip":      "every request is logged",
+	"skip_log":      "every request is logged",
+	"log_name":      "a site has one access log",
+	"copy_response": "handle_response is not supported",
+}
+
+// caddyV1 are Caddy v1's directives that Caddy 2 replaced.
+var caddyV1 = map[string]string{
+	"gzip":      "Caddy 2 and Tether spell it encode gzip",
+	"proxy":     "Caddy 2 and Tether spell it reverse_proxy",
+	"browse":    "Caddy 2 and Tether spell it file_server browse",
+	"ext":       "Caddy 2 writes try_files {path} {path}.html",
+	"markdown":  "Caddy 2 dropped it",
+	"errors":    "Caddy 2 and Tether spell it handle_errors",
+	"internal":  "Caddy 2 writes a matcher with respond or abort",
+	"expires":   "Caddy 2 and Tether write header Cache-Control",
+	"fastcgi":   "Caddy 2 spells it php_fastcgi, which Tether does not have",
+	"ipfilter":  "use a remote_ip matcher with respond 403 or abort",
+	"ratelimit": "see limits; Caddy 2's rate_limit is a plugin",
+	"status":    "Caddy 2 and Tether spell it respond",
+	"timeouts":  "Caddy 2 writes servers { timeouts }, Tether limits",
+	"websocket": "reverse_proxy passes WebSocket upgrades",
+	"startup":   "Caddy 2 dropped it",
+	"shutdown":  "Caddy 2 dropped it",
+	"mime":      "Caddy 2 writes header Content-Type",
+}
+
+// caddyPlugins are directives of well-known Caddy plugins: the plugin's
+// module, and after "; " what Tether has instead.
 var caddyPlugins = map[string]string{
-	"php_fastcgi":   "php_fastcgi (FastCGI to PHP-FPM) is not supported; proxy to a PHP server over HTTP",
-	"templates":     "templates is not supported",
-	"forward_auth":  "forward_auth is not supported yet",
-	"metrics":       "metrics: Tether serves /metrics on its admin listener",
-	"push":          "push (HTTP/2 server push) is not supported",
-	"acme_server":   "acme_server is not supported",
-	"map":           "map is not supported",
-	"vars":          "vars is not supported",
-	"invoke":        "invoke is not supported",
-	"intercept":     "intercept is not supported",
-	"copy_response": "copy_response is not supported",
-	"tracing":       "tracing is not supported",
-	"method":        "method is not supported",
-	"fs":            "fs is not supported",
-	"rate_limit":    "rate_limit is a Caddy plugin (github.com/mholt/caddy-ratelimit), not part of Tether; see limits",
-	"cache":         "cache is a Caddy plugin (github.com/caddyserver/cache-handler), not part of Tether",
-	"crowdsec":      "crowdsec is a Caddy plugin, not part of Tether",
-	"geoip":         "geoip is a Caddy plugin, not part of Tether",
-	"security":      "security is a Caddy plugin (caddy-security), not part of Tether",
-	"authorize":     "authorize is a Caddy plugin (caddy-security), not part of Tether",
-	"authenticate":  "authenticate is a Caddy plugin (caddy-security), not part of Tether",
-	"cgi":           "cgi is a Caddy plugin, not part of Tether",
-	"webdav":        "webdav is a Caddy plugin, not part of Tether",
-	"replace":       "replace is a Caddy plugin (caddy-replace-response), not part of Tether",
-	"cors":          "cors is a Caddy plugin, not part of Tether; set the Access-Control-* fields with header",
-	"realip":        "realip is a Caddy plugin; use trusted_proxies",
-	"hugo":          "hugo is a Caddy plugin, not part of Tether",
-	"git":           "git is a Caddy plugin, not part of Tether",
-	"jwt":           "jwt is a Caddy plugin, not part of Tether",
-	"waf":           "waf is a Caddy plugin, not part of Tether",
-	"coraza_waf":    "coraza_waf is a Caddy plugin, not part of Tether",
-	"exec":          "exec is a Caddy plugin, not part of Tether",
-	"ipfilter":      "ipfilter is a Caddy v1 directive; use a remote_ip matcher with respond 403 or abort",
-	"gzip":          "gzip is Caddy v1's; Caddy 2 and Tether spell it encode gzip",
-	"proxy":         "proxy is Caddy v1's; Caddy 2 and Tether spell it reverse_proxy",
+	"rate_limit":     "github.com/mholt/caddy-ratelimit; Tether has no rate limiting",
+	"cache":          "github.com/caddyserver/cache-handler",
+	"crowdsec":       "github.com/hslatman/caddy-crowdsec-bouncer",
+	"appsec":         "github.com/hslatman/caddy-crowdsec-bouncer",
+	"security":       "github.com/greenpau/caddy-security",
+	"authenticate":   "github.com/greenpau/caddy-security",
+	"authorize":      "github.com/greenpau/caddy-security",
+	"coraza_waf":     "github.com/corazawaf/coraza-caddy",
+	"waf":            "a WAF plugin",
+	"forward_proxy":  "github.com/caddyserver/forwardproxy",
+	"replace":        "github.com/caddyserver/replace-response",
+	"webdav":         "github.com/mholt/caddy-webdav",
+	"cgi":            "github.com/aksdb/caddy-cgi",
+	"exec":           "github.com/abiosoft/caddy-exec",
+	"mercure":        "github.com/dunglas/mercure",
+	"vulcain":        "github.com/dunglas/vulcain",
+	"php_server":     "github.com/dunglas/frankenphp",
+	"php":            "github.com/dunglas/frankenphp",
+	"jwtauth":        "github.com/ggicci/caddy-jwt",
+	"jwt":            "a JWT plugin",
+	"defender":       "github.com/JasonLovesDoggo/caddy-defender",
+	"sablier":        "github.com/sablierapp/sablier",
+	"geoip":          "a GeoIP plugin",
+	"realip":         "a real-IP plugin; Tether's trusted_proxies does what it does",
+	"cors":           "a CORS plugin; set the Access-Control-* fields with header",
+	"git":            "github.com/greenpau/caddy-git",
+	"hugo":           "a Hugo plugin",
+	"tailscale_auth": "github.com/tailscale/caddy-tailscale",
+	"souin":          "github.com/darkweak/souin",
+	"s3proxy":        "github.com/lindenlab/caddy-s3-proxy",
+	"request_id":     "github.com/lolPants/caddy-requestid; Tether's error pages carry a request id ({err.id})",
+	"umami":          "github.com/jonaharagon/caddy-umami",
+}
+
+// caddyStandard are Caddy 2's standard site directives (caddyserver.com/
+// docs/caddyfile/directives): a name outside them is a plugin's.
+var caddyStandard = []string{"abort", "acme_server", "basic_auth", "basicauth", "bind", "encode", "error", "file_server",
+	"forward_auth", "fs", "handle", "handle_errors", "handle_path", "header", "import", "intercept", "invoke", "log",
+	"log_append", "log_skip", "log_name", "skip_log", "map", "method", "metrics", "php_fastcgi", "push", "redir",
+	"request_body", "request_header", "respond", "reverse_proxy", "rewrite", "root", "route", "templates", "tls",
+	"tracing", "try_files", "uri", "vars"}
+
+// caddyDirectiveError explains a site directive Tether does not have.
+func caddyDirectiveError(n *node) error {
+	name, at := n.name(), n.args[0].pos
+	switch {
+	case caddyUnsupported[name] != "":
+		return errorf(at, "%s is Caddy's, not supported by Tether: %s", name, caddyUnsupported[name])
+	case caddyV1[name] != "":
+		return errorf(at, "%s is Caddy v1's: %s", name, caddyV1[name])
+	case caddyPlugins[name] != "":
+		mod, hint, _ := strings.Cut(caddyPlugins[name], "; ")
+		if hint != "" {
+			hint = "; " + hint
+		}
+		return errorf(at, "%s is a Caddy plugin (%s), not part of Tether%s", name, mod, hint)
+	case !slices.Contains(caddyStandard, name) && !slices.Contains(globalOptions, name) && !strings.HasPrefix(name, "@"):
+		return errorf(at, "unknown directive %q: not one of Caddy's standard directives, so a Caddy plugin's or a typo; Tether has no plugins (its directives: %s)", name, strings.Join(siteDirectives, ", "))
+	}
+	return unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
 }
 
 // matcherToken takes a leading matcher argument off a directive: "@name"
@@ -511,10 +585,7 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 		}
 		r.Error, err = errorDirective(n)
 	default:
-		if msg, ok := caddyPlugins[name]; ok {
-			return nil, errorf(n.args[0].pos, "%s", msg)
-		}
-		return nil, unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
+		return nil, caddyDirectiveError(n)
 	}
 	if err != nil {
 		return nil, err

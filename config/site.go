@@ -50,9 +50,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	for _, n := range sn.body {
 		if !slices.Contains(siteOnly, n.name()) {
 			if !strings.HasPrefix(n.name(), "@") && !slices.Contains(blockDirectives, n.name()) {
-				if _, plugin := caddyPlugins[n.name()]; !plugin {
-					return nil, unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
-				}
+				return nil, caddyDirectiveError(n)
 			}
 			continue // the pipeline's, below
 		}

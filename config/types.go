@@ -164,7 +164,6 @@ type ServerOptions struct {
 	Pos           Pos
 }
 
-
 // Cluster configures membership.
 type Cluster struct {
 	Name      string

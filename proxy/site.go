@@ -11,12 +11,12 @@ import (
 // site is one site block: its access log and limits around its request
 // pipeline.
 type site struct {
-	cfg       *config.Site
-	prog      *program
-	errors    *errorPages // handle_errors; nil without
+	cfg    *config.Site
+	prog   *program
+	errors *errorPages // handle_errors; nil without
 	// clientIP: a value uses {client_ip} and the site has trusted
 	// proxies, so its requests carry them (trustedKey).
-	clientIP bool
+	clientIP  bool
 	accessLog *accessLogger
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports

@@ -255,3 +255,38 @@ http://127.0.0.1:0 {
 		t.Errorf("header_up X-Real-IP {client_ip} = %q; want 198.51.100.4 (the trusted proxy's client)", v)
 	}
 }
+
+// TestGracePeriodAndShutdownDelay: Caddy's shutdown_delay is drain_delay
+// (on SIGTERM /healthz says draining while the listeners still serve), and
+// grace_period is shutdown_timeout (a request still running when it ends
+// is cut, and Serve returns without waiting for it).
+func TestGracePeriodAndShutdownDelay(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	held := make(chan struct{}, 1)
+	m := newBackend(t, "m", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			held <- struct{}{}
+			<-release
+		}
+	})
+	src := strings.Replace(oneBalancer("m=http://"+m.hostport(), ""), "admin off", "admin off\n\tshutdown_delay 3s\n\tgrace_period 300ms", 1)
+	s, cancel, done := serveUntilCancel(t, src)
+	site := "http://" + s.Addrs().Listeners[0].Addr
+	go func() {
+		if resp, err := http.Get(site + "/hold"); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-held
+	cancel() // as SIGTERM does
+	testpeers.WaitUntil(t, 5*time.Second, "the proxy draining", func() bool { return s.Healthy() != nil })
+	if resp, _ := testpeers.Get(t, site+"/", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("a request during shutdown_delay: %d; want 200 (still serving)", resp.StatusCode)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return: grace_period did not cut the request still running")
+	}
+}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -239,5 +240,24 @@ func TestFlushInterval(t *testing.T) {
 	close(readFirst)
 	if first != "first." || gaveUp.Load() {
 		t.Errorf("flush_interval -1: read %q, the member waited for it in vain: %v; want the first part while the member waits", first, gaveUp.Load())
+	}
+}
+
+// TestAffinityCookieSecureOverHTTPS: the affinity cookie a client gets
+// over HTTPS is Secure from its first answer on (not only when reissued).
+func TestAffinityCookieSecureOverHTTPS(t *testing.T) {
+	a := newBackend(t, "a", nil)
+	port := freePort(t)
+	src := fmt.Sprintf("{\n\tadmin off\n\tstorage file %s\n}\nhttps://localhost:%d {\n\ttls internal\n\treverse_proxy {\n\t\tto a=http://%s\n\t\tsticky cookie SRV\n\t}\n}\n", t.TempDir(), port, a.hostport())
+	srv, _ := startProxy(t, src, nil)
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: internalRoot(t, srv)}}}
+	resp, err := c.Get(fmt.Sprintf("https://localhost:%d/", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := resp.Header.Values("Set-Cookie")
+	if len(sc) != 1 || !strings.HasPrefix(sc[0], "SRV=") || !strings.Contains(sc[0], "; Secure") {
+		t.Errorf("first answer over HTTPS: Set-Cookie %q; want the SRV cookie with Secure", sc)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -47,6 +48,10 @@ var route53Options = []string{"hosted_zone_id", "region", "endpoint"}
 func dnsProvider(n *node) (*DNSProvider, error) {
 	if err := n.argc(1, -1); err != nil {
 		return nil, err
+	}
+	if a := n.arg(0); a.kind == tokWord && !slices.Contains(dnsProviders, a.text) {
+		// Every other DNS provider is a Caddy plugin (github.com/caddy-dns/NAME).
+		return nil, errorf(a.pos, "%s: provider %q is a Caddy plugin (github.com/caddy-dns/%s), not part of Tether; Tether has route53", n.name(), a.text, a.text)
 	}
 	name, err := oneOf(n, n.arg(0), "provider", dnsProviders)
 	if err != nil {

@@ -14,7 +14,7 @@ func TestAWSErrors(t *testing.T) {
 		name, src, want string
 	}{
 		// DNS-01 and EAB.
-		{name: "unknown dns provider", src: "a.com {\n\ttls {\n\t\tdns cloudflare\n\t}\n}", want: `Caddyfile:3:7: dns: unknown provider "cloudflare" (want route53)`},
+		{name: "unknown dns provider", src: "a.com {\n\ttls {\n\t\tdns cloudflare\n\t}\n}", want: `Caddyfile:3:7: dns: provider "cloudflare" is a Caddy plugin (github.com/caddy-dns/cloudflare), not part of Tether; Tether has route53`},
 		{name: "dns without provider", src: "a.com {\n\ttls {\n\t\tdns\n\t}\n}", want: "Caddyfile:3:3: dns: want at least 1 argument(s), got 0"},
 		{name: "unknown route53 option", src: "a.com {\n\ttls {\n\t\tdns route53 {\n\t\t\taccess_key_id AKIA\n\t\t}\n\t}\n}", want: `Caddyfile:4:4: unknown dns route53 option "access_key_id" (want hosted_zone_id, region or endpoint)`},
 		{name: "route53 bad endpoint", src: "a.com {\n\ttls {\n\t\tdns route53 {\n\t\t\tendpoint moto\n\t\t}\n\t}\n}", want: "Caddyfile:4:13: endpoint:"},
@@ -29,7 +29,7 @@ func TestAWSErrors(t *testing.T) {
 		{name: "eab one argument", src: "a.com {\n\ttls {\n\t\teab kid\n\t}\n}", want: "Caddyfile:3:3: eab: want 2 argument(s), got 1"},
 		{name: "eab bad key", src: "a.com {\n\ttls {\n\t\teab kid not+base64url\n\t}\n}", want: `Caddyfile:3:3: eab: mac_key has '+'`},
 		{name: "dns inline token", src: "a.com {\n\ttls {\n\t\tdns route53 KEY\n\t}\n}", want: "Caddyfile:3:15: dns route53: options go in a block"},
-		{name: "global acme_dns unknown", src: "{\n\tacme_dns gandi\n}", want: `Caddyfile:2:11: acme_dns: unknown provider "gandi" (want route53)`},
+		{name: "global acme_dns unknown", src: "{\n\tacme_dns gandi\n}", want: `Caddyfile:2:11: acme_dns: provider "gandi" is a Caddy plugin (github.com/caddy-dns/gandi), not part of Tether; Tether has route53`},
 		{name: "acme_eab without block", src: "{\n\tacme_eab\n}", want: "Caddyfile:2:2: acme_eab: want a block with key_id and mac_key"},
 		{name: "acme_eab without mac", src: "{\n\tacme_eab {\n\t\tkey_id k\n\t}\n}", want: "Caddyfile:2:2: eab: mac_key is required"},
 		{name: "acme_eab unknown option", src: "{\n\tacme_eab {\n\t\tkid k\n\t}\n}", want: `Caddyfile:3:3: unknown acme_eab option "kid"`},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -16,15 +17,52 @@ var reverseProxyOptions = []string{
 	// Caddy's spellings (caddyAliases) and options.
 	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
 	"header_up", "header_down", "transport",
-	"client_cert_headers",
+	"client_cert_headers", "flush_interval", "unhealthy_status",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
 // spells otherwise: the same option, so setting both is an error.
 var caddyAliases = map[string]string{
-	"lb_retries":    "retries",
-	"fail_duration": "recover_time",
-	"health_path":   "health_uri",
+	"lb_retries":       "retries",
+	"fail_duration":    "recover_time",
+	"health_path":      "health_uri",
+	"unhealthy_status": "fail_on_status",
+}
+
+// caddyProxyIgnored are Caddy's reverse_proxy options Tether accepts and
+// does not honour (tuning that has no counterpart), each with why.
+var caddyProxyIgnored = map[string]string{
+	"lb_try_interval":         "Tether does not wait between attempts: a failed attempt goes at once to the failover member",
+	"stream_timeout":          "streams (WebSocket, SSE) last as long as both sides keep them open",
+	"stream_close_delay":      "streams are closed with the config that opened them",
+	"buffer_requests":         "request bodies stream to the member",
+	"buffer_responses":        "answers stream to the client",
+	"request_buffers":         "request bodies stream to the member",
+	"response_buffers":        "answers stream to the client",
+	"max_buffer_size":         "nothing is buffered",
+	"unhealthy_latency":       "a slow answer does not count against a member; response_header_timeout bounds the wait",
+	"unhealthy_request_count": "see max_conns, not built yet",
+	"health_follow_redirects": "an active check's redirect counts as its status (3xx passes unless health_status says otherwise)",
+}
+
+// caddyProxyUnsupported are Caddy's reverse_proxy options Tether refuses,
+// with what to write instead.
+var caddyProxyUnsupported = map[string]string{
+	"handle_response":       "handle_response (intercepting a member's answer) is not supported; a member's answer passes as it is",
+	"replace_status":        "replace_status (in handle_response) is not supported",
+	"copy_response":         "copy_response (in handle_response) is not supported",
+	"copy_response_headers": "copy_response_headers (in handle_response) is not supported",
+	"dynamic":               "dynamic upstreams are not supported; see discover cluster",
+	"health_port":           "health_port is not supported: active checks go to the member's own port",
+	"health_headers":        "health_headers is not supported",
+	"health_body":           "health_body is not supported; health_status checks the status",
+	"health_method":         "health_method is not supported: active checks are GETs",
+	"health_request_body":   "health_request_body is not supported",
+	"health_upstream":       "health_upstream is not supported: active checks go to the member",
+	"lb_retry_match":        "lb_retry_match is not supported: Tether retries requests that never reached a member, and idempotent ones without a body",
+	"method":                "method (changing the method sent) is not supported",
+	"rewrite":               "rewrite inside reverse_proxy is not supported; write rewrite before it",
+	"trusted_proxies":       "trusted_proxies belongs in the site block in Tether (it applies to every balancer of the site)",
 }
 
 // reverseProxy parses "reverse_proxy [PATTERNS...] [MEMBERS...] [{ ... }]";
@@ -66,6 +104,7 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 	var transportOpts []token
 	seen := map[string]Pos{}
 	var stickyCookie *token // a cookie named by "sticky learn|cookie NAME"
+	var weights []token     // lb_policy weighted_round_robin's
 	var cookieDirective *node
 	for _, d := range n.block {
 		name := d.name()
@@ -156,7 +195,9 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			}
 		case "lb_policy":
 			_, stickySet := seen["sticky"]
-			err = lbPolicy(d, bal, &stickyCookie, stickySet)
+			err = lbPolicy(d, bal, &stickyCookie, stickySet, &weights)
+		case "flush_interval":
+			err = flushInterval(d, bal)
 		case "max_fails":
 			err = intOption(d, &bal.MaxFails, 1, 1000)
 		case "recover_time":
@@ -168,6 +209,13 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			for _, t := range d.args[1:] {
 				if err != nil {
 					break
+				}
+				if d.name() == "unhealthy_status" && len(t.text) == 3 && strings.HasSuffix(strings.ToLower(t.text), "xx") && t.text[0] >= '1' && t.text[0] <= '5' {
+					// Caddy's class: every status of it.
+					for c := int(t.text[0]-'0') * 100; c < int(t.text[0]-'0')*100+100; c++ {
+						bal.FailOnStatus = append(bal.FailOnStatus, c)
+					}
+					continue
 				}
 				var code int
 				if code, err = intArg(d, t, 100, 599); err == nil {
@@ -244,9 +292,25 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 				bal.ClientCertHeaders, err = oneOf(d, d.arg(0), "style", []string{"apache"})
 			}
 		default:
+			if why, ok := caddyProxyIgnored[d.name()]; ok {
+				b.warn(d.args[0].pos, d.name()+" is not honoured: "+why)
+				break
+			}
+			if msg, ok := caddyProxyUnsupported[d.name()]; ok {
+				err = errorf(d.args[0].pos, "%s", msg)
+				break
+			}
 			err = unknown(d, "reverse_proxy option", reverseProxyOptions, nil, "")
 		}
 		if err != nil {
+			return nil, err
+		}
+	}
+	if weights != nil {
+		if bal.DiscoverService != "" {
+			return nil, errorf(weights[0].pos, "lb_policy weighted_round_robin: not with discover cluster (members come and go); give members a weight")
+		}
+		if err := applyWeights(bal, weights); err != nil {
 			return nil, err
 		}
 	}
@@ -297,15 +361,26 @@ func durOption(d *node, dst *time.Duration) error {
 	return err
 }
 
-// sticky parses "sticky jvmroute|off" and "sticky learn|cookie NAME".
+// sticky parses "sticky jvmroute|off", "sticky learn COOKIE" and
+// "sticky cookie NAME [{ max_age D; domain D; secure [on|off]; samesite S }]".
 func sticky(d *node, st *Sticky, named **token) error {
 	if err := d.argc(1, 2); err != nil {
 		return err
 	}
-	if err := d.noBlock(); err != nil {
+	mode := d.arg(0)
+	if mode.text == "cookie" {
+		seen := map[string]Pos{}
+		for _, s := range d.block {
+			if err := once(seen, s); err != nil {
+				return err
+			}
+			if err := cookieOption(s, st); err != nil {
+				return err
+			}
+		}
+	} else if err := d.noBlock(); err != nil {
 		return err
 	}
-	mode := d.arg(0)
 	switch mode.text {
 	case "jvmroute", "off":
 		if d.nargs() > 1 {
@@ -494,44 +569,256 @@ func (b *builder) checkBalancer(bal *Balancer, namePos *Pos, redirects map[int]P
 }
 
 // lbPolicy parses lb_policy: Tether's policies, and Caddy's spellings of
-// the same (least_conn is least_busy; cookie [NAME] is sticky cookie
-// NAME, Caddy's default name "lb").
-func lbPolicy(d *node, bal *Balancer, stickyCookie **token, stickySet bool) error {
-	if err := d.argc(1, 2); err != nil {
-		return err
-	}
-	if err := d.noBlock(); err != nil {
+// the same or of its own:
+//
+//	lb_policy round_robin|least_requests|least_busy|p2c|random|ip_hash|first|uri_hash
+//	lb_policy least_conn                      (least_busy)
+//	lb_policy client_ip_hash                  (ip_hash: the client address, behind trusted_proxies too)
+//	lb_policy weighted_round_robin W...       (round_robin, W the members' weights in order; 0 disables one)
+//	lb_policy random_choose N                 (the least busy of N random members; p2c is N=2)
+//	lb_policy header FIELD [{ fallback P }]   (a hash of the field's value)
+//	lb_policy query NAME [{ fallback P }]     (a hash of the parameter's values)
+//	lb_policy cookie [NAME [SECRET]] [{ fallback P; max_age D; domain D; secure [on|off]; samesite S }]
+//	                                          (sticky cookie NAME, default name "lb"; fallback is the lb_policy)
+//
+// weights receives weighted_round_robin's, for the caller to set once
+// every member is known.
+func lbPolicy(d *node, bal *Balancer, stickyCookie **token, stickySet bool, weights *[]token) error {
+	if err := d.argc(1, -1); err != nil {
 		return err
 	}
 	p := d.arg(0)
+	args := d.args[2:]
+	maxArgs := func(k int) error {
+		if len(args) > k {
+			return errorf(args[k].pos, "lb_policy %s: unexpected argument %q", p.text, args[k].text)
+		}
+		return nil
+	}
+	if p.text != "cookie" && p.text != "header" && p.text != "query" {
+		if err := d.noBlock(); err != nil {
+			return err
+		}
+	}
 	switch p.text {
 	case "least_conn":
 		bal.LBPolicy = "least_busy"
+	case "client_ip_hash":
+		bal.LBPolicy = "ip_hash"
+	case "weighted_round_robin":
+		if len(args) == 0 {
+			return errorf(p.pos, "lb_policy weighted_round_robin: want one weight per member, in order")
+		}
+		bal.LBPolicy = "round_robin"
+		*weights = args
+		return nil
+	case "random_choose":
+		if len(args) != 1 {
+			return errorf(p.pos, "lb_policy random_choose: want the number of members to draw (2 or more)")
+		}
+		n, err := intArg(d, args[0], 2, 64)
+		if err != nil {
+			return err
+		}
+		bal.LBPolicy, bal.LBChoose = "random_choose", n
+		return nil
+	case "header", "query":
+		if len(args) == 0 {
+			what := "a header field"
+			if p.text == "query" {
+				what = "a query parameter"
+			}
+			return errorf(p.pos, "lb_policy %s: want %s whose value is hashed", p.text, what)
+		}
+		if err := maxArgs(1); err != nil {
+			return err
+		}
+		bal.LBPolicy, bal.LBKey, bal.LBFallback = p.text, args[0].text, "random"
+		if p.text == "header" {
+			bal.LBKey = canonicalHeader(bal.LBKey)
+		}
+		return policyBlock(d, bal, nil)
 	case "cookie":
 		if stickySet {
 			return errorf(p.pos, "lb_policy cookie: the balancer already has sticky %s", bal.Sticky.Mode)
 		}
+		if err := maxArgs(2); err != nil {
+			return err
+		}
 		bal.Sticky.Mode, bal.Sticky.Cookie = "cookie", "lb"
-		if d.nargs() == 2 {
-			name, err := nonEmpty(d, d.arg(1))
+		if len(args) >= 1 {
+			name, err := nonEmpty(d, args[0])
 			if err != nil {
 				return err
 			}
 			bal.Sticky.Cookie = name
-			*stickyCookie = &d.args[2]
+			*stickyCookie = &args[0]
 		}
-		return nil
-	case "first", "header", "uri_hash", "client_ip_hash", "weighted_round_robin", "query":
-		return errorf(p.pos, "lb_policy %s: Caddy's policy is not built yet (want round_robin, least_requests, least_busy or least_conn, p2c, random, ip_hash or cookie)", p.text)
+		if len(args) == 2 {
+			secret, err := nonEmpty(d, args[1])
+			if err != nil {
+				return err
+			}
+			bal.Sticky.Secret = secret
+		}
+		return policyBlock(d, bal, &bal.Sticky)
 	default:
-		v, err := oneOf(d, p, "policy", lbPolicies)
+		v, err := oneOf(d, p, "policy", append(slices.Clone(lbPolicies), "least_conn", "client_ip_hash", "weighted_round_robin", "cookie"))
 		if err != nil {
 			return err
 		}
 		bal.LBPolicy = v
 	}
-	if d.nargs() == 2 {
-		return errorf(d.arg(1).pos, "lb_policy %s: unexpected argument %q", p.text, d.arg(1).text)
+	return maxArgs(0)
+}
+
+// policyBlock parses the block of lb_policy header, query or cookie:
+// fallback, and for cookie (st set) the cookie's attributes.
+func policyBlock(d *node, bal *Balancer, st *Sticky) error {
+	known := []string{"fallback"}
+	if st != nil {
+		known = append(known, cookieOptions...)
+	}
+	seen := map[string]Pos{}
+	for _, s := range d.block {
+		if err := once(seen, s); err != nil {
+			return err
+		}
+		if s.name() != "fallback" {
+			if st == nil {
+				return unknown(s, "lb_policy "+d.arg(0).text+" option", known, nil, "")
+			}
+			if err := cookieOption(s, st); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.simple(1); err != nil {
+			return err
+		}
+		fb, err := oneOf(s, s.arg(0), "fallback policy", keylessPolicies)
+		if err != nil {
+			return err
+		}
+		switch fb {
+		case "least_conn":
+			fb = "least_busy"
+		case "client_ip_hash":
+			fb = "ip_hash"
+		}
+		if st != nil {
+			bal.LBPolicy = fb // Tether's sticky cookie balances new clients by the lb_policy
+		} else {
+			bal.LBFallback = fb
+		}
+	}
+	return nil
+}
+
+// cookieOptions are the affinity cookie's attributes, in a sticky cookie
+// or lb_policy cookie block.
+var cookieOptions = []string{"max_age", "domain", "secure", "samesite"}
+
+// cookieOption parses one of cookieOptions into st.
+func cookieOption(s *node, st *Sticky) error {
+	switch s.name() {
+	case "max_age":
+		if err := s.simple(1); err != nil {
+			return err
+		}
+		d, err := ParseDuration(s.arg(0).text)
+		if err != nil {
+			return errorf(s.arg(0).pos, "max_age: %v", err)
+		}
+		if d < time.Second || d > 400*24*time.Hour {
+			return errorf(s.arg(0).pos, "max_age: %s is out of range 1s..400 days (browsers cap cookies at 400 days)", s.arg(0).text)
+		}
+		st.MaxAge = d
+	case "domain":
+		if err := s.simple(1); err != nil {
+			return err
+		}
+		dom := strings.TrimPrefix(strings.ToLower(s.arg(0).text), ".")
+		if dom == "" || strings.ContainsAny(dom, " ;,/:\\\"=") || strings.HasPrefix(dom, ".") || strings.HasSuffix(dom, ".") {
+			return errorf(s.arg(0).pos, "domain: %q is not a domain name", s.arg(0).text)
+		}
+		st.Domain = dom
+	case "secure":
+		if err := s.argc(0, 1); err != nil {
+			return err
+		}
+		if err := s.noBlock(); err != nil {
+			return err
+		}
+		st.Secure = "on"
+		if s.nargs() == 1 {
+			v, err := oneOf(s, s.arg(0), "value", []string{"on", "off"})
+			if err != nil {
+				return err
+			}
+			st.Secure = v
+		}
+	case "samesite":
+		if err := s.simple(1); err != nil {
+			return err
+		}
+		v, err := oneOf(s, token{text: strings.ToLower(s.arg(0).text), pos: s.arg(0).pos}, "value", []string{"lax", "strict", "none"})
+		if err != nil {
+			return err
+		}
+		st.SameSite = v
+	default:
+		return unknown(s, "cookie option", cookieOptions, nil, "")
+	}
+	if st.SameSite == "none" && st.Secure == "off" {
+		return errorf(s.args[0].pos, "samesite none: browsers drop such a cookie without Secure, and secure is off")
+	}
+	return nil
+}
+
+// canonicalHeader is the canonical form of a header field name.
+func canonicalHeader(s string) string {
+	b := []byte(s)
+	upper := true
+	for i, c := range b {
+		if upper && c >= 'a' && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		} else if !upper && c >= 'A' && c <= 'Z' {
+			b[i] = c - 'A' + 'a'
+		}
+		upper = c == '-'
+	}
+	return string(b)
+}
+
+// applyWeights sets weighted_round_robin's weights on the members, in
+// order: one per member; 0 takes a member out of balancing (disabled:
+// only its existing sessions reach it).
+func applyWeights(bal *Balancer, weights []token) error {
+	if len(weights) != len(bal.Members) {
+		at := weights[0].pos
+		if len(weights) > len(bal.Members) {
+			at = weights[len(bal.Members)].pos
+		}
+		return errorf(at, "lb_policy weighted_round_robin: %d weight(s) for %d member(s); want one per member, in order", len(weights), len(bal.Members))
+	}
+	positive := false
+	for i, t := range weights {
+		w, err := strconv.Atoi(t.text)
+		if err != nil || w < 0 || w > 1_000_000 {
+			return errorf(t.pos, "lb_policy weighted_round_robin: weight %q: want a whole number 0..1000000", t.text)
+		}
+		m := &bal.Members[i]
+		if w == 0 {
+			if m.State == "active" {
+				m.State = "disabled"
+			}
+			continue
+		}
+		m.Weight, positive = w, true
+	}
+	if !positive {
+		return errorf(weights[0].pos, "lb_policy weighted_round_robin: want at least one weight above 0")
 	}
 	return nil
 }
@@ -544,4 +831,28 @@ func healthStatus(d *node, t token) (string, error) {
 		return s, nil
 	}
 	return "", errorf(t.pos, "health_status: %q: want a status such as 200 or a class such as 2xx", t.text)
+}
+
+// flushInterval parses Caddy's "flush_interval D|-1".
+func flushInterval(d *node, bal *Balancer) error {
+	if err := d.simple(1); err != nil {
+		return err
+	}
+	t := d.arg(0)
+	if strings.HasPrefix(t.text, "-") {
+		if _, err := ParseDuration(t.text[1:]); err != nil && t.text != "-1" {
+			return errorf(t.pos, "flush_interval: %q: want a duration, or -1 to flush after every write", t.text)
+		}
+		bal.FlushInterval = -1
+		return nil
+	}
+	v, err := ParseDuration(t.text)
+	if err != nil {
+		return errorf(t.pos, "flush_interval: %v", err)
+	}
+	if v != 0 && (v < time.Millisecond || v > time.Minute) {
+		return errorf(t.pos, "flush_interval: %s is out of range 1ms..1m (or -1)", t.text)
+	}
+	bal.FlushInterval = v
+	return nil
 }

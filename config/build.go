@@ -34,17 +34,19 @@ func DefaultBalancer() *Balancer {
 
 // Enumerations of the config, for validation and messages.
 var (
-	lbPolicies   = []string{"round_robin", "least_requests", "least_busy", "p2c", "random", "ip_hash"}
-	memberStates = []string{"active", "disabled", "stopped"}
-	logLevels    = []string{"debug", "info", "warn", "error"}
-	profiles     = []string{"lan", "wan", "local"}
+	lbPolicies = []string{"round_robin", "least_requests", "least_busy", "p2c", "random", "ip_hash", "first", "uri_hash", "header", "query", "random_choose"}
+	// keylessPolicies are those a fallback may name.
+	keylessPolicies = []string{"round_robin", "least_requests", "least_busy", "least_conn", "p2c", "random", "ip_hash", "client_ip_hash", "first"}
+	memberStates    = []string{"active", "disabled", "stopped"}
+	logLevels       = []string{"debug", "info", "warn", "error"}
+	profiles        = []string{"lan", "wan", "local"}
 )
 
 // globalOptions and siteDirectives name the directives of each level, to
 // point a directive written at the wrong level to the right one.
 var (
-	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "acme_dns", "acme_eab", "storage", "cluster", "agent", "drain_delay", "shutdown_timeout", "log", "limits"}
-	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_header", "request_body", "redir", "rewrite", "uri", "respond", "basic_auth", "basicauth", "log", "handle", "handle_path", "route", "abort"}
+	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "acme_dns", "acme_eab", "storage", "cluster", "agent", "drain_delay", "shutdown_timeout", "log", "limits", "debug", "auto_https", "local_certs", "on_demand_tls", "default_sni", "grace_period", "shutdown_delay", "servers"}
+	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_header", "request_body", "redir", "rewrite", "uri", "respond", "basic_auth", "basicauth", "log", "handle", "handle_path", "route", "abort", "try_files", "error", "handle_errors"}
 )
 
 // builder turns a parsed tree into a validated Config.
@@ -55,6 +57,11 @@ type builder struct {
 	addresses map[string]Pos // normalized site addresses in use
 	proxies   map[string]int // reverse_proxy blocks so far per default-name host (siteNameHost)
 	groups    int            // the last route group number used
+
+	// Caddy's global options, for the sites (caddyglobal.go).
+	autoHTTPSPos    Pos                // auto_https
+	localCertsPos   Pos                // local_certs
+	serverOverrides [][]serverOverride // the limits each servers block sets, by index
 }
 
 func build(tr *tree, opts ParseOptions) (*Config, error) {

@@ -40,7 +40,24 @@ func TestCaddySpellings(t *testing.T) {
 		{"\t\tretries 1\n\t\tlb_retries 2\n", "Caddyfile:4:3: lb_retries is set twice (first at Caddyfile:3:3)"},
 		{"\t\thealth_uri /a\n\t\thealth_path /b\n", "health_path is set twice"},
 		{"\t\tlb_policy cookie\n\t\tsticky jvmroute\n", "sticky: the balancer already has lb_policy cookie"},
-		{"\t\tlb_policy uri_hash\n", "lb_policy uri_hash: Caddy's policy is not built yet"},
+		{"\t\tlb_policy uri_hash x\n", `lb_policy uri_hash: unexpected argument "x"`},
+		{"\t\tlb_policy header\n", "lb_policy header: want a header field whose value is hashed"},
+		{"\t\tlb_policy query q {\n\t\t\tfallback header\n\t\t}\n", `fallback: unknown fallback policy "header"`},
+		{"\t\tlb_policy header X {\n\t\t\tmax_age 1h\n\t\t}\n", `unknown lb_policy header option "max_age" (want fallback)`},
+		{"\t\tlb_policy random_choose 1\n", "lb_policy: 1 is out of range 2..64"},
+		{"\t\tlb_policy weighted_round_robin 1\n", "Caddyfile:3:34: lb_policy weighted_round_robin: 1 weight(s) for 2 member(s)"},
+		{"\t\tlb_policy weighted_round_robin 1 2 3\n", "Caddyfile:3:38: lb_policy weighted_round_robin: 3 weight(s) for 2 member(s)"},
+		{"\t\tlb_policy weighted_round_robin 0 0\n", "want at least one weight above 0"},
+		{"\t\tlb_policy weighted_round_robin 1 -2\n", `weight "-2": want a whole number`},
+		{"\t\tlb_policy round_robin {\n\t\t}\n", "lb_policy takes no block"},
+		{"\t\tlb_policy cookie a b c\n", `lb_policy cookie: unexpected argument "c"`},
+		{"\t\tlb_policy cookie {\n\t\t\tmax_age 0s\n\t\t}\n", "max_age: 0s is out of range 1s..400 days"},
+		{"\t\tsticky cookie S {\n\t\t\tsamesite none\n\t\t\tsecure off\n\t\t}\n", "samesite none: browsers drop such a cookie without Secure"},
+		{"\t\tsticky cookie S {\n\t\t\tsamesite loose\n\t\t}\n", `samesite: unknown value "loose" (want lax, strict or none)`},
+		{"\t\tsticky cookie S {\n\t\t\tdomain a/b\n\t\t}\n", `domain: "a/b" is not a domain name`},
+		{"\t\tsticky learn S {\n\t\t\tmax_age 1h\n\t\t}\n", "sticky takes no block"},
+		{"\t\tflush_interval soon\n", "flush_interval:"},
+		{"\t\tflush_interval 2h\n", "flush_interval: 2h is out of range 1ms..1m (or -1)"},
 		{"\t\thealth_status ok\n", `health_status: "ok": want a status such as 200 or a class such as 2xx`},
 		{"\t\tlb_policy round_robin extra\n", `lb_policy round_robin: unexpected argument "extra"`},
 	} {
@@ -126,10 +143,54 @@ func TestSiteLog(t *testing.T) {
 	for _, tc := range []struct{ body, wantErr string }{
 		{"\taccess_log\n\tlog", "log: the site already has an access log"},
 		{"\tlog {\n\t\toutput net 10.0.0.1:514\n\t}", `log: output "net": want stdout, stderr, discard or file PATH`},
-		{"\tlog {\n\t\tformat filter\n\t}", `log: format "filter": want json or console`},
+		{"\tlog {\n\t\tformat transform\n\t}", `log: format "transform": want json, console or filter { wrap json|console }`},
+		{"\tlog {\n\t\tformat filter {\n\t\t\twrap logfmt\n\t\t}\n\t}", `log: format "logfmt": want json, console or filter`},
 	} {
 		if _, err := Parse("Caddyfile", []byte("example.com {\n"+tc.body+"\n}\n")); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%q: error %v; want %q", tc.body, err, tc.wantErr)
 		}
+	}
+}
+
+// TestCaddyProxyOptions: Caddy's reverse_proxy options beyond the
+// spellings: unhealthy_status (fail_on_status, classes too), tuning
+// options accepted with a warning, and those refused with what to write.
+func TestCaddyProxyOptions(t *testing.T) {
+	parse := func(opts string) (*Config, error) {
+		return Parse("Caddyfile", []byte("example.com {\n\treverse_proxy a=http://127.0.0.1:1 {\n"+opts+"\t}\n}\n"))
+	}
+	cfg, err := parse("\t\tunhealthy_status 429 5xx\n\t\tlb_try_interval 250ms\n\t\tstream_timeout 1h\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Sites[0].Balancers[0].FailOnStatus; len(f) != 101 || f[0] != 429 || f[1] != 500 || f[100] != 599 {
+		t.Errorf("unhealthy_status 429 5xx: fail_on_status %v; want 429 and 500..599", f)
+	}
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0].String(), "Caddyfile:4:3: warning: lb_try_interval is not honoured") {
+		t.Errorf("warnings %v; want lb_try_interval and stream_timeout", cfg.Warnings)
+	}
+	for _, tc := range []struct{ opts, wantErr string }{
+		{"\t\tfail_on_status 502\n\t\tunhealthy_status 503\n", "unhealthy_status is set twice"},
+		{"\t\thandle_response {\n\t\t}\n", "handle_response (intercepting a member's answer) is not supported"},
+		{"\t\ttrusted_proxies private_ranges\n", "trusted_proxies belongs in the site block in Tether"},
+		{"\t\thealth_port 9000\n", "health_port is not supported"},
+	} {
+		if _, err := parse(tc.opts); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%q: error %v; want %q", tc.opts, err, tc.wantErr)
+		}
+	}
+	// Caddy's other placeholders.
+	cfg, err = Parse("Caddyfile", []byte("example.com {\n\trespond \"{port} {remote} {client_ip} {cookie.sid} {http.request.port} {http.vars.client_ip}\"\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vars []string
+	for _, p := range cfg.Sites[0].Responds[0].Body.Parts {
+		if p.Var != "" {
+			vars = append(vars, p.Var+p.Arg)
+		}
+	}
+	if got := strings.Join(vars, " "); got != "port remote client_ip cookiesid port client_ip" {
+		t.Errorf("placeholders %q; want port remote client_ip cookie(sid) port client_ip", got)
 	}
 }

@@ -27,6 +27,8 @@ var testEnv = map[string]string{
 	"SEEDS":       "10.1.0.1:7946 10.1.0.2:7946",
 	"USER_NAME":   "ops",
 	"EMPTY":       "",
+	"ACME_EMAIL":  "ops@example.com",
+	"MOTD":        "hello {world} and {$SEEDS}",
 }
 
 func envOf(m map[string]string) func(string) (string, bool) {
@@ -222,7 +224,7 @@ func TestErrors(t *testing.T) {
 		{name: "handle_path matcher", src: "a.com {\n\t@a path /a\n\thandle_path @a {\n\t}\n}", want: "Caddyfile:3:14: handle_path: want a path prefix"},
 		{name: "rewrite to a URL", src: "a.com {\n\trewrite https://b.com/\n}", want: "Caddyfile:2:10: rewrite: target \"https://b.com/\": want /path[?query]"},
 		{name: "uri unknown op", src: "a.com {\n\turi strip /a\n}", want: "Caddyfile:2:6: uri: unknown operation \"strip\""},
-		{name: "php_fastcgi", src: "a.com {\n\tphp_fastcgi localhost:9000\n}", want: "Caddyfile:2:2: php_fastcgi (FastCGI to PHP-FPM) is not supported"},
+		{name: "php_fastcgi", src: "a.com {\n\tphp_fastcgi localhost:9000\n}", want: "Caddyfile:2:2: php_fastcgi is Caddy's, not supported by Tether: FastCGI to PHP-FPM is not supported"},
 		{name: "caddy plugin", src: "a.com {\n\thandle {\n\t\trate_limit {\n\t\t}\n\t}\n}", want: "Caddyfile:3:3: rate_limit is a Caddy plugin"},
 		{name: "two file_servers", src: "a.com {\n\troot * /srv\n\tfile_server\n\tfile_server browse\n}", want: "Caddyfile:4:2: file_server is set twice"},
 		{name: "request_header defer", src: "a.com {\n\trequest_header >X-A 1\n}", want: "Caddyfile:2:17: request_header: defer and > are for answers"},
@@ -301,7 +303,9 @@ func TestErrors(t *testing.T) {
 		{name: "tls off on https", src: "a.com, https://b.com {\n\ttls off\n}", want: "Caddyfile:2:2: tls off: the site has the https address \"https://b.com\""},
 		{name: "tls off with block", src: "a.com {\n\ttls off {\n\t}\n}", want: "Caddyfile:2:10: tls takes no block"},
 		{name: "file server without root", src: "a.com {\n\tfile_server\n}", want: "Caddyfile:2:2: file_server: no root"},
-		{name: "root outside a block", src: "a.com {\n\troot /x/* /srv\n}", want: "Caddyfile:2:7: root: only the * matcher is supported"},
+		{name: "root with a bad matcher", src: "a.com {\n\troot srv /srv\n\tfile_server\n}", want: "Caddyfile:2:7: root: \"srv\" is not a matcher (want root [* | /path | @name] DIR)"},
+		{name: "root with an unknown matcher", src: "a.com {\n\troot @x /srv\n\tfile_server\n}", want: "Caddyfile:2:7: root: no matcher named @x"},
+		{name: "root twice", src: "a.com {\n\troot /a\n\troot * /b\n\tfile_server\n}", want: "Caddyfile:3:2: root is set twice in this block (first at Caddyfile:2:2)"},
 		{name: "access log format", src: "a.com {\n\taccess_log stdout xml\n}", want: "Caddyfile:2:20: access_log: unknown format \"xml\""},
 		{name: "import_jk missing file", src: "a.com {\n\timport_jk workers.properties\n}", want: "Caddyfile:2:2: import_jk: read workers file: "},
 

@@ -33,6 +33,25 @@ func TestCaddyfileCorpus(t *testing.T) {
 	if err != nil || len(files) < 20 {
 		t.Fatalf("corpus: %d files, %v; want at least 20", len(files), err)
 	}
+	// Every file names where it came from: repository, path, commit.
+	sources, err := os.ReadFile("testdata/caddyfiles/SOURCES.tsv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(sources)), "\n")[1:] {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 || len(f[3]) != 40 || !strings.Contains(f[1], "/") || f[2] == "" {
+			t.Errorf("SOURCES.tsv line %q: want file, owner/repo, path and a 40-digit commit", line)
+			continue
+		}
+		from[f[0]] = f[1:]
+	}
+	for _, f := range files {
+		if from[filepath.Base(f)] == nil {
+			t.Errorf("%s is not in SOURCES.tsv", filepath.Base(f))
+		}
+	}
 	var out strings.Builder
 	valid := 0
 	for _, f := range files {
@@ -50,5 +69,8 @@ func TestCaddyfileCorpus(t *testing.T) {
 		out.WriteString(filepath.Base(f) + ": " + res + "\n")
 	}
 	t.Logf("%d of %d real Caddyfiles validate", valid, len(files))
+	if valid < 20 {
+		t.Errorf("%d real Caddyfiles validate; want at least 20", valid)
+	}
 	golden(t, "testdata/caddyfiles/corpus.golden", out.String())
 }

@@ -120,7 +120,8 @@ func TestFormatGoldenInputs(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.Caddyfile")
-	for _, name := range append(files, "../Caddyfile.example") {
+	corpus, _ := filepath.Glob("testdata/caddyfiles/*.Caddyfile")
+	for _, name := range append(append(files, corpus...), "../Caddyfile.example") {
 		if src, err := os.ReadFile(name); err == nil {
 			f.Add(src)
 		}
@@ -131,6 +132,8 @@ func FuzzParse(f *testing.F) {
 		"(s) {\n\troot {args[0]}\n}\na.com {\n\timport s /x\n\tfile_server\n}",
 		"a.com {\n\troot <<EOF\n\t/x\n\tEOF\n\tfile_server\n}", "a.com {\n\troot \"a\\\"b\" # c\n\tfile_server\n}",
 		"a.com,\nb.com {\n}", "{$X:a.com} {\n}", "a.com {\n\ttrusted_proxies {$SEEDS}\n}",
+		"a.com {\n\trespond \"{env.A}{env.}{env.B\"\n}", "{\n\tservers :80 {\n\t\tprotocols h2c\n\t}\n}\nhttp://:80 {\n}",
+		"a.com {\n\troot @x /y\n\ttry_files {path} =404\n\thandle_errors 5xx {\n\t\terror x 500\n\t}\n}",
 		"a\"b\" `c`d \"e\"#f", "x <<A\nA <<B\nB\n", "a {\n\tb {\n\t}\n}\n}", "\r\n\r\n a\r b",
 	} {
 		f.Add([]byte(s))

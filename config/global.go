@@ -15,8 +15,10 @@ func (b *builder) global(gn *node) error {
 	seen := map[string]Pos{}
 	var adminTok, tokenTok *token
 	for _, n := range gn.block {
-		if err := once(seen, n); err != nil {
-			return err
+		if n.name() != "servers" && n.name() != "log" {
+			if err := once(seen, n); err != nil {
+				return err
+			}
 		}
 		var err error
 		switch n.name() {
@@ -70,24 +72,34 @@ func (b *builder) global(gn *node) error {
 		case "agent":
 			err = b.agent(n)
 		case "drain_delay":
+			if prev, dup := seen["shutdown_delay"]; dup && prev != n.args[0].pos {
+				return errorf(n.args[0].pos, "drain_delay is set twice (first at %s, as Caddy's shutdown_delay)", prev)
+			}
 			if err = n.simple(1); err == nil {
 				g.DrainDelay, err = durArg(n, n.arg(0), true)
 			}
 		case "shutdown_timeout":
+			if prev, dup := seen["grace_period"]; dup && prev != n.args[0].pos {
+				return errorf(n.args[0].pos, "shutdown_timeout is set twice (first at %s, as Caddy's grace_period)", prev)
+			}
 			if err = n.simple(1); err == nil {
 				g.ShutdownTimeout, err = durArg(n, n.arg(0), false)
 			}
 		case "log":
-			err = b.log(n)
+			err = b.log(n, seen)
 		case "limits":
 			err = limits(n, &g.Limits, false)
 		default:
-			err = unknown(n, "global option", globalOptions, siteDirectives, "a site block")
+			var handled bool
+			if handled, err = b.caddyGlobal(n, seen); !handled {
+				err = unknownGlobal(n)
+			}
 		}
 		if err != nil {
 			return err
 		}
 	}
+	b.resolveServers()
 	if g.Admin != "" && g.AdminToken == "" {
 		host, _, _ := parseHostPort(g.Admin)
 		if !isLoopbackHost(host) {
@@ -110,6 +122,10 @@ func (b *builder) admin(n *node, tokenTok **token) error {
 				return errorf(n.open, "admin off takes no block")
 			}
 			g.Admin = ""
+			return nil
+		}
+		if strings.HasPrefix(a.text, "unix/") {
+			b.warn(a.pos, "admin: a unix socket is not supported; the admin API listens on "+g.Admin)
 			return nil
 		}
 		if _, _, ok := parseHostPort(a.text); !ok {
@@ -156,8 +172,13 @@ func (b *builder) admin(n *node, tokenTok **token) error {
 			if g.AdminProxyProtocol, err = prefixList(s); err != nil {
 				return err
 			}
+		case "enforce_origin":
+			if err := s.simple(0); err != nil {
+				return err
+			}
+			b.warn(s.args[0].pos, "admin: enforce_origin is not honoured: the admin API checks Host against origins, and takes no cross-origin requests")
 		default:
-			return unknown(s, "admin option", []string{"token", "origins", "proxy_protocol"}, nil, "")
+			return unknown(s, "admin option", []string{"token", "origins", "proxy_protocol", "enforce_origin"}, nil, "")
 		}
 	}
 	return nil
@@ -205,13 +226,25 @@ func (b *builder) storage(n *node) error {
 		return err
 	}
 	switch kind := n.arg(0); kind.text {
-	case "file":
-		if err := n.noBlock(); err != nil {
-			return err
-		}
+	case "file", "file_system": // file_system is Caddy's name
 		st.Kind = "file"
 		if n.nargs() == 2 {
 			st.Dir = n.arg(1).text
+		}
+		if kind.text == "file" {
+			return n.noBlock()
+		}
+		for _, s := range n.block { // Caddy's file_system { root DIR }
+			if s.name() != "root" {
+				return unknown(s, "storage file_system option", []string{"root"}, nil, "")
+			}
+			if err := s.simple(1); err != nil {
+				return err
+			}
+			if st.Dir != "" {
+				return errorf(s.args[0].pos, "storage file_system: the directory is already given")
+			}
+			st.Dir = s.arg(0).text
 		}
 	case "s3":
 		if err := n.argc(1, 1); err != nil {
@@ -237,7 +270,7 @@ func (b *builder) storage(n *node) error {
 			return errorf(kind.pos, "storage s3: bucket is required")
 		}
 	default:
-		return errorf(kind.pos, "storage: unknown kind %q (want file or s3)", kind.text)
+		return errorf(kind.pos, "storage: unknown kind %q (want file or s3; Caddy's other storage modules are plugins)", kind.text)
 	}
 	return nil
 }
@@ -423,29 +456,59 @@ func discover(n *node) (Discover, error) {
 	return d, nil
 }
 
-// log parses "log { level L; format F }".
-func (b *builder) log(n *node) error {
-	if err := n.argc(0, 0); err != nil {
+// log parses the process log's options, Tether's and Caddy's:
+//
+//	log [NAME] {
+//	    output stdout|stderr|discard|file PATH
+//	    format json|console
+//	    level debug|info|warn|error (Caddy's DEBUG, INFO, ... too)
+//	    include|exclude ...          (warned: one log has everything)
+//	}
+//
+// A log with a NAME other than "default" is one of Caddy's named loggers,
+// warned and not honoured.
+func (b *builder) log(n *node, seen map[string]Pos) error {
+	if err := n.argc(0, 1); err != nil {
 		return err
 	}
+	if n.nargs() == 1 && n.arg(0).text != "default" {
+		b.warn(n.args[0].pos, "log "+n.arg(0).text+": named loggers are not honoured: Tether has one process log (configure it with log { ... }) and per-site access logs")
+		return nil
+	}
+	if prev, dup := seen["log default"]; dup {
+		return errorf(n.args[0].pos, "log is set twice (first at %s)", prev)
+	}
+	seen["log default"] = n.args[0].pos
 	l := &b.cfg.Global.Log
-	seen := map[string]Pos{}
+	debug := l.Level == "debug" // the debug option wins over a level
+	oseen := map[string]Pos{}
 	for _, s := range n.block {
-		if err := once(seen, s); err != nil {
+		if err := once(oseen, s); err != nil {
 			return err
 		}
 		var err error
 		switch s.name() {
 		case "level":
+			var v string
 			if err = s.simple(1); err == nil {
-				l.Level, err = oneOf(s, s.arg(0), "level", logLevels)
+				v, err = logLevel(s, s.arg(0))
+			}
+			if !debug {
+				l.Level = v
 			}
 		case "format":
-			if err = s.simple(1); err == nil {
+			if err = s.argc(1, 1); err == nil {
 				l.Format, err = oneOf(s, s.arg(0), "format", []string{"json", "console"})
 			}
+			if err == nil && s.hasBlock {
+				b.warn(s.open, "log: format options are not honoured")
+			}
+		case "output":
+			l.Output, err = b.logOutput(s)
+		case "include", "exclude", "sampling":
+			b.warn(s.args[0].pos, "log: "+s.name()+" is not honoured: the process log has every component's events")
 		default:
-			err = unknown(s, "log option", []string{"level", "format"}, nil, "")
+			err = unknown(s, "log option", []string{"output", "format", "level", "include", "exclude"}, nil, "")
 		}
 		if err != nil {
 			return err

@@ -40,6 +40,38 @@ func replaceEnv(s string, lookup func(string) (string, bool)) string {
 	}
 }
 
+// replaceEnvDot replaces Caddy's {env.NAME} placeholders in s with the
+// variable's value ("" when unset). Caddy reads them when a handler runs;
+// the process environment does not change while Tether runs, so reading it
+// when the config loads gives the same value. Unlike {$NAME}, the value
+// stays within its token: it is never split into several arguments. As in
+// Caddy, a value is not itself searched for placeholders: its braces are
+// escaped (\{ \}), which the values that take placeholders (header,
+// respond, redir, ...) read as literal braces.
+func replaceEnvDot(s string, lookup func(string) (string, bool)) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(s, "{env.")
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 || !isEnvName(s[i+5:i+j]) {
+			b.WriteString(s[:i+5])
+			s = s[i+5:]
+			continue
+		}
+		b.WriteString(s[:i])
+		v, _ := lookup(s[i+5 : i+j])
+		if strings.ContainsAny(v, "{}") {
+			v = strings.NewReplacer("{", `\{`, "}", `\}`).Replace(v)
+		}
+		b.WriteString(v)
+		s = s[i+j+1:]
+	}
+}
+
 // wholeEnv reports whether s is exactly one env placeholder.
 func wholeEnv(s string) bool {
 	if !strings.HasPrefix(s, "{$") || !strings.HasSuffix(s, "}") {
@@ -77,14 +109,25 @@ func expandEnv(toks []token, lookup func(string) (string, bool)) []token {
 		if t.first {
 			carryFirst = false
 		}
+		var vals []string
 		switch {
 		case t.kind == tokBacktick || t.kind == tokComment || !strings.Contains(t.text, "{$"):
-			out = splice(out, t, []string{t.text}, &carryFirst)
+			vals = []string{t.text}
 		case t.kind == tokWord && wholeEnv(t.text):
-			out = splice(out, t, strings.Fields(replaceEnv(t.text, lookup)), &carryFirst)
+			vals = strings.Fields(replaceEnv(t.text, lookup))
 		default:
-			out = splice(out, t, []string{replaceEnv(t.text, lookup)}, &carryFirst)
+			vals = []string{replaceEnv(t.text, lookup)}
 		}
+		if t.kind != tokComment {
+			// After {$NAME}, which is text substitution: a {env.NAME}
+			// it brought in is a placeholder as Caddy reads it.
+			for i, v := range vals {
+				if strings.Contains(v, "{env.") {
+					vals[i] = replaceEnvDot(v, lookup)
+				}
+			}
+		}
+		out = splice(out, t, vals, &carryFirst)
 	}
 	return out
 }

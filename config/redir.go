@@ -22,7 +22,7 @@ type Redirect struct {
 type Respond struct {
 	Path   string // as Redirect.Path
 	Body   Template
-	Status int  // default 200
+	Status int  // 0: 200, or in handle_errors the error's status (Caddy's)
 	Close  bool // close the connection after the answer
 	Pos    Pos
 }
@@ -93,7 +93,7 @@ func respond(n *node) (*Respond, error) {
 	if err := n.argc(0, 3); err != nil {
 		return nil, err
 	}
-	r := &Respond{Status: 200, Pos: n.args[0].pos}
+	r := &Respond{Pos: n.args[0].pos}
 	args := n.args[1:]
 	if len(args) > 0 {
 		if err := matcherArg(args[0], "respond"); err != nil {

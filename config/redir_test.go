@@ -44,7 +44,7 @@ func TestRedirRespond(t *testing.T) {
 	for _, d := range s.Responds {
 		gotA = append(gotA, a{d.Path, d.Body.Raw, d.Status, d.Close})
 	}
-	wantA := []a{{"/health", "", 200, false}, {"/hello", "Hello from {host}", 201, false}, {"/gone", `gone\n`, 200, true}, {"", "", 404, false}}
+	wantA := []a{{"/health", "", 200, false}, {"/hello", "Hello from {host}", 201, false}, {"/gone", `gone\n`, 0, true}, {"", "", 404, false}}
 	if !reflect.DeepEqual(gotA, wantA) {
 		t.Errorf("responds %+v; want %+v", gotA, wantA)
 	}

@@ -33,6 +33,12 @@ type Route struct {
 	Abort         bool        // abort
 	Balancers     []*Balancer // reverse_proxy (one); import_jk (its workers, in mod_jk's order)
 	FileServer    *FileServer // file_server
+	TryFiles      *TryFiles   // try_files
+	Error         *ErrorAnswer
+	// Root is a root directive with a matcher: the directory the
+	// file_server and try_files of the requests it matches use. (A root
+	// without one is the block's: it is on those directives themselves.)
+	Root string
 	// Routes are a handle, handle_path or route block's, arranged.
 	Routes []*Route
 
@@ -171,54 +177,126 @@ type scope struct {
 
 // siteOnly are the directives of a site block that cannot go in a handle,
 // handle_path or route block.
-var siteOnly = []string{"trusted_proxies", "proxy_protocol", "tls", "access_log", "log", "import_jk", "limits", "allow_methods", "request_body"}
+var siteOnly = []string{"trusted_proxies", "proxy_protocol", "tls", "access_log", "log", "import_jk", "limits", "allow_methods", "request_body", "handle_errors"}
 
 // blockDirectives are those of handle, handle_path and route blocks (and
 // of the site's pipeline).
 var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "uri", "basic_auth", "basicauth", "encode",
-	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root"}
+	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root", "try_files", "error"}
 
-// caddyPlugins are directives of well-known Caddy plugins (or Caddy
-// features that need a module Tether does not have), so that a pasted
-// Caddyfile gets a plain answer.
+// Caddy's directives Tether does not have, by kind, so that a pasted
+// Caddyfile gets a plain answer: one of Caddy's own (caddyUnsupported),
+// Caddy v1's (caddyV1), a known plugin's (caddyPlugins, with its module),
+// or, for any other name, probably a plugin's (caddyDirectiveError).
+
+// caddyUnsupported are Caddy's standard directives Tether does not have,
+// with what to do instead.
+var caddyUnsupported = map[string]string{
+	"php_fastcgi":   "FastCGI to PHP-FPM is not supported; proxy to a PHP server over HTTP",
+	"templates":     "server-side templates are not supported",
+	"forward_auth":  "not supported yet; basic_auth, or authentication in the members",
+	"metrics":       "Tether serves /metrics on its admin listener",
+	"push":          "HTTP/2 server push is not supported (browsers dropped it)",
+	"acme_server":   "Tether is not an ACME server",
+	"map":           "not supported",
+	"vars":          "not supported",
+	"invoke":        "named routes are not supported",
+	"intercept":     "intercepting answers is not supported",
+	"tracing":       "OpenTelemetry tracing is not supported",
+	"method":        "changing the method is not supported",
+	"fs":            "file systems other than the local disk are not supported",
+	"bind":          "give the IP in the site address (http://10.0.0.1:8080): that is the address Tether listens on",
+	"log_append":    "the access log's fields are fixed",
+	"log_skip":      "every request is logged",
+	"skip_log":      "every request is logged",
+	"log_name":      "a site has one access log",
+	"copy_response": "handle_response is not supported",
+}
+
+// caddyV1 are Caddy v1's directives that Caddy 2 replaced.
+var caddyV1 = map[string]string{
+	"gzip":      "Caddy 2 and Tether spell it encode gzip",
+	"proxy":     "Caddy 2 and Tether spell it reverse_proxy",
+	"browse":    "Caddy 2 and Tether spell it file_server browse",
+	"ext":       "Caddy 2 writes try_files {path} {path}.html",
+	"markdown":  "Caddy 2 dropped it",
+	"errors":    "Caddy 2 and Tether spell it handle_errors",
+	"internal":  "Caddy 2 writes a matcher with respond or abort",
+	"expires":   "Caddy 2 and Tether write header Cache-Control",
+	"fastcgi":   "Caddy 2 spells it php_fastcgi, which Tether does not have",
+	"ipfilter":  "use a remote_ip matcher with respond 403 or abort",
+	"ratelimit": "see limits; Caddy 2's rate_limit is a plugin",
+	"status":    "Caddy 2 and Tether spell it respond",
+	"timeouts":  "Caddy 2 writes servers { timeouts }, Tether limits",
+	"websocket": "reverse_proxy passes WebSocket upgrades",
+	"startup":   "Caddy 2 dropped it",
+	"shutdown":  "Caddy 2 dropped it",
+	"mime":      "Caddy 2 writes header Content-Type",
+}
+
+// caddyPlugins are directives of well-known Caddy plugins: the plugin's
+// module, and after "; " what Tether has instead.
 var caddyPlugins = map[string]string{
-	"php_fastcgi":   "php_fastcgi (FastCGI to PHP-FPM) is not supported; proxy to a PHP server over HTTP",
-	"templates":     "templates is not supported",
-	"try_files":     "try_files is not supported yet",
-	"forward_auth":  "forward_auth is not supported yet",
-	"metrics":       "metrics: Tether serves /metrics on its admin listener",
-	"push":          "push (HTTP/2 server push) is not supported",
-	"acme_server":   "acme_server is not supported",
-	"map":           "map is not supported",
-	"vars":          "vars is not supported",
-	"invoke":        "invoke is not supported",
-	"intercept":     "intercept is not supported",
-	"copy_response": "copy_response is not supported",
-	"tracing":       "tracing is not supported",
-	"error":         "error is not supported yet; respond with a status answers the same way",
-	"method":        "method is not supported",
-	"fs":            "fs is not supported",
-	"rate_limit":    "rate_limit is a Caddy plugin (github.com/mholt/caddy-ratelimit), not part of Tether; see limits",
-	"cache":         "cache is a Caddy plugin (github.com/caddyserver/cache-handler), not part of Tether",
-	"crowdsec":      "crowdsec is a Caddy plugin, not part of Tether",
-	"geoip":         "geoip is a Caddy plugin, not part of Tether",
-	"security":      "security is a Caddy plugin (caddy-security), not part of Tether",
-	"authorize":     "authorize is a Caddy plugin (caddy-security), not part of Tether",
-	"authenticate":  "authenticate is a Caddy plugin (caddy-security), not part of Tether",
-	"cgi":           "cgi is a Caddy plugin, not part of Tether",
-	"webdav":        "webdav is a Caddy plugin, not part of Tether",
-	"replace":       "replace is a Caddy plugin (caddy-replace-response), not part of Tether",
-	"cors":          "cors is a Caddy plugin, not part of Tether; set the Access-Control-* fields with header",
-	"realip":        "realip is a Caddy plugin; use trusted_proxies",
-	"hugo":          "hugo is a Caddy plugin, not part of Tether",
-	"git":           "git is a Caddy plugin, not part of Tether",
-	"jwt":           "jwt is a Caddy plugin, not part of Tether",
-	"waf":           "waf is a Caddy plugin, not part of Tether",
-	"coraza_waf":    "coraza_waf is a Caddy plugin, not part of Tether",
-	"exec":          "exec is a Caddy plugin, not part of Tether",
-	"ipfilter":      "ipfilter is a Caddy v1 directive; use a remote_ip matcher with respond 403 or abort",
-	"gzip":          "gzip is Caddy v1's; Caddy 2 and Tether spell it encode gzip",
-	"proxy":         "proxy is Caddy v1's; Caddy 2 and Tether spell it reverse_proxy",
+	"rate_limit":     "github.com/mholt/caddy-ratelimit; Tether has no rate limiting",
+	"cache":          "github.com/caddyserver/cache-handler",
+	"crowdsec":       "github.com/hslatman/caddy-crowdsec-bouncer",
+	"appsec":         "github.com/hslatman/caddy-crowdsec-bouncer",
+	"security":       "github.com/greenpau/caddy-security",
+	"authenticate":   "github.com/greenpau/caddy-security",
+	"authorize":      "github.com/greenpau/caddy-security",
+	"coraza_waf":     "github.com/corazawaf/coraza-caddy",
+	"waf":            "a WAF plugin",
+	"forward_proxy":  "github.com/caddyserver/forwardproxy",
+	"replace":        "github.com/caddyserver/replace-response",
+	"webdav":         "github.com/mholt/caddy-webdav",
+	"cgi":            "github.com/aksdb/caddy-cgi",
+	"exec":           "github.com/abiosoft/caddy-exec",
+	"mercure":        "github.com/dunglas/mercure",
+	"vulcain":        "github.com/dunglas/vulcain",
+	"php_server":     "github.com/dunglas/frankenphp",
+	"php":            "github.com/dunglas/frankenphp",
+	"jwtauth":        "github.com/ggicci/caddy-jwt",
+	"jwt":            "a JWT plugin",
+	"defender":       "github.com/JasonLovesDoggo/caddy-defender",
+	"sablier":        "github.com/sablierapp/sablier",
+	"geoip":          "a GeoIP plugin",
+	"realip":         "a real-IP plugin; Tether's trusted_proxies does what it does",
+	"cors":           "a CORS plugin; set the Access-Control-* fields with header",
+	"git":            "github.com/greenpau/caddy-git",
+	"hugo":           "a Hugo plugin",
+	"tailscale_auth": "github.com/tailscale/caddy-tailscale",
+	"souin":          "github.com/darkweak/souin",
+	"s3proxy":        "github.com/lindenlab/caddy-s3-proxy",
+	"request_id":     "github.com/lolPants/caddy-requestid; Tether's error pages carry a request id ({err.id})",
+	"umami":          "github.com/jonaharagon/caddy-umami",
+}
+
+// caddyStandard are Caddy 2's standard site directives (caddyserver.com/
+// docs/caddyfile/directives): a name outside them is a plugin's.
+var caddyStandard = []string{"abort", "acme_server", "basic_auth", "basicauth", "bind", "encode", "error", "file_server",
+	"forward_auth", "fs", "handle", "handle_errors", "handle_path", "header", "import", "intercept", "invoke", "log",
+	"log_append", "log_skip", "log_name", "skip_log", "map", "method", "metrics", "php_fastcgi", "push", "redir",
+	"request_body", "request_header", "respond", "reverse_proxy", "rewrite", "root", "route", "templates", "tls",
+	"tracing", "try_files", "uri", "vars"}
+
+// caddyDirectiveError explains a site directive Tether does not have.
+func caddyDirectiveError(n *node) error {
+	name, at := n.name(), n.args[0].pos
+	switch {
+	case caddyUnsupported[name] != "":
+		return errorf(at, "%s is Caddy's, not supported by Tether: %s", name, caddyUnsupported[name])
+	case caddyV1[name] != "":
+		return errorf(at, "%s is Caddy v1's: %s", name, caddyV1[name])
+	case caddyPlugins[name] != "":
+		mod, hint, _ := strings.Cut(caddyPlugins[name], "; ")
+		if hint != "" {
+			hint = "; " + hint
+		}
+		return errorf(at, "%s is a Caddy plugin (%s), not part of Tether%s", name, mod, hint)
+	case !slices.Contains(caddyStandard, name) && !slices.Contains(globalOptions, name) && !strings.HasPrefix(name, "@"):
+		return errorf(at, "unknown directive %q: not one of Caddy's standard directives, so a Caddy plugin's or a typo; Tether has no plugins (its directives: %s)", name, strings.Join(siteDirectives, ", "))
+	}
+	return unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
 }
 
 // matcherToken takes a leading matcher argument off a directive: "@name"
@@ -253,43 +331,9 @@ func (b *builder) matcherToken(n *node, sc *scope, paths bool) (*Matcher, *node,
 // named matchers are collected first, so a directive may use one defined
 // below it.
 func (b *builder) block(body []*node, outer *scope, s *Site, nested bool) ([]*Route, error) {
-	sc := &scope{matchers: map[string]*Matcher{}, root: outer.root, host: outer.host}
-	for k, v := range outer.matchers {
-		sc.matchers[k] = v
-	}
-	local := map[string]Pos{}
-	for _, n := range body {
-		if !strings.HasPrefix(n.name(), "@") {
-			continue
-		}
-		if prev, dup := local[n.name()]; dup {
-			return nil, errorf(n.args[0].pos, "matcher %s is defined twice (first at %s)", n.name(), prev)
-		}
-		local[n.name()] = n.args[0].pos
-		m, err := b.matcherDef(n)
-		if err != nil {
-			return nil, err
-		}
-		sc.matchers[n.name()] = m
-	}
-	// root applies to the block's file_servers, wherever it is written.
-	for _, n := range body {
-		if n.name() != "root" {
-			continue
-		}
-		if sc.root != outer.root {
-			return nil, errorf(n.args[0].pos, "root is set twice in this block")
-		}
-		if err := n.argc(1, 2); err != nil {
-			return nil, err
-		}
-		if err := n.noBlock(); err != nil {
-			return nil, err
-		}
-		if n.nargs() == 2 && n.arg(0).text != "*" {
-			return nil, errorf(n.arg(0).pos, "root: only the * matcher is supported (set root in a handle block for one path), got %q", n.arg(0).text)
-		}
-		sc.root = n.args[n.nargs()].text
+	sc, err := b.scopeOf(body, outer)
+	if err != nil {
+		return nil, err
 	}
 	var routes []*Route
 	unmatched := map[string]Pos{} // encode and file_server without a matcher
@@ -297,6 +341,13 @@ func (b *builder) block(body []*node, outer *scope, s *Site, nested bool) ([]*Ro
 	for _, n := range body {
 		name := n.name()
 		if name == "root" {
+			if r, err := b.matchedRoot(n, sc); err != nil || r != nil {
+				if err != nil {
+					return nil, err
+				}
+				routes = append(routes, r)
+				continue
+			}
 			rootAt = &n.args[0].pos
 		}
 		if strings.HasPrefix(name, "@") || name == "root" {
@@ -321,9 +372,79 @@ func (b *builder) block(body []*node, outer *scope, s *Site, nested bool) ([]*Ro
 		routes = append(routes, r)
 	}
 	if rootAt != nil && !hasFileServer(routes) && !(s.ImportJK != nil && !nested) {
-		b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: *rootAt, Msg: "root: no file_server in this block uses it"})
+		b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: *rootAt, Msg: "root: no file_server or try_files in this block uses it"})
 	}
 	return routes, nil
+}
+
+// matchedRoot returns the route of "root MATCHER DIR" (a path or a named
+// matcher), or nil for "root DIR" and "root * DIR", which are the block's
+// (scopeOf).
+func (b *builder) matchedRoot(n *node, sc *scope) (*Route, error) {
+	if n.nargs() != 2 || n.arg(0).text == "*" {
+		return nil, nil
+	}
+	m, rest, err := b.matcherToken(n, sc, true)
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errorf(n.arg(0).pos, "root: %q is not a matcher (want root [* | /path | @name] DIR)", n.arg(0).text)
+	}
+	if err := rest.simple(1); err != nil {
+		return nil, err
+	}
+	dir, err := nonEmpty(rest, rest.arg(0))
+	if err != nil {
+		return nil, err
+	}
+	return &Route{Directive: "root", Match: m, Root: dir, Pos: n.args[0].pos}, nil
+}
+
+// scopeOf is what the directives of body see: the named matchers defined
+// in it and around it, and its root without a matcher.
+func (b *builder) scopeOf(body []*node, outer *scope) (*scope, error) {
+	sc := &scope{matchers: map[string]*Matcher{}, root: outer.root, host: outer.host}
+	for k, v := range outer.matchers {
+		sc.matchers[k] = v
+	}
+	local := map[string]Pos{}
+	for _, n := range body {
+		if !strings.HasPrefix(n.name(), "@") {
+			continue
+		}
+		if prev, dup := local[n.name()]; dup {
+			return nil, errorf(n.args[0].pos, "matcher %s is defined twice (first at %s)", n.name(), prev)
+		}
+		local[n.name()] = n.args[0].pos
+		m, err := b.matcherDef(n)
+		if err != nil {
+			return nil, err
+		}
+		sc.matchers[n.name()] = m
+	}
+	// root applies to the block's file_servers, wherever it is written.
+	var rootSet *token
+	for _, n := range body {
+		if n.name() != "root" {
+			continue
+		}
+		if err := n.argc(1, 2); err != nil {
+			return nil, err
+		}
+		if err := n.noBlock(); err != nil {
+			return nil, err
+		}
+		if n.nargs() == 2 && n.arg(0).text != "*" {
+			continue // a root with a matcher: a route of its own
+		}
+		if rootSet != nil {
+			return nil, errorf(n.args[0].pos, "root is set twice in this block (first at %s); give one a matcher", rootSet.pos)
+		}
+		rootSet = &n.args[0]
+		sc.root = n.args[n.nargs()].text
+	}
+	return sc, nil
 }
 
 // route builds one pipeline directive.
@@ -456,11 +577,15 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 		if r.FileServer.Root == "" {
 			r.FileServer.Root = sc.root
 		}
-	default:
-		if msg, ok := caddyPlugins[name]; ok {
-			return nil, errorf(n.args[0].pos, "%s", msg)
+	case "try_files":
+		r.TryFiles, err = tryFiles(n, sc)
+	case "error":
+		if r.Match, n, err = b.matcherToken(n, sc, true); err != nil {
+			return nil, err
 		}
-		return nil, unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
+		r.Error, err = errorDirective(n)
+	default:
+		return nil, caddyDirectiveError(n)
 	}
 	if err != nil {
 		return nil, err
@@ -561,7 +686,18 @@ func uriDirective(n *node) (*Rewrite, error) {
 
 func hasFileServer(routes []*Route) bool {
 	for _, r := range routes {
-		if r.FileServer != nil || hasFileServer(r.Routes) {
+		if r.FileServer != nil || r.TryFiles != nil || hasFileServer(r.Routes) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasMatchedRoot reports whether routes (or a block among them) have a
+// root with a matcher, which may give a root at run time.
+func hasMatchedRoot(routes []*Route) bool {
+	for _, r := range routes {
+		if r.Directive == "root" || hasMatchedRoot(r.Routes) {
 			return true
 		}
 	}

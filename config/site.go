@@ -41,17 +41,20 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	}
 	seen := map[string]Pos{}
 	host := siteNameHost(s.Addresses)
+	srv := b.siteServer(s) // Caddy's servers block for the site's listener
+	base := b.cfg.Global.Limits
+	if srv != nil {
+		base = srv.Limits
+	}
 	var requestBody int64 // request_body max_size, applied over limits
 	for _, n := range sn.body {
 		if !slices.Contains(siteOnly, n.name()) {
 			if !strings.HasPrefix(n.name(), "@") && !slices.Contains(blockDirectives, n.name()) {
-				if _, plugin := caddyPlugins[n.name()]; !plugin {
-					return nil, unknown(n, "directive", siteDirectives, globalOptions, "the global options block")
-				}
+				return nil, caddyDirectiveError(n)
 			}
 			continue // the pipeline's, below
 		}
-		if n.name() != "trusted_proxies" {
+		if n.name() != "trusted_proxies" && n.name() != "handle_errors" {
 			if err := once(seen, n); err != nil {
 				return nil, err
 			}
@@ -63,7 +66,9 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		case "proxy_protocol":
 			s.ProxyProtocol, err = prefixList(n)
 		case "tls":
-			s.TLS, err = b.tlsDirective(n)
+			if s.TLS, err = b.tlsDirective(n); err == nil {
+				err = b.onDemandAsk(n, s.TLS)
+			}
 		case "access_log", "log":
 			if s.AccessLog != nil {
 				err = errorf(n.args[0].pos, "%s: the site already has an access log (access_log and log are the same)", n.name())
@@ -75,7 +80,7 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 		case "import_jk":
 			s.ImportJK, err = importJK(n)
 		case "limits":
-			l := b.cfg.Global.Limits
+			l := base
 			if err = limits(n, &l, true); err == nil {
 				s.Limits = &l
 			}
@@ -83,6 +88,8 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 			s.AllowMethods, err = allowMethods(n)
 		case "request_body":
 			requestBody, err = requestBodyDirective(n)
+		case "handle_errors":
+			// Built below, once the site's own routes are.
 		}
 		if err != nil {
 			return nil, err
@@ -92,17 +99,24 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.siteErrorRoutes(sn.body, host, s); err != nil {
+		return nil, err
+	}
 	for _, r := range routes {
 		if r.Directive == "file_server" && r.Match == nil && s.FileServer == nil {
 			s.FileServer = r.FileServer
 		}
 	}
+	applyServer(s, srv, b.cfg.Global.Limits)
 	if requestBody > 0 {
 		if s.Limits == nil {
-			l := b.cfg.Global.Limits
+			l := base
 			s.Limits = &l
 		}
 		s.Limits.MaxBodySize = requestBody
+	}
+	if err := b.caddyTLS(s); err != nil {
+		return nil, err
 	}
 	if s.TLS != nil && s.TLS.Mode == "off" {
 		for _, a := range s.Addresses {
@@ -128,17 +142,73 @@ func (b *builder) site(sn siteNode) (*Site, error) {
 	if err := b.fileRoots(routes, s, true); err != nil {
 		return nil, err
 	}
+	for _, er := range s.ErrorRoutes {
+		if err := b.fileRoots(er.Routes, s, false); err != nil {
+			return nil, err
+		}
+	}
 	arrange(routes, true, &b.groups)
 	s.Routes = routes
 	return s, nil
 }
 
-// fileRoots checks that every file_server of routes has a root: its own,
-// its block's, or, for the site's, import_jk's doc_root.
-func (b *builder) fileRoots(routes []*Route, s *Site, top bool) error {
-	for _, r := range routes {
-		if err := b.fileRoots(r.Routes, s, false); err != nil {
+// siteErrorRoutes builds the site's handle_errors blocks, in the site's
+// scope (its named matchers and root): those with statuses first.
+func (b *builder) siteErrorRoutes(body []*node, host string, s *Site) error {
+	var sc *scope
+	for _, n := range body {
+		if n.name() != "handle_errors" {
+			continue
+		}
+		if sc == nil {
+			var err error
+			if sc, err = b.scopeOf(body, &scope{host: host}); err != nil {
+				return err
+			}
+		}
+		er, err := b.handleErrors(n, sc, s)
+		if err != nil {
 			return err
+		}
+		s.ErrorRoutes = append(s.ErrorRoutes, er)
+	}
+	slices.SortStableFunc(s.ErrorRoutes, func(a, b *ErrorRoute) int {
+		ea, eb := len(a.Statuses)+len(a.Classes) == 0, len(b.Statuses)+len(b.Classes) == 0
+		switch {
+		case ea == eb:
+			return 0
+		case eb:
+			return -1
+		}
+		return 1
+	})
+	return nil
+}
+
+// fileRoots checks that every file_server and try_files of routes has a
+// root: its own, its block's, or, for the site's, import_jk's doc_root;
+// or that a root with a matcher may give it one.
+func (b *builder) fileRoots(routes []*Route, s *Site, top bool) error {
+	matched := hasMatchedRoot(s.Routes) || hasMatchedRoot(routes)
+	for _, er := range s.ErrorRoutes {
+		matched = matched || hasMatchedRoot(er.Routes)
+	}
+	return b.fileRootsIn(routes, s, top, matched)
+}
+
+func (b *builder) fileRootsIn(routes []*Route, s *Site, top, matched bool) error {
+	for _, r := range routes {
+		if err := b.fileRootsIn(r.Routes, s, false, matched); err != nil {
+			return err
+		}
+		if tf := r.TryFiles; tf != nil && tf.Root == "" {
+			if top && s.ImportJK != nil && s.ImportJK.DocRoot != "" {
+				tf.Root = s.ImportJK.DocRoot
+			} else if !matched {
+				// Caddy looks in the working directory then.
+				tf.Root = "."
+				b.warn(tf.Pos, "try_files: no root: files are looked up in the working directory (set root DIR in its block or the site)")
+			}
 		}
 		fs := r.FileServer
 		if fs == nil || fs.Root != "" {
@@ -147,6 +217,9 @@ func (b *builder) fileRoots(routes []*Route, s *Site, top bool) error {
 		if top && s.ImportJK != nil && s.ImportJK.DocRoot != "" {
 			fs.Root = s.ImportJK.DocRoot
 			continue
+		}
+		if matched {
+			continue // a root with a matcher gives it one, or the request gets 404
 		}
 		return errorf(fs.Pos, "file_server: no root (set root DIR in its block or the site)")
 	}
@@ -333,6 +406,7 @@ func (b *builder) tlsDirective(n *node) (*TLS, error) {
 				return nil, err
 			}
 			onDemand = s
+			t.OnDemand = true
 		case "ask":
 			if err := s.simple(1); err != nil {
 				return nil, err
@@ -367,8 +441,6 @@ func (b *builder) tlsDirective(n *node) (*TLS, error) {
 		return nil, err
 	}
 	switch {
-	case onDemand != nil && t.OnDemandAsk == "":
-		return nil, errorf(onDemand.args[0].pos, "on_demand: needs ask URL, which approves each name before a certificate is issued")
 	case onDemand == nil && t.OnDemandAsk != "":
 		return nil, errorf(t.Pos, "tls: ask is only used with on_demand")
 	case onDemand != nil && t.Mode == "files":
@@ -586,11 +658,20 @@ func (b *builder) caddyLog(n *node) (*AccessLog, error) {
 				return nil, err
 			}
 			f := s.arg(0).text
-			if f != "json" && f != "console" {
-				return nil, errorf(s.arg(0).pos, "log: format %q: want json or console (or access_log's combined)", f)
-			}
-			if s.hasBlock {
+			if f == "filter" {
+				// Caddy's filter encoder: the format it wraps, without the
+				// field filters (Tether's access log has no request headers
+				// or cookies to filter).
+				var err error
+				if f, err = filterWrap(s); err != nil {
+					return nil, err
+				}
+				warn(s.args[0].pos, "log: format filter's fields are not honoured: the access log records no headers, cookies or query values to filter")
+			} else if s.hasBlock {
 				warn(s.open, "log: format options are not honoured")
+			}
+			if f != "json" && f != "console" {
+				return nil, errorf(s.arg(0).pos, "log: format %q: want json, console or filter { wrap json|console } (or access_log's combined)", f)
 			}
 			al.Format = f
 		case "level":
@@ -603,4 +684,23 @@ func (b *builder) caddyLog(n *node) (*AccessLog, error) {
 		}
 	}
 	return al, nil
+}
+
+// filterWrap returns the format a Caddy "format filter { wrap F; fields
+// {...} }" wraps (json by default, as Caddy's).
+func filterWrap(s *node) (string, error) {
+	f := "json"
+	for _, o := range s.block {
+		switch o.name() {
+		case "wrap":
+			if err := o.argc(1, 1); err != nil {
+				return "", err
+			}
+			f = o.arg(0).text
+		case "fields":
+		default:
+			return "", unknown(o, "format filter option", []string{"wrap", "fields"}, nil, "")
+		}
+	}
+	return f, nil
 }

@@ -16,10 +16,12 @@ type Template struct {
 
 // TemplatePart is literal text (Var "") or a placeholder: Var is one of
 // "uri", "path", "query", "host", "hostport", "scheme", "method",
-// "remote_host", "remote_port", "query" with Arg (one query parameter),
-// "header" with Arg (one request header) and "tls" with Arg (a field of
-// the client's TLS connection: "version", "client.subject", ...; see
-// TLSFields).
+// "remote_host", "remote_port", "upstream_hostport", "err.status_code",
+// "err.status_text", "err.message", "err.id", "err.trace", "port",
+// "remote", "client_ip", "query" with Arg (one query parameter), "header"
+// with Arg (one request header), "cookie" with Arg (one cookie) and "tls"
+// with Arg (a field of the client's TLS connection: "version",
+// "client.subject", ...; see TLSFields).
 type TemplatePart struct {
 	Lit string
 	Var string
@@ -45,6 +47,19 @@ var placeholderNames = map[string]string{
 	"tls_client_certificate_der_base64": "tls.client.certificate_der_base64",
 	// The member a request goes to (header_up); empty elsewhere.
 	"upstream_hostport": "upstream_hostport", "http.reverse_proxy.upstream.hostport": "upstream_hostport",
+	// The error handle_errors answers; empty elsewhere. (Caddy's trace,
+	// the code location, is always empty.)
+	"err.status_code": "err.status_code", "http.error.status_code": "err.status_code",
+	"err.status_text": "err.status_text", "http.error.status_text": "err.status_text",
+	"err.message": "err.message", "http.error.message": "err.message",
+	"err.id": "err.id", "http.error.id": "err.id",
+	"err.trace": "err.trace", "http.error.trace": "err.trace",
+	// The port the request was sent to (Host's, else the scheme's).
+	"port": "port", "http.request.port": "port",
+	// The client's host:port ({remote_host}:{remote_port}).
+	"remote": "remote", "http.request.remote": "remote",
+	// The client's address as trusted_proxies lets Tether believe it.
+	"client_ip": "client_ip", "http.vars.client_ip": "client_ip",
 }
 
 // Static reports whether t has no placeholders.
@@ -92,7 +107,7 @@ func parseTemplate(tok token) (Template, error) {
 		}
 		p, ok := placeholder(name)
 		if !ok {
-			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {upstream_hostport} in header_up, {http.request.tls.*}, and their {http.request.*} spellings)", name)
+			return t, errorf(tok.pos, "unknown placeholder {%s} (known: {host}, {hostport}, {uri}, {path}, {query}, {query.NAME}, {header.NAME}, {scheme}, {method}, {remote_host}, {remote_port}, {port}, {remote}, {client_ip}, {cookie.NAME}, {upstream_hostport} in header_up, {err.status_code}, {err.status_text}, {err.message}, {err.id} in handle_errors, {env.NAME}, {http.request.tls.*}, and their {http.request.*} and {http.error.*} spellings)", name)
 		}
 		flush()
 		t.Parts = append(t.Parts, p)
@@ -131,6 +146,7 @@ func placeholder(name string) (TemplatePart, bool) {
 	for _, pre := range []struct{ prefix, v string }{
 		{"query.", "query."}, {"http.request.uri.query.", "query."},
 		{"header.", "header."}, {"http.request.header.", "header."},
+		{"cookie.", "cookie."}, {"http.request.cookie.", "cookie."},
 	} {
 		if arg, ok := strings.CutPrefix(name, pre.prefix); ok && arg != "" {
 			return TemplatePart{Var: strings.TrimSuffix(pre.v, "."), Arg: arg}, true
@@ -161,4 +177,17 @@ func IsTLSField(f string) bool {
 	}
 	n, err := strconv.Atoi(f[i+1:])
 	return err == nil && n >= 0 && f[i+1] != '+'
+}
+
+// Uses reports whether t has the placeholder v.
+func (t *Template) Uses(v string) bool {
+	if t == nil {
+		return false
+	}
+	for _, p := range t.Parts {
+		if p.Var == v {
+			return true
+		}
+	}
+	return false
 }

@@ -101,8 +101,27 @@ type Global struct {
 	// Log configures the process log (not access logs).
 	Log Log
 	// Limits are the client-side limits of every listener and site (the
-	// limits block); sites may override the per-request ones.
+	// limits block, and the timeouts and max_header_size of a servers
+	// block without an address); sites may override the per-request ones.
 	Limits Limits
+	// AutoHTTPS is Caddy's auto_https: "" (on), "off" (no certificate
+	// automation, no HTTP->HTTPS redirects), "disable_redirects",
+	// "disable_certs" or "ignore_loaded_certs" (what Tether always does).
+	// Without certificate automation every https site must name its
+	// certificate (tls CERT KEY, tls internal, on_demand).
+	AutoHTTPS string
+	// LocalCerts is Caddy's local_certs: sites without a tls directive
+	// get tls internal.
+	LocalCerts bool
+	// OnDemandAsk is Caddy's on_demand_tls { ask URL }: the ask endpoint
+	// of sites whose tls { on_demand } names none.
+	OnDemandAsk string
+	// DefaultSNI is Caddy's default_sni: the server name assumed for a TLS
+	// handshake that sends none.
+	DefaultSNI string
+	// Servers are Caddy's servers blocks: settings of the listeners on an
+	// address (Listen), or of every listener (Listen ""), in file order.
+	Servers []ServerOptions
 
 	// Pos is the global block's '{'; zero without a global block.
 	Pos Pos
@@ -128,6 +147,36 @@ type Log struct {
 	Level string
 	// Format is "json", "console" or "" (console on a terminal, else JSON).
 	Format string
+	// Output is "stderr" (""), "stdout", "discard" or a file path (opened
+	// for appending), Caddy's log { output ... }.
+	Output string
+}
+
+// ServerOptions are Caddy's servers [ADDR] { ... } global options: the
+// settings of HTTP listeners, mapped onto Tether's.
+type ServerOptions struct {
+	// Listen is the listener address the block applies to: ":PORT" (any
+	// listener on that port) or "HOST:PORT"; "" for every listener that
+	// no other block names.
+	Listen string
+	// Limits are the global limits with the block's timeouts (read_header
+	// is header_timeout, read_body body_timeout, write write_timeout,
+	// idle idle_timeout) and max_header_size.
+	Limits Limits
+	// Protocols are what the listeners serve: h1, h2 (TLS listeners), h2c
+	// (HTTP/2 without TLS, prior knowledge); nil is h1 and h2.
+	Protocols []string
+	// TrustedProxies (trusted_proxies static ...) are the default of the
+	// sites on these listeners that set none themselves.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeaders are the headers a trusted proxy's client address is
+	// read from, the first non-empty one (client_ip_headers); nil is
+	// X-Forwarded-For.
+	ClientIPHeaders []string
+	// ProxyProtocol is listener_wrappers { proxy_protocol { allow ... } }:
+	// the sites' proxy_protocol unless they set one.
+	ProxyProtocol []netip.Prefix
+	Pos           Pos
 }
 
 // Cluster configures membership.
@@ -177,6 +226,10 @@ type Site struct {
 	// TrustedProxies are the peers whose X-Forwarded-* headers are believed.
 	// Prefixes are masked; a bare IP becomes a /32 or /128.
 	TrustedProxies []netip.Prefix
+	// ClientIPHeaders are the headers a trusted proxy's client address is
+	// read from (a servers block's client_ip_headers); nil is
+	// X-Forwarded-For.
+	ClientIPHeaders []string
 	// ProxyProtocol, when not empty, makes the site's listeners read a
 	// PROXY protocol header (v1 or v2, as an AWS NLB sends) from peers in
 	// these ranges, which must send one; a header from any other peer is
@@ -216,6 +269,10 @@ type Site struct {
 	// above hold the same directives by kind, in file order, wherever
 	// they are nested; Balancers is every balancer of the site.
 	Routes []*Route
+	// ErrorRoutes are the handle_errors blocks: those with statuses first,
+	// then those for every error, in file order; the first that handles
+	// an error's status answers it.
+	ErrorRoutes []*ErrorRoute
 	// ImportJK records an import_jk directive, already expanded into
 	// Balancers (and FileServer) by LoadJK; kept for status and reload
 	// messages.
@@ -240,8 +297,11 @@ type TLS struct {
 	CertFile string
 	KeyFile  string
 	// OnDemandAsk is the URL asked whether a name may get a certificate
-	// on demand; "" disables on-demand issuance.
+	// on demand; "" disables on-demand issuance. With OnDemand and no ask
+	// of its own, the global on_demand_tls ask.
 	OnDemandAsk string
+	// OnDemand is tls { on_demand }.
+	OnDemand bool
 	// Challenges limits the ACME challenge types ("http-01",
 	// "tls-alpn-01"); empty allows both. Behind a TLS-terminating load
 	// balancer only http-01 can reach Tether.
@@ -374,9 +434,26 @@ type Balancer struct {
 	DiscoverEC2 *DiscoverEC2
 
 	Sticky Sticky
-	// LBPolicy is round_robin, least_requests, least_busy, p2c, random or
-	// ip_hash. Default round_robin.
+	// LBPolicy is round_robin, least_requests, least_busy, p2c, random,
+	// ip_hash, or Caddy's first, uri_hash, header, query or random_choose
+	// (its least_conn, client_ip_hash and weighted_round_robin are
+	// least_busy, ip_hash and round_robin with the weights on the
+	// members). Default round_robin. It balances requests without a
+	// session; sessions keep precedence.
 	LBPolicy string
+	// LBKey is the header field (header) or query parameter (query)
+	// whose value is hashed.
+	LBKey string
+	// LBFallback balances the requests header and query have no value
+	// for: a policy that needs no key. Default random (Caddy's).
+	LBFallback string
+	// LBChoose is how many members random_choose draws (2 and up).
+	LBChoose int
+	// FlushInterval is Caddy's flush_interval: how often a member's
+	// answer is flushed to the client while it streams; -1 flushes after
+	// every write. 0: at once for event streams and answers of unknown
+	// length, else when the copy buffer fills.
+	FlushInterval time.Duration
 
 	// Passive health: a member with MaxFails consecutive failures (connect
 	// errors, timeouts, statuses in FailOnStatus) is out for RecoverTime.
@@ -440,6 +517,20 @@ type Sticky struct {
 	PathParam string
 	// Force answers 503 instead of failing over (mod_jk sticky_session_force).
 	Force bool
+	// The affinity cookie's attributes (cookie mode): MaxAge (0: a
+	// session cookie, which the browser drops when it closes), Domain (""
+	// the site's host only), Secure ("" when the client came over HTTPS,
+	// "on" always, "off" never) and SameSite ("lax" by default, "strict"
+	// or "none", which browsers accept only with Secure, so it implies
+	// it). Path is always / and HttpOnly always set.
+	MaxAge   time.Duration
+	Domain   string
+	Secure   string
+	SameSite string
+	// Secret, when set, signs this balancer's affinity cookies instead of
+	// the cluster's key (Caddy's lb_policy cookie NAME SECRET): proxies
+	// that share only the config accept each other's cookies.
+	Secret string
 }
 
 // Member is one backend of a balancer.

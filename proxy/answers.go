@@ -49,6 +49,19 @@ func expand(t *config.Template, r *http.Request, upstream string) string {
 			b = append(b, upstream...)
 		case "tls":
 			b = tlsField(b, r, p.Arg)
+		case "err.status_code", "err.status_text", "err.message", "err.id", "err.trace":
+			b = append(b, errPlaceholder(r, p.Var)...)
+		case "port":
+			b = append(b, requestPort(r)...)
+		case "remote":
+			b = append(b, r.RemoteAddr...)
+		case "client_ip":
+			t, _ := r.Context().Value(trustedKey{}).(*trustedProxies)
+			b = append(b, clientHost(r, t)...)
+		case "cookie":
+			if c, err := r.Cookie(p.Arg); err == nil {
+				b = append(b, c.Value...)
+			}
 		case "remote_host", "remote_port":
 			host, port, err := net.SplitHostPort(r.RemoteAddr)
 			if err != nil {
@@ -61,6 +74,84 @@ func expand(t *config.Template, r *http.Request, upstream string) string {
 		}
 	}
 	return string(b)
+}
+
+// requestPort is the port a request was sent to: the Host's, else the
+// scheme's default.
+func requestPort(r *http.Request) string {
+	if _, port, err := net.SplitHostPort(r.Host); err == nil && port != "" {
+		return port
+	}
+	if r.TLS != nil {
+		return "443"
+	}
+	return "80"
+}
+
+// trustedKey holds a site's trusted proxies in the context of its
+// requests when one of its values uses {client_ip} (usesClientIP).
+type trustedKey struct{}
+
+// usesClientIP reports whether any value of the site's routes, balancers
+// or error routes uses the {client_ip} placeholder.
+func usesClientIP(sc *config.Site) bool {
+	for _, b := range sc.Balancers {
+		for _, ops := range [][]config.HeaderOp{b.HeaderUp, b.HeaderDown} {
+			for i := range ops {
+				if ops[i].Template.Uses("client_ip") {
+					return true
+				}
+			}
+		}
+	}
+	if routesUse(sc.Routes, "client_ip") {
+		return true
+	}
+	for _, er := range sc.ErrorRoutes {
+		if routesUse(er.Routes, "client_ip") {
+			return true
+		}
+	}
+	return false
+}
+
+func routesUse(routes []*config.Route, v string) bool {
+	for _, r := range routes {
+		var ts []*config.Template
+		for _, h := range []*config.Header{r.Header, r.RequestHeader} {
+			if h != nil {
+				for i := range h.Ops {
+					ts = append(ts, h.Ops[i].Template)
+				}
+			}
+		}
+		if r.Redirect != nil {
+			ts = append(ts, &r.Redirect.To)
+		}
+		if r.Respond != nil {
+			ts = append(ts, &r.Respond.Body)
+		}
+		if r.Rewrite != nil {
+			ts = append(ts, r.Rewrite.To)
+		}
+		if r.Error != nil {
+			ts = append(ts, &r.Error.Message)
+		}
+		if r.TryFiles != nil {
+			for i := range r.TryFiles.Files {
+				ts = append(ts, &r.TryFiles.Files[i].Path, r.TryFiles.Files[i].Query)
+			}
+		}
+		for _, t := range ts {
+			if t.Uses(v) {
+				return true
+			}
+		}
+		if routesUse(r.Routes, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // redirect is a compiled redir.
@@ -101,7 +192,14 @@ func (d *respondAnswer) answer(w http.ResponseWriter, r *http.Request) {
 		}
 		h.Set("Content-Length", strconv.Itoa(len(body)))
 	}
-	w.WriteHeader(d.cfg.Status)
+	status := d.cfg.Status
+	if status == 0 {
+		status = http.StatusOK
+		if e := errorOf(r); e != nil {
+			status = e.status // Caddy's respond in handle_errors keeps the error's status
+		}
+	}
+	w.WriteHeader(status)
 	if body != "" && r.Method != http.MethodHead {
 		_, _ = w.Write([]byte(body))
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,8 +40,9 @@ type Balancer struct {
 	opts                 routing.Options
 	log                  zerolog.Logger
 	now                  func() time.Time
-	srv                  *Server // for the error page
-	site                 *site   // for forwarded-header trust
+	srv                  *Server   // for the error page
+	site                 *site     // for forwarded-header trust
+	affinity             *affinity // signs sticky cookie values: the server's, or the balancer's own secret
 
 	set atomic.Pointer[memberSet]
 
@@ -103,6 +105,12 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 	if err != nil {
 		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
 	}
+	fallback := routing.Random // Caddy's default for header and query
+	if cfg.LBFallback != "" {
+		if fallback, err = policyOf(cfg.LBFallback); err != nil {
+			return nil, fmt.Errorf("%s: balancer %s: fallback: %w", cfg.Pos, cfg.Name, err)
+		}
+	}
 	if cfg.Sticky.Mode == "learn" && srv.opts.Sessions == nil && !srv.opts.CheckOnly {
 		return nil, fmt.Errorf("%s: balancer %s: sticky learn needs the session table (Options.Sessions)", cfg.Pos, cfg.Name)
 	}
@@ -115,11 +123,15 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 			Cookie:    cmp(cfg.Sticky.Cookie, "JSESSIONID"),
 			PathParam: cmp(cfg.Sticky.PathParam, "jsessionid"),
 		},
-		opts: routing.Options{Policy: pol, StickyForce: cfg.Sticky.Force},
+		opts: routing.Options{Policy: pol, StickyForce: cfg.Sticky.Force, Fallback: fallback, Choose: cfg.LBChoose},
 		log:  log.With().Str("balancer", cfg.Name).Logger(),
 		now:  time.Now,
 		srv:  srv,
 		tab:  srv.opts.Sessions,
+	}
+	b.affinity = srv.affinity
+	if cfg.Sticky.Secret != "" {
+		b.affinity = newAffinity([]byte(cfg.Sticky.Secret))
 	}
 	b.hasStore = b.tab != nil && srv.opts.SessionStore
 	b.fetchers = make(chan struct{}, storeFetchers)
@@ -153,7 +165,9 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		// FlushInterval 0: Go flushes at once for text/event-stream and
 		// responses of unknown length, which covers streaming members and
 		// every gRPC answer (gRPC sends no Content-Length): each message
-		// reaches the client as the member sends it.
+		// reaches the client as the member sends it. Caddy's flush_interval
+		// sets it for the rest (-1: after every write).
+		FlushInterval: cfg.FlushInterval,
 	}
 	return b, nil
 }
@@ -264,12 +278,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st := &reqState{b: b, set: set, start: b.now(), client: r.Context(), grpc: grpc}
 	b.findSession(r, st)
-	switch b.opts.Policy {
-	case routing.IPHash:
-		st.req.ClientAddr = clientHost(r, b.site.trusted)
-	case routing.Random, routing.P2C:
-		st.req.Rand = rand.Uint64()
-	}
+	b.balanceKeys(r, st)
 	dec, err := set.table.Pick(&st.req)
 	if err != nil {
 		b.noMember.Add(1)
@@ -310,6 +319,69 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		setChosen(r, st)
 	}()
 	b.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
+}
+
+// balanceKeys fills in what the balancing policy (and its fallback)
+// decides on for a request without a session: the client address, a
+// random value, or the key a hash policy hashes (Caddy's: the request URI
+// as the client sent it, a header's value, a query parameter's values
+// joined with commas, so a client sending one twice cannot pick the
+// first).
+func (b *Balancer) balanceKeys(r *http.Request, st *reqState) {
+	for _, p := range [2]routing.Policy{b.opts.Policy, b.opts.Fallback} {
+		switch p {
+		case routing.IPHash:
+			st.req.ClientAddr = clientHost(r, b.site.trusted)
+		case routing.Random, routing.P2C, routing.RandomChoose:
+			st.req.Rand = rand.Uint64()
+		case routing.URIHash:
+			st.req.Key = r.RequestURI
+			if st.req.Key == "" {
+				st.req.Key = r.URL.RequestURI()
+			}
+		case routing.HeaderHash:
+			if b.cfg.LBKey == "Host" {
+				st.req.Key = r.Host
+			} else {
+				st.req.Key = r.Header.Get(b.cfg.LBKey)
+			}
+		case routing.QueryHash:
+			st.req.Key = queryValues(r.URL.RawQuery, b.cfg.LBKey)
+		}
+		if !b.opts.Policy.Keyed() {
+			break // the fallback is not used
+		}
+	}
+}
+
+// queryValues returns the values of the query parameter name in raw,
+// unescaped and joined with commas; it allocates only for a parameter
+// given more than once or escaped.
+func queryValues(raw, name string) string {
+	var out string
+	n := 0
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != name {
+			if ku, err := url.QueryUnescape(k); err != nil || ku != name || k == ku {
+				continue
+			}
+		}
+		if strings.ContainsAny(v, "%+") {
+			if vu, err := url.QueryUnescape(v); err == nil {
+				v = vu
+			}
+		}
+		if n == 0 {
+			out = v
+		} else {
+			out += "," + v
+		}
+		n++
+	}
+	return out
 }
 
 // isGRPC reports whether r is a gRPC call (not gRPC-Web, which works over

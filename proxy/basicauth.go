@@ -72,7 +72,10 @@ func (a *basicAuth) allow(r *http.Request) bool {
 }
 
 // refuse answers 401 with the challenge a browser prompts for.
-func (a *basicAuth) refuse(w http.ResponseWriter) {
+func (a *basicAuth) refuse(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("WWW-Authenticate", a.challenge)
+	if handledError(w, r, http.StatusUnauthorized, "authentication required", "") {
+		return
+	}
 	w.WriteHeader(http.StatusUnauthorized)
 }

@@ -125,11 +125,14 @@ func validPort(p string) bool {
 func refuse(w http.ResponseWriter, r *http.Request, status int, msg string, closeConn bool) {
 	setLoggedStatus(r, status, "")
 	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
 	if closeConn {
 		h.Set("Connection", "close")
 	}
+	if handledError(w, r, status, msg, "") { // a site's limits: its handle_errors
+		return
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, http.StatusText(status)+": "+msg+"\n")
 }

@@ -71,18 +71,36 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h := w.Header()
 	h.Set("X-Request-Id", id)
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
 	switch status {
-	case http.StatusServiceUnavailable:
-		h.Set("Retry-After", "1")
 	case http.StatusBadRequest, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge:
 		// The body was not read to its end: what follows on the
 		// connection is not a request.
 		h.Set("Connection", "close")
 	}
+	if handledError(w, r, status, errorMessage(status, ce), id) {
+		return
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "1")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\nrequest id: " + id + "\n"))
+}
+
+// errorMessage is {err.message} for a proxy error: what happened, never
+// the transport's own text, which names members' addresses.
+func errorMessage(status int, ce *clientError) string {
+	switch {
+	case ce != nil:
+		return "the request could not be read: " + ce.err.Error()
+	case status == http.StatusServiceUnavailable:
+		return "no member can take the request"
+	case status == http.StatusGatewayTimeout:
+		return "the member did not answer in time"
+	}
+	return "the member failed to answer"
 }
 
 // requestID returns 16 random hex digits.

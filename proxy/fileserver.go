@@ -45,7 +45,7 @@ type fileServer struct {
 
 func newFileServer(cfg *config.FileServer) *fileServer {
 	root := cfg.Root
-	if abs, err := filepath.Abs(root); err == nil {
+	if abs, err := filepath.Abs(root); err == nil && root != "" {
 		root = abs
 	}
 	f := &fileServer{root: root, index: cfg.Index, browse: cfg.Browse}
@@ -64,22 +64,42 @@ const maxLinks = 40
 var errOutsideRoot = errors.New("symbolic link leads out of the root")
 
 func (f *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if e := errorOf(r); e != nil {
+		// An error page (handle_errors): served with the error's status,
+		// whatever the method, whole (no range, no 304).
+		r = r.Clone(r.Context())
+		for _, h := range []string{"Range", "If-Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+			r.Header.Del(h)
+		}
+		if r.Method != http.MethodHead {
+			r.Method = http.MethodGet
+		}
+		w = &errorStatusWriter{ResponseWriter: w, status: e.status}
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		serveError(w, r, http.StatusMethodNotAllowed, "the file server answers GET and HEAD only")
 		return
 	}
 	name := path.Clean("/" + stripPathParams(r.URL.Path))
 	if strings.IndexByte(name, 0) >= 0 {
 		// No file has a NUL in its name; os calls would say EINVAL.
-		http.Error(w, "bad request", http.StatusBadRequest)
+		serveError(w, r, http.StatusBadRequest, "the path has a NUL byte")
 		return
 	}
 	if hasDotElement(name) {
-		http.NotFound(w, r)
+		serveError(w, r, http.StatusNotFound, "no such file")
 		return
 	}
-	top, err := filepath.EvalSymlinks(f.root)
+	dir := f.root
+	if v := requestRoot(r); v != "" {
+		dir = v
+	}
+	if dir == "" {
+		serveError(w, r, http.StatusNotFound, "no root for this request")
+		return
+	}
+	top, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		fileError(w, r, err)
 		return
@@ -90,7 +110,7 @@ func (f *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer root.Close()
-	tops := []string{top, f.root}
+	tops := []string{top, dir}
 	rel, info, err := resolve(root, tops, name[1:])
 	if err != nil {
 		fileError(w, r, err)
@@ -115,7 +135,7 @@ func (f *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		list(w, r, root, tops, rel)
 		return
 	}
-	http.NotFound(w, r)
+	serveError(w, r, http.StatusNotFound, "no such file")
 }
 
 // resolve follows the symbolic links on the way to name (slash-separated,
@@ -227,7 +247,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, root *os.Root, rel, name 
 		return
 	}
 	if !info.Mode().IsRegular() { // replaced since resolve looked
-		http.NotFound(w, r)
+		serveError(w, r, http.StatusNotFound, "no such file")
 		return
 	}
 	if h := r.Header.Get("Range"); h != "" {
@@ -322,15 +342,15 @@ func fileError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, errOutsideRoot),
 		errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ELOOP):
-		http.NotFound(w, r)
+		serveError(w, r, http.StatusNotFound, "no such file")
 	case errors.Is(err, fs.ErrPermission):
-		http.Error(w, "forbidden", http.StatusForbidden)
+		serveError(w, r, http.StatusForbidden, "the file may not be read")
 	case errors.Is(err, syscall.ENAMETOOLONG):
-		http.Error(w, "name too long", http.StatusRequestURITooLong)
+		serveError(w, r, http.StatusRequestURITooLong, "the name is too long")
 	case errors.Is(err, syscall.EINVAL):
-		http.Error(w, "bad request", http.StatusBadRequest)
+		serveError(w, r, http.StatusBadRequest, "the name is invalid")
 	default:
-		http.Error(w, "internal server error", http.StatusInternalServerError)
+		serveError(w, r, http.StatusInternalServerError, "the file could not be read")
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 // replaced, never passed on.
 type trustedProxies struct {
 	prefixes []netip.Prefix
+	// headers are where a trusted peer's client address is read, the
+	// first that is set (Caddy's client_ip_headers); nil: X-Forwarded-For.
+	headers []string
 }
 
 func (t *trustedProxies) contains(remoteAddr string) bool {
@@ -128,7 +131,10 @@ func dropClientHeaders(h http.Header) {
 }
 
 // clientHost is the client's address: the TCP peer, or, from a trusted
-// proxy, the last address in X-Forwarded-For that is not itself trusted.
+// proxy, the last address in X-Forwarded-For (or the first of the
+// client_ip_headers that is set) that is not itself trusted: read from the
+// right, as Caddy's trusted_proxies_strict, since the left of the list is
+// whatever the client sent.
 func clientHost(r *http.Request, t *trustedProxies) string {
 	host := r.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -137,7 +143,13 @@ func clientHost(r *http.Request, t *trustedProxies) string {
 	if t == nil || !t.contains(r.RemoteAddr) {
 		return host
 	}
-	chain := strings.Join(r.Header["X-Forwarded-For"], ",")
+	values := r.Header["X-Forwarded-For"]
+	for i, h := range t.headers {
+		if values = r.Header[h]; len(values) > 0 || i == len(t.headers)-1 {
+			break
+		}
+	}
+	chain := strings.Join(values, ",")
 	for chain != "" {
 		i := strings.LastIndexByte(chain, ',')
 		hop := strings.TrimSpace(chain[i+1:])

@@ -116,3 +116,21 @@ func FuzzValidHost(f *testing.F) {
 		}
 	})
 }
+
+// FuzzQueryValues: lb_policy query's key is what net/url makes of the
+// query (the parameter's values joined with commas), and never panics.
+func FuzzQueryValues(f *testing.F) {
+	for _, s := range []string{"a=1&tenant=t1", "tenant=a&tenant=b", "tenant", "x=1", "t%65nant=%41+b", "tenant=%zz", "&&=", ""} {
+		f.Add(s, "tenant")
+	}
+	f.Fuzz(func(t *testing.T, raw, name string) {
+		got := queryValues(raw, name)
+		want, err := url.ParseQuery(raw)
+		if err != nil || name == "" {
+			return // net/url refuses the whole query (a ';', a bad escape); Tether keeps what it can read
+		}
+		if w := strings.Join(want[name], ","); got != w {
+			t.Fatalf("queryValues(%q, %q) = %q; want %q", raw, name, got, w)
+		}
+	})
+}

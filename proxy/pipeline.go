@@ -158,6 +158,12 @@ func (c *compiler) handlerFor(r *config.Route) (handler, error) {
 		return abortHandler{}, nil
 	case r.FileServer != nil:
 		return terminal{newFileServer(r.FileServer)}, nil
+	case r.TryFiles != nil:
+		return newTryFiles(r.TryFiles), nil
+	case r.Error != nil:
+		return errorHandler{r.Error}, nil
+	case r.Directive == "root":
+		return newRootHandler(r.Root), nil
 	case r.Directive == "reverse_proxy" && len(r.Balancers) == 1:
 		b, err := c.balancer(r.Balancers[0])
 		if err != nil {
@@ -236,7 +242,7 @@ func (d *respondAnswer) serve(w http.ResponseWriter, r *http.Request, _ *program
 
 func (a *basicAuth) serve(w http.ResponseWriter, r *http.Request, p *program, next int) {
 	if !a.allow(r) {
-		a.refuse(w)
+		a.refuse(w, r)
 		return
 	}
 	p.run(w, r, next)

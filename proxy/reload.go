@@ -182,6 +182,9 @@ func (s *Server) compatible(ns *Server) error {
 		if nl.addr != l.addr || nl.https != l.https || l.https && !slices.Equal(nl.sites, l.sites) {
 			return fmt.Errorf("reload changes listener %s (%v → %v): restart tether to apply it", l.addr, l.sites, nl.sites)
 		}
+		if o, n := l.lim, nl.lim; o.HeaderTimeout != n.HeaderTimeout || o.IdleTimeout != n.IdleTimeout || o.MaxHeaderSize != n.MaxHeaderSize || !slices.Equal(l.protocols, nl.protocols) {
+			return fmt.Errorf("reload changes the header_timeout, idle_timeout, max_header_size or protocols of listener %s, which it holds: restart tether to apply it", l.addr)
+		}
 	}
 	if o, n := s.cfg.Global.Limits, ns.cfg.Global.Limits; o.HeaderTimeout != n.HeaderTimeout || o.IdleTimeout != n.IdleTimeout || o.MaxHeaderSize != n.MaxHeaderSize {
 		return errors.New("reload changes header_timeout, idle_timeout or max_header_size, which the listeners hold: restart tether to apply it")

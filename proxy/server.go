@@ -120,6 +120,11 @@ type listener struct {
 	// maxURI is the longest request target a site of the listener allows:
 	// longer request lines are refused (414) before net/http reads them.
 	maxURI int64
+	// lim holds the listener's own limits (header_timeout, idle_timeout,
+	// max_header_size): the global ones, or those of Caddy's servers
+	// block for its address; protocols are that block's (nil: h1, h2).
+	lim       config.Limits
+	protocols []string
 }
 
 // connState tracks a listener's connections: those that never sent a
@@ -188,7 +193,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 			}
 			l := byAddr[key]
 			if l == nil {
-				l = &listener{addr: bind, router: &hostRouter{}, https: scheme == "https"}
+				l = s.newListener(bind, scheme == "https")
 				byAddr[key] = l
 				s.listeners = append(s.listeners, l)
 			}
@@ -221,7 +226,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 			l.tls.Add(a.Host, p)
 			l.router.checkTLS = l.router.checkTLS || st.conn != certs.DefaultConn
 			s.tlsNames[p] = append(s.tlsNames[p], certName(a.Host))
-			if a.Port == 0 && !strings.HasSuffix(a.Raw, ":0") {
+			if a.Port == 0 && !strings.HasSuffix(a.Raw, ":0") && cfg.Global.AutoHTTPS != "off" && cfg.Global.AutoHTTPS != "disable_redirects" {
 				// The default HTTPS port gets HTTP->HTTPS redirects (and
 				// HTTP-01 challenges) on the HTTP port.
 				host, _, _ := net.SplitHostPort(bind)
@@ -232,7 +237,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 	for _, r := range redirects {
 		l := byAddr[r.bind]
 		if l == nil {
-			l = &listener{addr: r.bind, router: &hostRouter{}}
+			l = s.newListener(r.bind, false)
 			byAddr[r.bind] = l
 			s.listeners = append(s.listeners, l)
 		}
@@ -257,7 +262,7 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 			h = challengeHandler{m: s.tls, next: h}
 		}
 		l.swap = newSwapHandler(h, s.gen)
-		l.srv = s.newHTTPServer(edgeHandler{next: l.swap}, l.https)
+		l.srv = s.newHTTPServer(edgeHandler{next: l.swap}, l)
 		l.srv.ConnState = l.connState
 		l.srv.ConnContext = withConnContext
 		if l.maxURI == 0 {
@@ -313,7 +318,7 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 		st.limits.allow[m] = true
 	}
 	if len(sc.TrustedProxies) > 0 {
-		st.trusted = &trustedProxies{prefixes: sc.TrustedProxies}
+		st.trusted = &trustedProxies{prefixes: sc.TrustedProxies, headers: sc.ClientIPHeaders}
 	}
 	c := &compiler{s: s, st: st, trusted: st.trusted, balancers: map[*config.Balancer]*Balancer{}}
 	for _, bc := range sc.Balancers { // in file order, as the status page lists them
@@ -326,7 +331,18 @@ func (s *Server) newSite(sc *config.Site) (*site, error) {
 	if err := c.compileRoutes(sc.Routes); err != nil {
 		return nil, err
 	}
-	st.prog = &program{ops: c.ops, end: http.NotFoundHandler()}
+	st.prog = &program{ops: c.ops, end: notFound{}}
+	st.clientIP = st.trusted != nil && usesClientIP(sc)
+	for _, er := range sc.ErrorRoutes {
+		c.ops = nil
+		if err := c.compileRoutes(er.Routes); err != nil {
+			return nil, err
+		}
+		if st.errors == nil {
+			st.errors = &errorPages{}
+		}
+		st.errors.routes = append(st.errors.routes, errorRoute{cfg: er, prog: &program{ops: c.ops, end: errorEnd{}}})
+	}
 	if al := sc.AccessLog; al != nil {
 		l, f, err := newAccessLogger(al, s.opts.CheckOnly, s.files)
 		if err != nil {
@@ -471,13 +487,26 @@ func (f *freshConns) closeWhile(done <-chan struct{}) {
 	}
 }
 
-// newHTTPServer sets the limits every listener shares (the global limits
-// block): a header timeout against slowloris (it also bounds the TLS
-// handshake), the header size (larger gets 431 from net/http), and the
-// keep-alive idle time. An https listener serves HTTP/2 and HTTP/1.1 by
-// ALPN.
-func (s *Server) newHTTPServer(h http.Handler, https bool) *http.Server {
-	lim := s.cfg.Global.Limits
+// newListener is a listener for bind, with the limits and protocols of
+// Caddy's servers block for that address, if any.
+func (s *Server) newListener(bind string, https bool) *listener {
+	l := &listener{addr: bind, router: &hostRouter{}, https: https, lim: s.cfg.Global.Limits}
+	if so := s.cfg.Global.ServerFor(bind); so != nil {
+		l.lim, l.protocols = so.Limits, so.Protocols
+	}
+	return l
+}
+
+// newHTTPServer sets the limits of listener l (the global limits block,
+// or Caddy's servers block for its address): a header timeout against
+// slowloris (it also bounds the TLS handshake), the header size (larger
+// gets 431 from net/http), and the keep-alive idle time. An https listener
+// serves HTTP/2 and HTTP/1.1 by ALPN (HTTP/1.1 only when protocols leaves
+// out h2); a plain one HTTP/1.1, and HTTP/2 with prior knowledge when
+// protocols names h2c. HTTP/1.1 is always on: Go's server, like Caddy's,
+// cannot turn it off.
+func (s *Server) newHTTPServer(h http.Handler, l *listener) *http.Server {
+	lim := l.lim
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: lim.HeaderTimeout,
@@ -485,10 +514,13 @@ func (s *Server) newHTTPServer(h http.Handler, https bool) *http.Server {
 		MaxHeaderBytes:    int(lim.MaxHeaderSize),
 		ErrorLog:          newStdLogger(s.log, "http server"),
 	}
-	if https {
-		srv.Protocols = new(http.Protocols)
-		srv.Protocols.SetHTTP1(true)
-		srv.Protocols.SetHTTP2(true)
+	srv.Protocols = new(http.Protocols)
+	srv.Protocols.SetHTTP1(true)
+	switch {
+	case l.https:
+		srv.Protocols.SetHTTP2(l.protocols == nil || slices.Contains(l.protocols, "h2"))
+	case slices.Contains(l.protocols, "h2c"):
+		srv.Protocols.SetUnencryptedHTTP2(true)
 	}
 	return srv
 }
@@ -530,11 +562,15 @@ func (s *Server) Listen() error {
 		var tc *tls.Config
 		if l.tls != nil {
 			tc = l.tls.Config()
+			if !l.srv.Protocols.HTTP2() {
+				// servers { protocols h1 }: do not offer h2 by ALPN.
+				tc.NextProtos = slices.DeleteFunc(tc.NextProtos, func(p string) bool { return p == "h2" })
+			}
 			l.srv.TLSConfig = tc
 		}
 		// Handshakes (https) and HTTP/1.x framing are watched by the
 		// listener: see framingConn.
-		l.ln = newFramingListener(l.ln, tc, s.cfg.Global.Limits.HeaderTimeout, l.maxURI, s.log.With().Str("component", "edge").Logger())
+		l.ln = newFramingListener(l.ln, tc, l.lim.HeaderTimeout, l.maxURI, s.log.With().Str("component", "edge").Logger())
 	}
 	if s.admin != nil {
 		if err := s.admin.listen(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/replication"
 	"github.com/tether-proxy/tether/routing"
@@ -57,13 +58,14 @@ func (b *Balancer) findSession(r *http.Request, st *reqState) {
 			st.pinned = true
 		}
 	case "cookie":
+		// Secure also for the first answer, which issues the cookie.
+		st.secure = r.TLS != nil || b.site.trusted.contains(r.RemoteAddr) && r.Header.Get("X-Forwarded-Proto") == "https"
 		sc := routing.NewCookieScanner(r.Header["Cookie"], b.names.Cookie)
 		v, ok := sc.Next()
 		if !ok {
 			return
 		}
-		st.secure = r.TLS != nil || b.site.trusted.contains(r.RemoteAddr) && r.Header.Get("X-Forwarded-Proto") == "https"
-		if nonce, route, ok := b.srv.affinity.verify(b.name, v); ok {
+		if nonce, route, ok := b.affinity.verify(b.name, v); ok {
 			st.req.Session = routing.SessionID{ID: nonce, Route: route}
 			st.req.HasSession = true
 			st.key = nonce
@@ -147,7 +149,7 @@ func (b *Balancer) recordSession(resp *http.Response, st *reqState) {
 		if st.req.HasSession && !failedOver && st.dec.Reason == routing.ReasonSticky {
 			return // the cookie already names this member
 		}
-		if c := b.srv.affinity.cookie(b.name, b.names.Cookie, st.key, member, st.secure); c != "" {
+		if c := b.affinity.cookie(b.name, &b.cfg.Sticky, st.key, member, st.secure); c != "" {
 			resp.Header.Add("Set-Cookie", c)
 		}
 	case "off":
@@ -234,8 +236,9 @@ func (a *affinity) verify(balancer, v string) (nonce, route string, ok bool) {
 }
 
 // cookie builds the Set-Cookie value pinning a client to route, keeping its
-// nonce when it has one.
-func (a *affinity) cookie(balancer, name, nonce, route string, secure bool) string {
+// nonce when it has one, with the attributes sc configures; https says the
+// client came over HTTPS (Secure by default).
+func (a *affinity) cookie(balancer string, sc *config.Sticky, nonce, route string, https bool) string {
 	if a == nil {
 		return ""
 	}
@@ -245,12 +248,20 @@ func (a *affinity) cookie(balancer, name, nonce, route string, secure bool) stri
 		nonce = base64.RawURLEncoding.EncodeToString(b[:])
 	}
 	c := http.Cookie{
-		Name:     name,
+		Name:     sc.Cookie,
 		Value:    nonce + "." + route + "." + a.mac(balancer, nonce, route),
 		Path:     "/",
+		Domain:   sc.Domain,
+		MaxAge:   int(sc.MaxAge / time.Second),
 		HttpOnly: true,
-		Secure:   secure,
+		Secure:   sc.Secure == "on" || sc.Secure == "" && https,
 		SameSite: http.SameSiteLaxMode,
+	}
+	switch sc.SameSite {
+	case "strict":
+		c.SameSite = http.SameSiteStrictMode
+	case "none":
+		c.SameSite, c.Secure = http.SameSiteNoneMode, true // browsers drop None without Secure
 	}
 	return c.String()
 }

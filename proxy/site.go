@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -11,8 +12,12 @@ import (
 // site is one site block: its access log and limits around its request
 // pipeline.
 type site struct {
-	cfg       *config.Site
-	prog      *program
+	cfg    *config.Site
+	prog   *program
+	errors *errorPages // handle_errors; nil without
+	// clientIP: a value uses {client_ip} and the site has trusted
+	// proxies, so its requests carry them (trustedKey).
+	clientIP  bool
 	accessLog *accessLogger
 	trusted   *trustedProxies
 	limits    *siteLimits // nil for the redirect sites of https ports
@@ -119,6 +124,10 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.accessLog != nil {
 		w, r = s.accessLog.begin(w, r, s)
 		defer s.accessLog.end(w, r)
+	}
+	r = withErrorPages(r, s.errors)
+	if s.clientIP {
+		r = r.WithContext(context.WithValue(r.Context(), trustedKey{}, s.trusted))
 	}
 	if s.limits != nil {
 		var ok bool

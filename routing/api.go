@@ -30,7 +30,15 @@ const (
 	P2C                         // power of two random choices on in-flight
 	Random                      // weighted random
 	IPHash                      // rendezvous hash of the client address
+	First                       // the first usable member in config order (Caddy's first)
+	URIHash                     // rendezvous hash of Request.Key, the request URI (Caddy's uri_hash)
+	HeaderHash                  // rendezvous hash of Request.Key, a header's value (Caddy's header)
+	QueryHash                   // rendezvous hash of Request.Key, a query parameter's values (Caddy's query)
+	RandomChoose                // Options.Choose random candidates, the least busy of them (Caddy's random_choose)
 )
+
+// lastPolicy is the highest Policy NewTable accepts.
+const lastPolicy = RandomChoose
 
 // Errors returned by Table.Pick.
 var (
@@ -72,6 +80,10 @@ type Request struct {
 	Pin string
 	// ClientAddr is the client's address, for ip_hash (any stable string).
 	ClientAddr string
+	// Key is what the key-hash policies (URIHash, HeaderHash, QueryHash)
+	// hash: the request URI, a header's or a query parameter's value. An
+	// empty Key is balanced by Options.Fallback instead.
+	Key string
 	// Rand is a random value supplied by the caller, for random and p2c
 	// (routing reads no global random source, so tests are deterministic).
 	Rand uint64
@@ -118,6 +130,13 @@ type SessionNames struct {
 type Options struct {
 	Policy      Policy
 	StickyForce bool
+	// Fallback balances the requests a key-hash policy has no key for
+	// (Request.Key empty; Caddy's fallback, random by default there). It
+	// must not itself need a key; the zero value is RoundRobin.
+	Fallback Policy
+	// Choose is how many candidates RandomChoose draws (2 and up; 0 means
+	// 2, which is P2C).
+	Choose int
 }
 
 // The rest of the contract, implemented beside this file:

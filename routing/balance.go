@@ -6,29 +6,54 @@ import "math/bits"
 // are the members usable for new requests (healthy and active) that the
 // request has not tried yet; weights are mod_jk's lbfactor.
 
+// Keyed reports whether p hashes Request.Key (uri_hash, header, query):
+// the caller must fill it in.
+func (p Policy) Keyed() bool { return p == URIHash || p == HeaderHash || p == QueryHash }
+
 // balance picks a member for a request without a usable session.
 func (t *Table) balance(req *Request) (Decision, error) {
+	i := t.byPolicy(req, t.opts.Policy)
+	if i < 0 {
+		return Decision{Index: -1}, ErrNoMember
+	}
+	return t.decide(i, ReasonBalanced, ""), nil
+}
+
+// byPolicy returns the candidate policy p picks for req, or -1.
+func (t *Table) byPolicy(req *Request, p Policy) int {
 	i := -1
-	switch t.opts.Policy {
+	switch p {
 	case RoundRobin:
 		i = t.roundRobin(req)
 	case LeastRequests:
 		i = t.least(req, false)
 	case LeastBusy:
 		i = t.least(req, true)
-	case P2C:
-		i = t.p2c(req)
 	case Random:
 		if w, _, _ := t.newWeight(req); w > 0 {
 			i = t.weightedAt(req, scale(req.Rand, w), -1)
 		}
 	case IPHash:
 		i = t.rendezvous(req, keyHash(req.ClientAddr), -1)
+	case URIHash, HeaderHash, QueryHash:
+		if req.Key == "" {
+			// Fallback is never keyed (NewTable checks), so this
+			// recursion ends.
+			return t.byPolicy(req, t.opts.Fallback)
+		}
+		i = t.rendezvous(req, keyHash(req.Key), -1)
+	case First:
+		for k := range t.members {
+			if t.candidate(req, k) {
+				return k
+			}
+		}
+	case P2C:
+		i = t.p2c(req)
+	case RandomChoose:
+		i = t.randomChoose(req, max(t.opts.Choose, 2))
 	}
-	if i < 0 {
-		return Decision{Index: -1}, ErrNoMember
-	}
-	return t.decide(i, ReasonBalanced, ""), nil
+	return i
 }
 
 // candidate reports whether member i may take this new request.
@@ -122,6 +147,43 @@ func (t *Table) p2c(req *Request) int {
 		return b
 	}
 	return a
+}
+
+// randomChoose draws k candidates at random, each in proportion to its
+// weight and without drawing a member twice (among the first 64), and
+// returns the one with the fewest in-flight requests per unit of weight
+// (the first drawn on a tie): Caddy's random_choose, of which p2c is k=2.
+func (t *Table) randomChoose(req *Request, k int) int {
+	w, count, only := t.newWeight(req)
+	switch count {
+	case 0:
+		return -1
+	case 1:
+		return only
+	}
+	// Drawn members are excluded from the later draws through a copy of
+	// the request's exclusions (members past 63 may be drawn twice).
+	draw := *req
+	best := -1
+	r := req.Rand
+	for range min(k, count) {
+		if w == 0 {
+			break
+		}
+		i := t.weightedAt(&draw, scale(r, w), -1)
+		if i < 0 {
+			break
+		}
+		if best < 0 || lessRatio(t.load(i, true), t.weights[i], t.load(best, true), t.weights[best]) {
+			best = i
+		}
+		if i < 64 {
+			draw.Exclude |= 1 << uint(i)
+			w -= min(w, t.weights[i])
+		}
+		r = mix(r + 0x9e3779b97f4a7c15)
+	}
+	return best
 }
 
 // newWeight returns the total weight and number of the candidates, and the

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 )
 
@@ -221,6 +222,124 @@ func TestIPHash(t *testing.T) {
 	for addr, was := range before {
 		if got := pickName(tab, &Request{ClientAddr: addr}); was != "c" && got != was {
 			t.Errorf("ip_hash Pick(%s) after c died = %s; want %s as before", addr, got, was)
+		}
+	}
+}
+
+func TestFirst(t *testing.T) {
+	tab := mustTable(t, Options{Policy: First}, weighted(1, 5, 1)...)
+	if got := counts(t, tab, 20, 0); got["a"] != 20 {
+		t.Errorf("20 first picks = %v; want all to a, the first member", got)
+	}
+	setHealthy(t, tab, false, "a")
+	if got := counts(t, tab, 20, 0); got["b"] != 20 {
+		t.Errorf("20 first picks with a down = %v; want all to b, the next", got)
+	}
+	if got := counts(t, tab, 20, 1<<1); got["c"] != 20 {
+		t.Errorf("20 first picks with a down and b tried = %v; want all to c", got)
+	}
+}
+
+// TestKeyHash: uri_hash, header and query send one key to one member,
+// whatever the order the members were given in (every proxy of a cluster
+// builds its own table), move only a lost member's keys, spread keys by
+// weight, and balance keyless requests by the fallback policy.
+func TestKeyHash(t *testing.T) {
+	for _, p := range []Policy{URIHash, HeaderHash, QueryHash} {
+		t.Run(p.String(), func(t *testing.T) {
+			tab := mustTable(t, Options{Policy: p}, weighted(1, 1, 1, 1)...)
+			rev := weighted(1, 1, 1, 1)
+			slices.Reverse(rev)
+			other := mustTable(t, Options{Policy: p}, rev...)
+			before := map[string]string{}
+			for k := range 400 {
+				key := fmt.Sprintf("/item/%d?v=%d", k, k*7)
+				req := Request{Key: key, Rand: uint64(k), ClientAddr: "10.0.0.1"}
+				before[key] = pickName(tab, &req)
+				if got := pickName(other, &Request{Key: key, Rand: ^uint64(k)}); got != before[key] {
+					t.Fatalf("%s Pick(%q) = %s on one table, %s on another with the members reversed; want the same", p, key, before[key], got)
+				}
+			}
+			spread := map[string]int{}
+			for _, m := range before {
+				spread[m]++
+			}
+			for _, name := range []string{"a", "b", "c", "d"} {
+				if !near(spread[name], 100, 0.3) {
+					t.Errorf("%s spread 400 keys as %v; want about 100 each", p, spread)
+					break
+				}
+			}
+			setHealthy(t, tab, false, "b")
+			for key, was := range before {
+				got := pickName(tab, &Request{Key: key})
+				if was != "b" && got != was {
+					t.Errorf("%s Pick(%q) after b died = %s; want %s as before", p, key, got, was)
+				}
+				if got == "b" {
+					t.Errorf("%s Pick(%q) after b died = b", p, key)
+				}
+			}
+		})
+	}
+	heavy := mustTable(t, Options{Policy: HeaderHash}, weighted(3, 1)...)
+	got := map[string]int{}
+	for k := range 4000 {
+		got[pickName(heavy, &Request{Key: strconv.Itoa(k)})]++
+	}
+	if !near(got["a"], 3000, 0.05) {
+		t.Errorf("4000 header keys over weights 3,1 = %v; want about 3000 to a", got)
+	}
+	fb := mustTable(t, Options{Policy: QueryHash, Fallback: First}, weighted(1, 1, 1)...)
+	fb.Members()[0].Load.Healthy.Store(false)
+	if got := counts(t, fb, 30, 0); got["b"] != 30 {
+		t.Errorf("30 keyless query picks with fallback first, a down = %v; want all to b", got)
+	}
+	rr := mustTable(t, Options{Policy: HeaderHash}, weighted(1, 1, 1)...)
+	if got := counts(t, rr, 30, 0); got["a"] != 10 || got["b"] != 10 || got["c"] != 10 {
+		t.Errorf("30 keyless header picks, default fallback round_robin = %v; want 10 each", got)
+	}
+}
+
+func TestRandomChoose(t *testing.T) {
+	tab := mustTable(t, Options{Policy: RandomChoose, Choose: 3}, weighted(1, 1, 1, 1)...)
+	ms := tab.Members()
+	ms[0].Load.InFlight.Store(5)
+	ms[1].Load.InFlight.Store(5)
+	ms[2].Load.InFlight.Store(5)
+	// Three distinct draws of four include d, the idle one, unless d is
+	// the one left out: a quarter of the time.
+	got := counts(t, tab, 4000, 0)
+	if !near(got["d"], 3000, 0.05) {
+		t.Errorf("4000 random_choose 3 picks with only d idle = %v; want about 3000 to d", got)
+	}
+	all := mustTable(t, Options{Policy: RandomChoose, Choose: 4}, weighted(1, 1, 1, 1)...)
+	for i, n := range []int64{3, 1, 2, 4} {
+		all.Members()[i].Load.InFlight.Store(n)
+	}
+	if got := counts(t, all, 200, 0); got["b"] != 200 {
+		t.Errorf("200 random_choose 4 picks over four = %v; want all to b, the least busy", got)
+	}
+	if got := counts(t, all, 200, 1<<1); got["c"] != 200 {
+		t.Errorf("200 random_choose 4 picks with b tried = %v; want all to c, the least busy left", got)
+	}
+}
+
+// TestNewPoliciesZeroAllocs: the policies added for Caddy's names decide
+// without allocating, as the others do.
+func TestNewPoliciesZeroAllocs(t *testing.T) {
+	for _, opts := range []Options{{Policy: First}, {Policy: URIHash}, {Policy: HeaderHash, Fallback: Random}, {Policy: RandomChoose, Choose: 3}} {
+		tab := mustTable(t, opts, weighted(1, 2, 3, 4)...)
+		for _, key := range []string{"/a?b=c", ""} {
+			allocs := testing.AllocsPerRun(100, func() {
+				req := Request{Key: key, Rand: 12345}
+				if _, err := tab.Pick(&req); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Errorf("%s Pick(key %q) allocates %v times; want 0", opts.Policy, key, allocs)
+			}
 		}
 	}
 }

@@ -44,7 +44,11 @@
 // Tether instance, on any architecture, chooses the same member without
 // talking, and losing a member moves only its own sessions. Requests
 // without a usable session are balanced over active, healthy members by
-// the table's Policy, with weights as mod_jk's lbfactor. Members marked in
+// the table's Policy, with weights as mod_jk's lbfactor; the hashing
+// policies (ip_hash, and Caddy's uri_hash, header and query, which hash
+// Request.Key) use the same weighted rendezvous hash as failover, so every
+// proxy sends one key to one member, and a key without a value is
+// balanced by Options.Fallback. Members marked in
 // Request.Exclude (already tried by a retry) are skipped at every step.
 //
 // # Concurrency

@@ -98,7 +98,7 @@ func FuzzPick(f *testing.F) {
 				ms[i].Redirect = "m" + strconv.Itoa(rd)
 			}
 		}
-		opts := Options{Policy: Policy(opt % 6), StickyForce: opt&0x10 != 0}
+		opts := Options{Policy: Policy(opt % uint8(lastPolicy+1)), StickyForce: opt&0x10 != 0, Fallback: Policy(opt>>5) % (IPHash + 1), Choose: int(opt>>6) + 2}
 		tab, err := NewTable(ms, opts)
 		if err != nil {
 			t.Fatalf("NewTable(%+v) = %v", ms, err)
@@ -107,7 +107,7 @@ func FuzzPick(f *testing.F) {
 			tab.Members()[i].Load.Healthy.Store(h)
 			tab.Members()[i].Load.InFlight.Store(int64(r>>uint(i%64)) & 7)
 		}
-		req := Request{Pin: pin, ClientAddr: addr, Rand: r, Exclude: exclude}
+		req := Request{Pin: pin, ClientAddr: addr, Key: pin, Rand: r, Exclude: exclude}
 		req.Session, req.HasSession = ParseSessionID("S." + route)
 		d, err := tab.Pick(&req)
 		usableNew := false

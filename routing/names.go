@@ -11,6 +11,11 @@ var (
 		P2C:           "p2c",
 		Random:        "random",
 		IPHash:        "ip_hash",
+		First:         "first",
+		URIHash:       "uri_hash",
+		HeaderHash:    "header",
+		QueryHash:     "query",
+		RandomChoose:  "random_choose",
 	}
 	reasonNames = [...]string{
 		ReasonBalanced: "balanced",
@@ -41,7 +46,8 @@ func ParseState(s string) (State, bool) {
 }
 
 // String returns the Caddyfile name of p ("round_robin", "least_requests",
-// "least_busy", "p2c", "random", "ip_hash"), or "policy(N)".
+// "least_busy", "p2c", "random", "ip_hash", "first", "uri_hash",
+// "header", "query", "random_choose"), or "policy(N)".
 func (p Policy) String() string {
 	if int(p) < len(policyNames) {
 		return policyNames[p]

@@ -68,7 +68,7 @@ type Table struct {
 // others' (see CatchUp). The caller must not change members' Loads' owners
 // afterwards; the Table never writes a Load except that way.
 func NewTable(members []Member, opts Options) (*Table, error) {
-	if opts.Policy > IPHash {
+	if opts.Policy > lastPolicy || opts.Fallback > lastPolicy || opts.Fallback.Keyed() || opts.Choose < 0 || opts.Choose == 1 {
 		return nil, ErrBadPolicy
 	}
 	n := len(members)

@@ -171,7 +171,7 @@ func state(name string, s State) func([]Member) {
 }
 
 func TestPickEmptyTable(t *testing.T) {
-	for p := RoundRobin; p <= IPHash; p++ {
+	for p := RoundRobin; p <= lastPolicy; p++ {
 		tab := mustTable(t, Options{Policy: p})
 		for _, req := range []Request{{}, {Session: sid("A.t1"), HasSession: true, Pin: "t1"}} {
 			if d, err := tab.Pick(&req); !errors.Is(err, ErrNoMember) {
@@ -262,6 +262,9 @@ func TestNewTableErrors(t *testing.T) {
 		{name: "unknown redirect", members: []Member{{Name: "a", Weight: 1, Redirect: "b"}}, want: ErrUnknownRedirect},
 		{name: "bad state", members: []Member{{Name: "a", Weight: 1, State: 7}}, want: ErrBadState},
 		{name: "bad policy", opts: Options{Policy: 42}, want: ErrBadPolicy},
+		{name: "keyed fallback", opts: Options{Policy: HeaderHash, Fallback: QueryHash}, want: ErrBadPolicy},
+		{name: "unknown fallback", opts: Options{Policy: HeaderHash, Fallback: 42}, want: ErrBadPolicy},
+		{name: "choose one", opts: Options{Policy: RandomChoose, Choose: 1}, want: ErrBadPolicy},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewTable(tc.members, tc.opts); !errors.Is(err, tc.want) {
@@ -383,7 +386,12 @@ func TestStrings(t *testing.T) {
 		{P2C.String(), "p2c"},
 		{Random.String(), "random"},
 		{IPHash.String(), "ip_hash"},
-		{Policy(9).String(), "policy(9)"},
+		{First.String(), "first"},
+		{URIHash.String(), "uri_hash"},
+		{HeaderHash.String(), "header"},
+		{QueryHash.String(), "query"},
+		{RandomChoose.String(), "random_choose"},
+		{Policy(42).String(), "policy(42)"},
 		{ReasonSticky.String(), "sticky"},
 		{ReasonFailover.String(), "failover"},
 		{Reason(9).String(), "reason(9)"},
@@ -397,7 +405,7 @@ func TestStrings(t *testing.T) {
 			t.Errorf("ParseState(%q) = %v, %v; want %v, true", s.String(), got, ok, s)
 		}
 	}
-	for p := RoundRobin; p <= IPHash; p++ {
+	for p := RoundRobin; p <= lastPolicy; p++ {
 		if got, ok := ParsePolicy(p.String()); !ok || got != p {
 			t.Errorf("ParsePolicy(%q) = %v, %v; want %v, true", p.String(), got, ok, p)
 		}

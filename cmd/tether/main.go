@@ -195,6 +195,25 @@ func newLogger(w io.Writer, lc config.Log) (zerolog.Logger, error) {
 	return zerolog.New(out).Level(level).With().Timestamp().Logger(), nil
 }
 
+// logOutput opens where the process log goes (log { output ... }):
+// stderr by default, stdout, nowhere, or a file opened for appending
+// (created 0640), which logrotate's copytruncate can rotate.
+func logOutput(stderr io.Writer, output string) (io.Writer, func(), error) {
+	switch output {
+	case "", "stderr":
+		return stderr, func() {}, nil
+	case "stdout":
+		return os.Stdout, func() {}, nil
+	case "discard":
+		return io.Discard, func() {}, nil
+	}
+	f, err := os.OpenFile(output, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log output: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
 // loadConfig loads a config file and prints its warnings (mod_jk
 // attributes Tether does not honour, and the like) to stderr.
 func loadConfig(path string) (*config.Config, error) {
@@ -261,7 +280,12 @@ func cmdRun(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.Global.Log)
+	logOut, closeLog, err := logOutput(stderr, cfg.Global.Log.Output)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	log, err := newLogger(logOut, cfg.Global.Log)
 	if err != nil {
 		return err
 	}

@@ -154,6 +154,13 @@ func (lt *Listener) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate
 		}
 		return lt.m.acmeCfg.GetCertificate(hello)
 	}
+	if hello.ServerName == "" && lt.m.g.DefaultSNI != "" {
+		// Caddy's default_sni: a client that sends no name (an old one,
+		// or one dialing an IP) gets the certificate of this name.
+		h := *hello
+		h.ServerName = lt.m.g.DefaultSNI
+		hello = &h
+	}
 	p := lt.lookup(hello.ServerName)
 	if p == nil {
 		lt.m.log.Debug().Str("server_name", hello.ServerName).Msg("tls handshake for an unknown name refused")

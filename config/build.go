@@ -51,10 +51,11 @@ var (
 type builder struct {
 	opts      ParseOptions // with defaults filled in
 	cfg       *Config
-	balancers map[string]Pos // balancer names in use
-	addresses map[string]Pos // normalized site addresses in use
-	proxies   map[string]int // reverse_proxy blocks so far per default-name host (siteNameHost)
-	groups    int            // the last route group number used
+	balancers map[string]Pos    // balancer names in use
+	sources   map[string]string // balancer name → its Source, for imported workers
+	addresses map[string]Pos    // normalized site addresses in use
+	proxies   map[string]int    // reverse_proxy blocks so far per default-name host (siteNameHost)
+	groups    int               // the last route group number used
 }
 
 func build(tr *tree, opts ParseOptions) (*Config, error) {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -41,7 +42,12 @@ func (b *builder) expandJK(s *Site, proxies int) error {
 			return errorf(s.ImportJK.Pos, "import_jk: %w", err)
 		}
 		s.Balancers = append(s.Balancers, imp.Balancers...)
-		b.cfg.Warnings = append(b.cfg.Warnings, imp.Warnings...)
+		// Another site may have imported the same files: warn once.
+		for _, w := range imp.Warnings {
+			if !slices.Contains(b.cfg.Warnings, w) {
+				b.cfg.Warnings = append(b.cfg.Warnings, w)
+			}
+		}
 		if imp.FileServer != nil {
 			switch {
 			case s.FileServer == nil:

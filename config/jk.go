@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +48,13 @@ func (o ParseOptions) LoadJK(jk ImportJK) (*JKImport, error) {
 	imp, err := loadJK(jk.Workers, wsrc, jk.URIWorkers, usrc, o.LookupEnv)
 	if err != nil {
 		return nil, err
+	}
+	src := jk.Workers
+	if abs, err := filepath.Abs(src); err == nil {
+		src = abs
+	}
+	for _, bal := range imp.Balancers {
+		bal.Source = src + "#" + bal.Name
 	}
 	if jk.DocRoot != "" {
 		imp.FileServer = &FileServer{Root: jk.DocRoot, Index: []string{"index.html", "index.htm"}, Pos: jk.Pos}

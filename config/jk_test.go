@@ -540,6 +540,10 @@ func TestJKLabGolden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
+	wd, _ := os.Getwd()
+	for _, b := range cfg.Sites[0].Balancers {
+		b.Source = strings.TrimPrefix(b.Source, wd+string(os.PathSeparator)) // the golden file holds no machine's path
+	}
 	got := dump(struct {
 		Balancers  []*Balancer
 		FileServer *FileServer
@@ -671,6 +675,7 @@ func noPos(s Site) any {
 	for _, b := range s.Balancers {
 		c := *b
 		c.Pos = Pos{}
+		c.Source = "" // provenance: the printed reverse_proxy blocks have none
 		c.Members = slices.Clone(c.Members)
 		for i := range c.Members {
 			c.Members[i].Pos = Pos{}
@@ -707,10 +712,26 @@ func TestJKThroughParse(t *testing.T) {
 	if len(cfg.Warnings) != 1 || !strings.HasPrefix(cfg.Warnings[0].String(), "/etc/jk/workers.properties:6:1: warning: worker.a.source") {
 		t.Errorf("Config.Warnings = %v; want the source warning", cfg.Warnings)
 	}
-	// A second site importing the same files clashes on the balancer name.
-	_, err = opts.Parse("Caddyfile", []byte("a.com {\n\timport_jk /etc/jk/workers.properties\n}\nb.com {\n\timport_jk /etc/jk/workers.properties\n}\n"))
+	// Two sites importing one workers.properties share its workers: one
+	// balancer lb (same Source), each site with its own mounts, and the
+	// warnings once.
+	files["/etc/jk/other.properties"] = "/shop/*=lb\n!/shop/img/*=lb\n"
+	cfg, err = opts.Parse("Caddyfile", []byte("a.com {\n\timport_jk /etc/jk/workers.properties /etc/jk/uriworkermap.properties\n}\nb.com {\n\timport_jk /etc/jk/workers.properties /etc/jk/other.properties\n}\n"))
+	if err != nil {
+		t.Fatalf("two sites importing one worker: %v", err)
+	}
+	a, b := cfg.Sites[0].Balancers[0], cfg.Sites[1].Balancers[0]
+	if a.Name != "lb" || b.Name != "lb" || a.Source != "/etc/jk/workers.properties#lb" || a.Source != b.Source ||
+		!slices.Equal(a.Paths, []string{"/app/*"}) || !slices.Equal(b.Paths, []string{"/shop/*"}) || !slices.Equal(b.Excludes, []string{"/shop/img/*"}) {
+		t.Errorf("balancers = %s and %s; want lb twice, one Source, each site's own mounts", dump(a), dump(b))
+	}
+	if len(cfg.Warnings) != 1 {
+		t.Errorf("Config.Warnings = %v; want the source warning once", cfg.Warnings)
+	}
+	// A reverse_proxy named like an imported worker still clashes.
+	_, err = opts.Parse("Caddyfile", []byte("a.com {\n\timport_jk /etc/jk/workers.properties\n}\nb.com {\n\treverse_proxy http://x {\n\t\tname lb\n\t}\n}\n"))
 	if err == nil || !strings.Contains(err.Error(), "balancer name \"lb\" is already used") {
-		t.Errorf("two imports: error = %v; want a balancer name clash", err)
+		t.Errorf("reverse_proxy named lb beside import_jk: error = %v; want a balancer name clash", err)
 	}
 }
 

@@ -278,6 +278,14 @@ type Balancer struct {
 	// and "http://10.0.1.5:80" and "http://10.0.1.6:80" both "default-1".
 	// import_jk balancers are named after their workers.
 	Name string
+	// Source identifies an imported mod_jk worker: its workers.properties
+	// and its name ("/etc/jk/workers.properties#lb"); "" for a
+	// reverse_proxy block. Balancers of one Source in several sites (one
+	// worker mounted by several virtual hosts) are one balancer: they share
+	// the name, one state, health, counters and set of connections, each
+	// site with its own Paths and Excludes. Any other repeated name is an
+	// error.
+	Source string
 	// Paths are the path patterns that mount this balancer ("/app/*",
 	// "/exact", "*.jsp"); empty means every path. Excludes are patterns
 	// that do not, checked first (mod_jk's "!/..." and JkUnMount).

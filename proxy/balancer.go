@@ -222,6 +222,11 @@ type reqState struct {
 	pinned bool
 	secure bool // the client came over HTTPS (for the affinity cookie)
 
+	// trusted are the proxies whose X-Forwarded-* the request's site
+	// believes: a balancer mounted in several sites serves each with its
+	// own.
+	trusted *trustedProxies
+
 	// client is the incoming request's context: it ends when the client
 	// goes away. The outbound request may run on a context of its own
 	// (see ServeHTTP).
@@ -234,19 +239,25 @@ func (st *reqState) clientGone() bool { return st.client.Err() != nil }
 
 type stateKey struct{}
 
-// ServeHTTP routes one request: pick a member (sticky, failover or
-// balanced), then proxy to it, retrying on failure as roundTrip says.
-func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP routes one request of the balancer's first site; see serve.
+func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.serve(w, r, b.site) }
+
+// serve routes one request that came through site s: pick a member
+// (sticky, failover or balanced), then proxy to it, retrying on failure as
+// roundTrip says. A balancer mounted in several sites (one mod_jk worker in
+// several virtual hosts) keeps one state, but each request is judged by
+// its own site's trusted proxies.
+func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 	if isGRPC(r) && !b.speaksH2 {
 		b.refuseGRPC(w, r)
 		return
 	}
 	set := b.set.Load()
-	st := &reqState{b: b, set: set, start: b.now(), client: r.Context()}
+	st := &reqState{b: b, set: set, start: b.now(), client: r.Context(), trusted: s.trusted}
 	b.findSession(r, st)
 	switch b.opts.Policy {
 	case routing.IPHash:
-		st.req.ClientAddr = clientHost(r, b.site.trusted)
+		st.req.ClientAddr = clientHost(r, st.trusted)
 	case routing.Random, routing.P2C:
 		st.req.Rand = rand.Uint64()
 	}
@@ -265,7 +276,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if b.hasAJP {
-		r = withAJPClientInfo(r, b.site.trusted)
+		r = withAJPClientInfo(r, st.trusted)
 	}
 	ctx := r.Context()
 	if r.ProtoMajor == 1 {
@@ -334,7 +345,7 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = t.Scheme
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = pr.In.Host
-	b.srv.setForwarded(pr, b.site.trusted)
+	b.srv.setForwarded(pr, st.trusted)
 	for i := range b.headerUp {
 		op := &b.headerUp[i]
 		if op.field == "Host" && (op.op == "set" || op.op == "default") {

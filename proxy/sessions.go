@@ -62,7 +62,7 @@ func (b *Balancer) findSession(r *http.Request, st *reqState) {
 		if !ok {
 			return
 		}
-		st.secure = r.TLS != nil || b.site.trusted.contains(r.RemoteAddr) && r.Header.Get("X-Forwarded-Proto") == "https"
+		st.secure = r.TLS != nil || st.trusted.contains(r.RemoteAddr) && r.Header.Get("X-Forwarded-Proto") == "https"
 		if nonce, route, ok := b.srv.affinity.verify(b.name, v); ok {
 			st.req.Session = routing.SessionID{ID: nonce, Route: route}
 			st.req.HasSession = true

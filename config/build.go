@@ -43,7 +43,7 @@ var (
 // globalOptions and siteDirectives name the directives of each level, to
 // point a directive written at the wrong level to the right one.
 var (
-	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "storage", "cluster", "drain_delay", "shutdown_timeout", "log", "limits"}
+	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "storage", "cluster", "drain_delay", "shutdown_timeout", "log", "limits", "import_apache"}
 	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_header", "request_body", "redir", "rewrite", "uri", "respond", "basic_auth", "basicauth", "log", "handle", "handle_path", "route", "abort"}
 )
 

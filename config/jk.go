@@ -35,9 +35,12 @@ type JKImport struct {
 // import-jk" run; see README.md "Moving from mod_jk" for the mapping.
 func (o ParseOptions) LoadJK(jk ImportJK) (*JKImport, error) {
 	o = o.withDefaults()
-	wsrc, err := o.ReadFile(jk.Workers)
-	if err != nil {
-		return nil, fmt.Errorf("read workers file: %w", err)
+	var wsrc []byte
+	var err error
+	if jk.Workers != "" {
+		if wsrc, err = o.ReadFile(jk.Workers); err != nil {
+			return nil, fmt.Errorf("read workers file: %w", err)
+		}
 	}
 	var usrc []byte
 	if jk.URIWorkers != "" {
@@ -45,12 +48,14 @@ func (o ParseOptions) LoadJK(jk ImportJK) (*JKImport, error) {
 			return nil, fmt.Errorf("read uriworkermap file: %w", err)
 		}
 	}
-	imp, err := loadJK(jk.Workers, wsrc, jk.URIWorkers, usrc, o.LookupEnv)
+	imp, err := loadJKWith(jk, wsrc, usrc, o.LookupEnv)
 	if err != nil {
 		return nil, err
 	}
 	src := jk.Workers
-	if abs, err := filepath.Abs(src); err == nil {
+	if src == "" {
+		src = "(no workers file)"
+	} else if abs, err := filepath.Abs(src); err == nil {
 		src = abs
 	}
 	for _, bal := range imp.Balancers {
@@ -95,6 +100,7 @@ func (w *jkWorker) typ() string {
 // jkLoader maps parsed properties onto balancers.
 type jkLoader struct {
 	lookupEnv func(string) (string, bool)
+	mounts    []JKMount // httpd's JkMount and JkUnMount
 	props     *jkProps
 	workers   map[string]*jkWorker
 	list      []jkItem // worker.list, in order
@@ -112,9 +118,16 @@ func (l *jkLoader) warn(at Pos, format string, args ...any) {
 
 // loadJK is LoadJK on file contents. ufile is "" without a uriworkermap.
 func loadJK(wfile string, wsrc []byte, ufile string, usrc []byte, lookupEnv func(string) (string, bool)) (*JKImport, error) {
-	l := &jkLoader{workers: map[string]*jkWorker{}, warned: map[string]bool{}, lookupEnv: lookupEnv}
+	return loadJKWith(ImportJK{Workers: wfile, URIWorkers: ufile}, wsrc, usrc, lookupEnv)
+}
+
+// loadJKWith is LoadJK on the contents of jk's files, with its mounts and
+// properties.
+func loadJKWith(jk ImportJK, wsrc, usrc []byte, lookupEnv func(string) (string, bool)) (*JKImport, error) {
+	wfile, ufile := jk.Workers, jk.URIWorkers
+	l := &jkLoader{workers: map[string]*jkWorker{}, warned: map[string]bool{}, lookupEnv: lookupEnv, mounts: jk.Mounts}
 	var err error
-	if l.props, err = parseJKProps(wfile, wsrc, lookupEnv, jkWorkersFile); err != nil {
+	if l.props, err = parseJKProps(wfile, wsrc, lookupEnv, jkWorkersFile, jk.Properties...); err != nil {
 		return nil, err
 	}
 	for _, w := range l.props.warns {
@@ -127,12 +140,17 @@ func loadJK(wfile string, wsrc []byte, ufile string, usrc []byte, lookupEnv func
 	if err != nil {
 		return nil, err
 	}
-	bals, err := l.mount(rules, ufile != "")
+	bals, err := l.mount(rules, ufile != "" || len(jk.Mounts) > 0)
 	if err != nil {
 		return nil, err
 	}
 	l.unused()
 	files := []string{wfile, ufile}
+	for _, m := range jk.Mounts {
+		if !slices.Contains(files, m.Pos.File) {
+			files = append(files, m.Pos.File)
+		}
+	}
 	slices.SortStableFunc(l.warns, func(a, b Warning) int {
 		return cmp.Or(
 			cmp.Compare(slices.Index(files, a.Pos.File), slices.Index(files, b.Pos.File)),

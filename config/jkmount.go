@@ -13,7 +13,7 @@ type jkRule struct {
 	worker  string
 	exclude bool
 	pos     Pos
-	source  int // 0 uriworkermap, 1 a mount attribute (mod_jk ranks it after)
+	source  int // 0 uriworkermap, 1 JkMount, 2 a mount attribute (mod_jk ranks them in this order)
 	seq     int // file order
 }
 
@@ -83,6 +83,26 @@ func (l *jkLoader) rules(ufile string, usrc []byte) ([]jkRule, error) {
 			add(key, worker, p.pos, 0)
 		}
 	}
+	// httpd's JkMount and JkUnMount: a map by path in mod_jk (the last
+	// line for a path wins); JkUnMount is the path with a '!'.
+	last := map[string]int{}
+	for i, m := range l.mounts {
+		key := m.Pattern
+		if m.Exclude {
+			key = "!" + key
+		}
+		last[key] = i
+	}
+	for i, m := range l.mounts {
+		key := m.Pattern
+		if m.Exclude {
+			key = "!" + key
+		}
+		if last[key] != i {
+			continue
+		}
+		add(key, m.Worker, m.Pos, 1)
+	}
 	for _, it := range l.list {
 		w := l.workers[it.text]
 		if w == nil || w.attrs["mount"] == nil {
@@ -90,7 +110,7 @@ func (l *jkLoader) rules(ufile string, usrc []byte) ([]jkRule, error) {
 		}
 		w.used["mount"] = true
 		for _, m := range splitLists(w.lists["mount"], w.attrs["mount"]) {
-			add(m.text, w.name, m.pos, 1)
+			add(m.text, w.name, m.pos, 2)
 		}
 	}
 	return rules, firstErr

@@ -165,60 +165,70 @@ const jkSpace = " \t\r\n\f\v"
 
 // parseJKProps reads a workers.properties (kind jkWorkersFile) or a
 // uriworkermap.properties (jkURIMapFile). lookupEnv resolves $(name)
-// variables that no earlier property defines.
-func parseJKProps(file string, src []byte, lookupEnv func(string) (string, bool), kind jkFileKind) (*jkProps, error) {
+// variables that no earlier property defines. pre are properties read
+// before the file (httpd's JkWorkerProperty lines, which mod_jk reads
+// before the JkWorkersFile).
+func parseJKProps(file string, src []byte, lookupEnv func(string) (string, bool), kind jkFileKind, pre ...JKProperty) (*jkProps, error) {
 	p := &jkProps{file: file, props: map[string]*jkProp{}, lists: map[string][]*jkProp{}}
 	warn := func(at Pos, msg string) { p.warns = append(p.warns, Warning{Pos: at, Msg: msg}) }
-	jkLines(file, src, warn, func(key, value string, kp, vp Pos) {
-		if p.err != nil {
-			return
-		}
-		if kind == jkWorkersFile && strings.HasPrefix(key, "worker.") && !jkSupportedProps[lastPart(key)] {
-			warn(kp, key+": mod_jk 1.2.48 refuses a workers.properties with this attribute (\"The attribute '"+key+
-				"' is not supported\") and Apache does not start; Tether ignores it")
-		}
-		value = p.substitute(value, vp, lookupEnv)
-		if len(value) > jkMaxValue {
-			p.err = errorf(vp, "%s: the value is longer than %d bytes after $(name) substitution", key, jkMaxValue)
-			return
-		}
-		prop := &jkProp{key: key, value: value, pos: kp, valPos: vp}
-		prev, seen := p.props[key]
-		if !seen {
-			p.order = append(p.order, key)
-		}
-		last := lastPart(key)
-		switch {
-		case kind == jkWorkersFile && jkListProps[last]:
-			p.lists[key] = append(p.lists[key], prop)
-			if seen {
-				joined := *prop // the lists keep each line's own value
-				joined.value = prev.value + "," + value
-				prop = &joined
-			}
-		case !seen:
-		case kind == jkURIMapFile || jkUniqueProps[last] && strings.Contains(key, "."):
-			if prev.value != value {
-				warn(kp, key+" is set again (first at "+prev.pos.String()+"); the last value wins, as in mod_jk (\"Duplicate key ... overwritten\")")
-			}
-		default:
-			sep := "*"
-			switch {
-			case strings.HasSuffix(key, "_path"):
-				sep = ":"
-			case strings.HasSuffix(key, ".cmd_line"):
-				sep = " "
-			}
-			prop.value = prev.value + sep + value
-			warn(kp, key+" is set again (first at "+prev.pos.String()+"): mod_jk joins the values of a repeated "+key+" into "+strconv.Quote(prop.value)+" and reads that; so does Tether")
-		}
-		if len(prop.value) > jkMaxValue {
-			p.err = errorf(kp, "%s is repeated so often that its joined value (mod_jk joins repeated keys) is longer than %d bytes", key, jkMaxValue)
-			return
-		}
-		p.props[key] = prop
-	})
+	add := func(key, value string, kp, vp Pos) { p.add(key, value, kp, vp, lookupEnv, kind) }
+	for _, pr := range pre {
+		jkLine(pr.Pos.File, pr.Pos.Line, pr.Pos.Col-1, []byte(pr.Line), warn, add)
+	}
+	jkLines(file, src, warn, add)
 	return p, p.err
+}
+
+// add reads one property line: key and value trimmed, at kp and vp.
+func (p *jkProps) add(key, value string, kp, vp Pos, lookupEnv func(string) (string, bool), kind jkFileKind) {
+	warn := func(at Pos, msg string) { p.warns = append(p.warns, Warning{Pos: at, Msg: msg}) }
+	if p.err != nil {
+		return
+	}
+	if kind == jkWorkersFile && strings.HasPrefix(key, "worker.") && !jkSupportedProps[lastPart(key)] {
+		warn(kp, key+": mod_jk 1.2.48 refuses a workers.properties with this attribute (\"The attribute '"+key+
+			"' is not supported\") and Apache does not start; Tether ignores it")
+	}
+	value = p.substitute(value, vp, lookupEnv)
+	if len(value) > jkMaxValue {
+		p.err = errorf(vp, "%s: the value is longer than %d bytes after $(name) substitution", key, jkMaxValue)
+		return
+	}
+	prop := &jkProp{key: key, value: value, pos: kp, valPos: vp}
+	prev, seen := p.props[key]
+	if !seen {
+		p.order = append(p.order, key)
+	}
+	last := lastPart(key)
+	switch {
+	case kind == jkWorkersFile && jkListProps[last]:
+		p.lists[key] = append(p.lists[key], prop)
+		if seen {
+			joined := *prop // the lists keep each line's own value
+			joined.value = prev.value + "," + value
+			prop = &joined
+		}
+	case !seen:
+	case kind == jkURIMapFile || jkUniqueProps[last] && strings.Contains(key, "."):
+		if prev.value != value {
+			warn(kp, key+" is set again (first at "+prev.pos.String()+"); the last value wins, as in mod_jk (\"Duplicate key ... overwritten\")")
+		}
+	default:
+		sep := "*"
+		switch {
+		case strings.HasSuffix(key, "_path"):
+			sep = ":"
+		case strings.HasSuffix(key, ".cmd_line"):
+			sep = " "
+		}
+		prop.value = prev.value + sep + value
+		warn(kp, key+" is set again (first at "+prev.pos.String()+"): mod_jk joins the values of a repeated "+key+" into "+strconv.Quote(prop.value)+" and reads that; so does Tether")
+	}
+	if len(prop.value) > jkMaxValue {
+		p.err = errorf(kp, "%s is repeated so often that its joined value (mod_jk joins repeated keys) is longer than %d bytes", key, jkMaxValue)
+		return
+	}
+	p.props[key] = prop
 }
 
 func lastPart(key string) string {

@@ -258,10 +258,31 @@ type AccessLog struct {
 // Paths are as written, or joined to the directory of the Caddyfile that
 // names them when relative.
 type ImportJK struct {
-	Workers    string
+	Workers    string // "" without a workers file (mod_jk's defaults and Properties only)
 	URIWorkers string // "" when not given
 	DocRoot    string // doc_root, as written; the file_server root when the site sets none
+	// Mounts are httpd's JkMount and JkUnMount lines (import_jk's mount
+	// and unmount), in order; mod_jk ranks them after the uriworkermap's
+	// rules of the same length and before the workers' mount attributes.
+	Mounts []JKMount
+	// Properties are httpd's JkWorkerProperty lines (import_jk's
+	// worker_property), read before the workers file as mod_jk reads them.
+	Properties []JKProperty
 	Pos        Pos
+}
+
+// JKMount is one JkMount (or, with Exclude, JkUnMount) of a site.
+type JKMount struct {
+	Pattern string // starts with /
+	Worker  string
+	Exclude bool
+	Pos     Pos
+}
+
+// JKProperty is one "key=value" line given outside the workers file.
+type JKProperty struct {
+	Line string
+	Pos  Pos
 }
 
 // Balancer is one reverse_proxy block: a named group of members behind a

@@ -41,6 +41,9 @@ Usage:
                                                     nodes with jvmRoute sessions, the status page
   tether import-jk workers.properties [uriworkermap.properties] [--site ADDR] [--doc-root DIR]
                                                     print the Caddyfile equivalent of a mod_jk setup
+  tether import-apache httpd.conf [--server-root DIR] [-D NAME]
+                                                    print the Caddyfile of an Apache httpd configuration
+                                                    (virtual hosts, mod_jk, mod_proxy_balancer, mod_ssl, ...)
   tether status [--admin ADDR]                      show balancers and members (admin API)
   tether set-state BALANCER MEMBER active|disabled|stopped [--admin ADDR]
   tether agent --cluster NAME --service SVC --url URL [--route R] [--join ADDR,...] ...
@@ -92,6 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSetState(rest, stdout)
 	case "import-jk":
 		err = cmdImportJK(rest, stdout, stderr)
+	case "import-apache":
+		err = cmdImportApache(rest, stdout, stderr)
 	case "agent":
 		err = cmdAgent(rest, stderr)
 	case "keygen":

@@ -359,19 +359,33 @@ func (t *apTrans) jk(s *apServer) {
 			head += " " + quoteToken(s.jkMountFile)
 		}
 	}
-	var body []string
+	type bodyLine struct {
+		text string
+		at   Pos
+	}
+	var body []bodyLine
 	if t.jkWorkers == "" && s.jkMountFile != "" {
-		body = append(body, "mount_file "+quoteToken(s.jkMountFile))
+		body = append(body, bodyLine{"mount_file " + quoteToken(s.jkMountFile), s.jkFileAt})
 	}
 	for _, p := range t.jkProps {
-		body = append(body, "worker_property "+quoteToken(p.Line))
+		body = append(body, bodyLine{"worker_property " + quoteToken(p.Line), p.Pos})
 	}
+	var mounts []JKMount
+	index := map[string]int{}
 	for _, m := range s.jkMounts {
+		if i, ok := index[apJKKey(m)]; ok {
+			mounts[i].Worker = m.Worker // a map by path in mod_jk: the last worker wins
+			continue
+		}
+		index[apJKKey(m)] = len(mounts)
+		mounts = append(mounts, m)
+	}
+	for _, m := range mounts {
 		op := "mount"
 		if m.Exclude {
 			op = "unmount"
 		}
-		body = append(body, op+" "+quoteToken(m.Pattern)+" "+quoteToken(m.Worker))
+		body = append(body, bodyLine{op + " " + quoteToken(m.Pattern) + " " + quoteToken(m.Worker), m.Pos})
 	}
 	if t.jkWorkers == "" && len(t.jkProps) == 0 {
 		t.warn(at, "no JkWorkersFile: mod_jk uses its default worker ajp13 (localhost:8009), so does Tether")
@@ -382,7 +396,7 @@ func (t *apTrans) jk(s *apServer) {
 	}
 	t.line(1, head+" {", at)
 	for _, b := range body {
-		t.line(2, b, at)
+		t.line(2, b.text, b.at)
 	}
 	t.line(1, "}", at)
 }
@@ -483,17 +497,18 @@ func (t *apTrans) proxy(s *apServer, p *apProxyPass, excl []string) {
 			head += " !" + e
 		}
 		t.line(1, head+" {", at)
-		for _, o := range opts {
-			t.line(2, o, at)
-		}
+		t.block(2, apBlock{lines: opts, at: at})
 		t.line(1, "}", at)
 		return
 	}
 	cond := []string{"path " + strings.Join(apPrefixPatterns(p.path), " ")}
 	from := "^" + regexp.QuoteMeta(strings.TrimSuffix(p.path, "/"))
 	repl := strings.TrimSuffix(target, "/")
-	if strings.HasSuffix(p.path, "/") && !strings.HasSuffix(target, "/") {
-		from += "/"
+	if strings.HasSuffix(p.path, "/") != strings.HasSuffix(target, "/") {
+		t.warn(p.at, "ProxyPass %s %s: one of the two ends with / and the other does not; httpd joins them as written, Tether with one /", p.path, p.url)
+	}
+	if repl == "" {
+		from, repl = from+"/?", "/" // /other and /other/x become / and /x
 	}
 	if p.regexp {
 		cond = []string{"path_regexp " + quoteToken(p.path)}
@@ -510,9 +525,7 @@ func (t *apTrans) proxy(s *apServer, p *apProxyPass, excl []string) {
 	t.line(1, "handle @"+mname+" {", at)
 	t.line(2, "uri path_regexp "+quoteToken(from)+" "+quoteToken(strings.ReplaceAll(repl, "$$", "$")), at)
 	t.line(2, "reverse_proxy {", at)
-	for _, o := range opts {
-		t.line(3, o, at)
-	}
+	t.block(3, apBlock{lines: opts, at: at})
 	t.line(2, "}", at)
 	t.line(1, "}", at)
 }
@@ -692,12 +705,13 @@ func (t *apTrans) memberStatus(a apArg, v string) string {
 func (t *apTrans) balancerParams(params []apArg, balanced bool, members int, p *apProxyPass) []string {
 	var out []string
 	sticky := ""
+	var stickyAt Pos
 	method := "least_requests" // mod_proxy_balancer's default byrequests
 	for _, a := range params {
 		k, v, _ := strings.Cut(a.text, "=")
 		switch strings.ToLower(k) {
 		case "stickysession":
-			sticky = v
+			sticky, stickyAt = v, a.pos
 		case "lbmethod":
 			switch strings.ToLower(v) {
 			case "byrequests":
@@ -755,10 +769,10 @@ func (t *apTrans) balancerParams(params []apArg, balanced bool, members int, p *
 			if param != "jsessionid" {
 				out = append(out, "sticky_path_param "+quoteToken(param))
 			}
-			t.warn(p.at, "stickysession=%s: Tether reads the route from the %s cookie and ;%s= in the path, not from a ?%s= query parameter as mod_proxy_balancer also does", sticky, cookie, param, param)
+			t.warn(stickyAt, "stickysession=%s: Tether reads the route from the %s cookie and ;%s= in the path, not from a ?%s= query parameter as mod_proxy_balancer also does", sticky, cookie, param, param)
 		}
 	}
-	if method != "round_robin" {
+	if balanced {
 		out = append(out, "lb_policy "+method)
 	}
 	return out

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -177,4 +178,86 @@ func TestImportApacheLabSideBySide(t *testing.T) {
 	}
 	t.Logf("Apache + mod_jk (lab httpd.conf) on 127.0.0.1:%d; Tether (import_apache of it) on %s, with sticky_session_force on %s", apa.jkPort, jkAddr, jk2)
 	runModJKSequence(t, modjk, tether)
+}
+
+// TestImportApacheSharedWorker is issue 16's third acceptance: two
+// VirtualHosts mounting one lb worker are one balancer in /api/status,
+// and a member disabled through the admin API is disabled for both sites:
+// new sessions through either host name avoid it, while its own sessions
+// still reach it.
+func TestImportApacheSharedWorker(t *testing.T) {
+	nodes := needTomcat(t)
+	port, err := testpeers.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	workers := fmt.Sprintf("worker.list=lb\nworker.tomcat1.host=127.0.0.1\nworker.tomcat1.port=%s\nworker.tomcat2.host=127.0.0.1\nworker.tomcat2.port=%s\nworker.lb.type=lb\nworker.lb.balance_workers=tomcat1,tomcat2\nworker.lb.secret=%s\n",
+		strings.Split(nodes["tomcat1"].AJP, ":")[1], strings.Split(nodes["tomcat2"].AJP, ":")[1], tomcatSecret)
+	httpd := fmt.Sprintf(`Listen 127.0.0.1:%d
+JkWorkersFile workers.properties
+<VirtualHost *:%d>
+    ServerName shop.test
+    JkMount /lab/* lb
+</VirtualHost>
+<VirtualHost *:%d>
+    ServerName admin.test
+    JkMount /lab/session.jsp lb
+    JkMount /lab/info.jsp lb
+</VirtualHost>
+`, port, port, port)
+	for f, s := range map[string]string{"workers.properties": workers, "httpd.conf": httpd} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, ready, _ := startTetherLogged(t, fmt.Sprintf("{\n\tadmin 127.0.0.1:0\n\timport_apache %q\n}\n", filepath.Join(dir, "httpd.conf")))
+	st := status(t, ready.Admin)
+	var names []string
+	for _, b := range st.Balancers {
+		names = append(names, b.Name)
+	}
+	t.Logf("/api/status balancers: %v", names)
+	if len(st.Balancers) != 1 || st.Balancers[0].Name != "lb" {
+		t.Fatalf("/api/status balancers = %v; want one, lb, for both virtual hosts", names)
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	hostGet := func(host, path, session string) labResp {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, base+path, nil)
+		req.Host = host
+		if session != "" {
+			req.Header.Set("Cookie", "JSESSIONID="+session)
+		}
+		return labDo(t, req)
+	}
+	// A session on tomcat1, through the first site.
+	var s1 string
+	for i := 0; i < 6 && s1 == ""; i++ {
+		if r := hostGet("shop.test", "/lab/session.jsp", ""); r.node() == "tomcat1" {
+			s1 = r.setCookie
+		}
+	}
+	if s1 == "" {
+		t.Fatal("no new session landed on tomcat1")
+	}
+	setMemberState(t, ready.Admin, "lb", "tomcat1", "disabled")
+	seen := map[string]int{}
+	for _, host := range []string{"shop.test", "admin.test"} {
+		for range 4 {
+			r := hostGet(host, "/lab/info.jsp", "")
+			seen[host+" new → "+r.node()]++
+		}
+		r := hostGet(host, "/lab/session.jsp", s1)
+		seen[host+" session of tomcat1 → "+r.node()]++
+	}
+	t.Logf("tomcat1 disabled through the admin API (balancer lb): %v", seen)
+	want := map[string]int{"shop.test new → tomcat2": 4, "admin.test new → tomcat2": 4,
+		"shop.test session of tomcat1 → tomcat1": 1, "admin.test session of tomcat1 → tomcat1": 1}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("answers = %v; want %v (disabled for both sites, its session still served)", seen, want)
+	}
+	for _, m := range status(t, ready.Admin).Balancers[0].Members {
+		t.Logf("member %s: state %s, requests %d (both sites' requests, one counter)", m.Name, m.State, m.Requests)
+	}
 }

@@ -30,6 +30,23 @@ type ApacheImport struct {
 	Origins []Pos
 	// Warnings name each directive that is not imported, or not exactly.
 	Warnings []Warning
+
+	// sites records what each written site was made of, for the tests
+	// that check its routing against httpd's own rules.
+	sites []apSiteRecord
+}
+
+// apSiteRecord is what a written site routes with: its addresses, the
+// mod_jk files and mounts, and the ProxyPass lines in order.
+type apSiteRecord struct {
+	addrs      []string
+	jkWorkers  string
+	jkProps    []JKProperty
+	jkMountF   string
+	jkMounts   []JKMount
+	proxies    []*apProxyPass
+	docRoot    string
+	hasRewrite bool
 }
 
 // ApacheCaddyfile reads the httpd configuration ia names as httpd does
@@ -54,7 +71,7 @@ func (o ParseOptions) ApacheCaddyfile(ia ImportApache) (*ApacheImport, error) {
 	slices.SortStableFunc(r.warns, func(a, b Warning) int {
 		return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
-	return &ApacheImport{Caddyfile: []byte(t.out.String()), Origins: t.origins, Warnings: r.warns}, nil
+	return &ApacheImport{Caddyfile: []byte(t.out.String()), Origins: t.origins, Warnings: r.warns, sites: t.records}, nil
 }
 
 // apServer is the main server or one virtual host, as far as the import
@@ -160,6 +177,7 @@ type apTrans struct {
 	jkCopyAll   bool
 	remoteIP    bool // RemoteIPHeader X-Forwarded-For (or X-Real-IP...)
 
+	records   []apSiteRecord
 	ignoredAt map[string]int // directive → index of its warning in r.warns
 	ignoredN  map[string]int
 

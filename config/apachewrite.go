@@ -94,12 +94,16 @@ func (t *apTrans) write() {
 				_, ipErr := netip.ParseAddr(a.host)
 				switch {
 				case a.host == "":
-					if e.name != "" && !apIsIP(e.name) {
+					if e.name != "" && !apIsIP(e.name) && jkHostName(e.name) {
 						add(e.name)
 					}
 					for _, al := range e.aliases {
 						if strings.ContainsAny(al.text, "?[") || strings.Contains(strings.TrimPrefix(al.text, "*."), "*") {
 							t.warn(al.pos, "ServerAlias %s: Tether's host wildcards are *.domain only; not imported", al.text)
+							continue
+						}
+						if !jkHostName(strings.TrimPrefix(al.text, "*.")) {
+							t.warn(al.pos, "ServerAlias %s: not a host name (httpd compares it with the request's host, without its port, so it never matches); not imported", al.text)
 							continue
 						}
 						add(strings.ToLower(al.text))
@@ -264,6 +268,8 @@ func apJKKey(m JKMount) string {
 // site writes one site block.
 func (t *apTrans) site(site *apSite) {
 	s := site.s
+	t.records = append(t.records, apSiteRecord{addrs: site.addrs, jkWorkers: t.jkWorkers, jkProps: t.jkProps, jkMountF: s.jkMountFile,
+		jkMounts: s.jkMounts, proxies: s.proxies, docRoot: s.docRoot, hasRewrite: len(s.rewrites)+len(s.redirects) > 0})
 	at := s.pos
 	what := "the main server"
 	if s.vhost != nil {

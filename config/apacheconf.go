@@ -261,7 +261,7 @@ func (r *apReader) block(lines []apLine, open *apDirective) ([]*apDirective, []a
 		}
 		if strings.HasPrefix(text, "<") {
 			if !strings.HasSuffix(text, ">") {
-				return nil, nil, errorf(l.pos, "<%s directive missing closing '>'", strings.Fields(text[1:] + " ")[0])
+				return nil, nil, errorf(l.pos, "<%s directive missing closing '>'", strings.Fields(text[1:] + " x")[0])
 			}
 			words := apWords(text[1:len(text)-1], Pos{File: l.pos.File, Line: l.pos.Line, Col: l.pos.Col + 1})
 			if len(words) == 0 {
@@ -293,6 +293,9 @@ func (r *apReader) block(lines []apLine, open *apDirective) ([]*apDirective, []a
 			continue
 		}
 		words := apWords(text, l.pos)
+		if len(words) == 0 {
+			continue // a line that a ${VAR} made empty
+		}
 		d := &apDirective{name: words[0].text, args: words[1:], pos: l.pos}
 		more, err := r.directive(d)
 		if err != nil {

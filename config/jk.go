@@ -151,6 +151,11 @@ func loadJKWith(jk ImportJK, wsrc, usrc []byte, lookupEnv func(string) (string, 
 			files = append(files, m.Pos.File)
 		}
 	}
+	for i := range l.warns {
+		if l.warns[i].Pos.File == "" {
+			l.warns[i].Pos = jk.Pos // mod_jk's defaults, without a workers file
+		}
+	}
 	slices.SortStableFunc(l.warns, func(a, b Warning) int {
 		return cmp.Or(
 			cmp.Compare(slices.Index(files, a.Pos.File), slices.Index(files, b.Pos.File)),

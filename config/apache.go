@@ -639,7 +639,7 @@ func (t *apTrans) jkOptions(d *apDirective) {
 				t.warn(a.pos, "JkOptions %s: Tether forwards the URI as mod_jk's default ForwardURIProxy does", a.text)
 			}
 		case "forwardlocaladdress", "forwardphysicaladdress", "forwardsslcertchain", "forwardkeysize", "forwarddirectories",
-			"forwardurIcompat", "forwardurIcompatunparsed", "forwarduriescaped", "flushpackets", "flushheader", "disablereuse", "rejectunsafeuri":
+			"forwarduricompat", "forwarduricompatunparsed", "forwarduriescaped", "flushpackets", "flushheader", "disablereuse", "rejectunsafeuri":
 			if !off {
 				t.warn(a.pos, "JkOptions %s: not supported; Tether forwards as mod_jk does by default", a.text)
 			}

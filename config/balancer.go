@@ -491,9 +491,19 @@ func (b *builder) checkBalancer(bal *Balancer, namePos *Pos, redirects map[int]P
 		return errorf(at, "balancer without a name")
 	}
 	if prev, dup := b.balancers[bal.Name]; dup {
-		return errorf(at, "balancer name %q is already used by the balancer at %s", bal.Name, prev)
+		// One mod_jk worker imported by several sites is one balancer.
+		if bal.Source == "" || b.sources[bal.Name] != bal.Source {
+			return errorf(at, "balancer name %q is already used by the balancer at %s", bal.Name, prev)
+		}
+	} else {
+		b.balancers[bal.Name] = bal.Pos
+		if bal.Source != "" {
+			if b.sources == nil {
+				b.sources = map[string]string{}
+			}
+			b.sources[bal.Name] = bal.Source
+		}
 	}
-	b.balancers[bal.Name] = bal.Pos
 	// The Caddyfile's directives are checked where they are written; these
 	// catch values that came from an import (mod_jk's milliseconds).
 	for _, d := range []struct {

@@ -45,7 +45,7 @@ var (
 // globalOptions and siteDirectives name the directives of each level, to
 // point a directive written at the wrong level to the right one.
 var (
-	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "acme_dns", "acme_eab", "storage", "cluster", "agent", "drain_delay", "shutdown_timeout", "log", "limits", "debug", "auto_https", "local_certs", "on_demand_tls", "default_sni", "grace_period", "shutdown_delay", "servers"}
+	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "acme_dns", "acme_eab", "storage", "cluster", "agent", "drain_delay", "shutdown_timeout", "log", "limits", "debug", "auto_https", "local_certs", "on_demand_tls", "default_sni", "grace_period", "shutdown_delay", "servers", "import_apache"}
 	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_header", "request_body", "redir", "rewrite", "uri", "respond", "basic_auth", "basicauth", "log", "handle", "handle_path", "route", "abort", "try_files", "error", "handle_errors"}
 )
 
@@ -53,10 +53,11 @@ var (
 type builder struct {
 	opts      ParseOptions // with defaults filled in
 	cfg       *Config
-	balancers map[string]Pos // balancer names in use
-	addresses map[string]Pos // normalized site addresses in use
-	proxies   map[string]int // reverse_proxy blocks so far per default-name host (siteNameHost)
-	groups    int            // the last route group number used
+	balancers map[string]Pos    // balancer names in use
+	sources   map[string]string // balancer name → its Source, for imported workers
+	addresses map[string]Pos    // normalized site addresses in use
+	proxies   map[string]int    // reverse_proxy blocks so far per default-name host (siteNameHost)
+	groups    int               // the last route group number used
 
 	// Caddy's global options, for the sites (caddyglobal.go).
 	autoHTTPSPos    Pos                // auto_https

@@ -599,7 +599,7 @@ func TestImportJK(t *testing.T) {
 				t.Fatalf("Parse: %v", err)
 			}
 			want := ImportJK{Workers: filepath.Join("conf", "jk", "workers.properties"), URIWorkers: "/etc/uriworkermap.properties", DocRoot: "/var/www/html", Pos: Pos{File: "conf/Caddyfile", Line: 3, Col: 2}}
-			if seen != want {
+			if !reflect.DeepEqual(seen, want) {
 				t.Errorf("hook saw ImportJK %+v; want %+v", seen, want)
 			}
 			s := cfg.Sites[0]

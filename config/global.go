@@ -22,6 +22,8 @@ func (b *builder) global(gn *node) error {
 		}
 		var err error
 		switch n.name() {
+		case "import_apache":
+			_, err = importApache(n) // its sites were added by expandApache
 		case "admin":
 			adminTok = &n.args[0]
 			err = b.admin(n, &tokenTok)

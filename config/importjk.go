@@ -3,7 +3,9 @@ package config
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // ExpandImportJK, when set, replaces the built-in mod_jk loader
@@ -41,7 +43,12 @@ func (b *builder) expandJK(s *Site, proxies int) error {
 			return errorf(s.ImportJK.Pos, "import_jk: %w", err)
 		}
 		s.Balancers = append(s.Balancers, imp.Balancers...)
-		b.cfg.Warnings = append(b.cfg.Warnings, imp.Warnings...)
+		// Another site may have imported the same files: warn once.
+		for _, w := range imp.Warnings {
+			if !slices.Contains(b.cfg.Warnings, w) {
+				b.cfg.Warnings = append(b.cfg.Warnings, w)
+			}
+		}
 		if imp.FileServer != nil {
 			switch {
 			case s.FileServer == nil:
@@ -69,10 +76,21 @@ func (b *builder) expandJK(s *Site, proxies int) error {
 	return nil
 }
 
-// importJK parses "import_jk WORKERS [URIWORKERS] [{ doc_root DIR }]".
-// The paths resolve relative to the file that names them, as import does.
+// importJK parses
+//
+//	import_jk [WORKERS [URIWORKERS]] [{
+//		doc_root DIR
+//		mount PATTERN WORKER        # httpd's JkMount
+//		unmount PATTERN WORKER      # httpd's JkUnMount
+//		mount_file URIWORKERS       # httpd's JkMountFile, without a workers file
+//		worker_property KEY=VALUE   # httpd's JkWorkerProperty
+//	}]
+//
+// Without WORKERS the block must mount something (mod_jk's defaults and
+// the worker_property lines make the workers). The paths resolve
+// relative to the file that names them, as import does.
 func importJK(n *node) (*ImportJK, error) {
-	if err := n.argc(1, 2); err != nil {
+	if err := n.argc(0, 2); err != nil {
 		return nil, err
 	}
 	rel := func(t token) (string, error) {
@@ -84,8 +102,10 @@ func importJK(n *node) (*ImportJK, error) {
 	}
 	jk := &ImportJK{Pos: n.args[0].pos}
 	var err error
-	if jk.Workers, err = rel(n.arg(0)); err != nil {
-		return nil, err
+	if n.nargs() >= 1 {
+		if jk.Workers, err = rel(n.arg(0)); err != nil {
+			return nil, err
+		}
 	}
 	if n.nargs() == 2 {
 		if jk.URIWorkers, err = rel(n.arg(1)); err != nil {
@@ -104,9 +124,43 @@ func importJK(n *node) (*ImportJK, error) {
 			if jk.DocRoot, err = nonEmpty(s, s.arg(0)); err != nil {
 				return nil, err
 			}
+		case "mount", "unmount":
+			if err := s.simple(2); err != nil {
+				return nil, err
+			}
+			m := JKMount{Pattern: s.arg(0).text, Worker: s.arg(1).text, Exclude: s.name() == "unmount", Pos: s.args[0].pos}
+			if !strings.HasPrefix(m.Pattern, "/") {
+				// httpd refuses it: "JkMount context should start with /".
+				return nil, errorf(s.arg(0).pos, "%s: the path %q must start with / (httpd refuses it too)", s.name(), m.Pattern)
+			}
+			if m.Worker == "" {
+				return nil, errorf(s.arg(1).pos, "%s: empty worker name", s.name())
+			}
+			jk.Mounts = append(jk.Mounts, m)
+		case "mount_file":
+			if err := s.simple(1); err != nil {
+				return nil, err
+			}
+			if jk.URIWorkers != "" {
+				return nil, errorf(s.args[0].pos, "mount_file: the uriworkermap file is already given")
+			}
+			if jk.URIWorkers, err = rel(s.arg(0)); err != nil {
+				return nil, err
+			}
+		case "worker_property":
+			if err := s.simple(1); err != nil {
+				return nil, err
+			}
+			if !strings.Contains(s.arg(0).text, "=") {
+				return nil, errorf(s.arg(0).pos, "worker_property: want KEY=VALUE, got %q", s.arg(0).text)
+			}
+			jk.Properties = append(jk.Properties, JKProperty{Line: s.arg(0).text, Pos: s.arg(0).pos})
 		default:
-			return nil, unknown(s, "import_jk option", []string{"doc_root"}, nil, "")
+			return nil, unknown(s, "import_jk option", []string{"doc_root", "mount", "unmount", "mount_file", "worker_property"}, nil, "")
 		}
+	}
+	if jk.Workers == "" && jk.URIWorkers == "" && len(jk.Mounts) == 0 && len(jk.Properties) == 0 {
+		return nil, errorf(n.args[0].pos, "import_jk: want a workers.properties, or mount lines in its block")
 	}
 	return jk, nil
 }

@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,9 +35,12 @@ type JKImport struct {
 // import-jk" run; see README.md "Moving from mod_jk" for the mapping.
 func (o ParseOptions) LoadJK(jk ImportJK) (*JKImport, error) {
 	o = o.withDefaults()
-	wsrc, err := o.ReadFile(jk.Workers)
-	if err != nil {
-		return nil, fmt.Errorf("read workers file: %w", err)
+	var wsrc []byte
+	var err error
+	if jk.Workers != "" {
+		if wsrc, err = o.ReadFile(jk.Workers); err != nil {
+			return nil, fmt.Errorf("read workers file: %w", err)
+		}
 	}
 	var usrc []byte
 	if jk.URIWorkers != "" {
@@ -43,9 +48,18 @@ func (o ParseOptions) LoadJK(jk ImportJK) (*JKImport, error) {
 			return nil, fmt.Errorf("read uriworkermap file: %w", err)
 		}
 	}
-	imp, err := loadJK(jk.Workers, wsrc, jk.URIWorkers, usrc, o.LookupEnv)
+	imp, err := loadJKWith(jk, wsrc, usrc, o.LookupEnv)
 	if err != nil {
 		return nil, err
+	}
+	src := jk.Workers
+	if src == "" {
+		src = "(no workers file)"
+	} else if abs, err := filepath.Abs(src); err == nil {
+		src = abs
+	}
+	for _, bal := range imp.Balancers {
+		bal.Source = src + "#" + bal.Name
 	}
 	if jk.DocRoot != "" {
 		imp.FileServer = &FileServer{Root: jk.DocRoot, Index: []string{"index.html", "index.htm"}, Pos: jk.Pos}
@@ -85,11 +99,13 @@ func (w *jkWorker) typ() string {
 
 // jkLoader maps parsed properties onto balancers.
 type jkLoader struct {
-	props   *jkProps
-	workers map[string]*jkWorker
-	list    []jkItem // worker.list, in order
-	warns   []Warning
-	warned  map[string]bool // dedupes warnings by text
+	lookupEnv func(string) (string, bool)
+	mounts    []JKMount // httpd's JkMount and JkUnMount
+	props     *jkProps
+	workers   map[string]*jkWorker
+	list      []jkItem // worker.list, in order
+	warns     []Warning
+	warned    map[string]bool // dedupes warnings by text
 }
 
 func (l *jkLoader) warn(at Pos, format string, args ...any) {
@@ -102,9 +118,16 @@ func (l *jkLoader) warn(at Pos, format string, args ...any) {
 
 // loadJK is LoadJK on file contents. ufile is "" without a uriworkermap.
 func loadJK(wfile string, wsrc []byte, ufile string, usrc []byte, lookupEnv func(string) (string, bool)) (*JKImport, error) {
-	l := &jkLoader{workers: map[string]*jkWorker{}, warned: map[string]bool{}}
+	return loadJKWith(ImportJK{Workers: wfile, URIWorkers: ufile}, wsrc, usrc, lookupEnv)
+}
+
+// loadJKWith is LoadJK on the contents of jk's files, with its mounts and
+// properties.
+func loadJKWith(jk ImportJK, wsrc, usrc []byte, lookupEnv func(string) (string, bool)) (*JKImport, error) {
+	wfile, ufile := jk.Workers, jk.URIWorkers
+	l := &jkLoader{workers: map[string]*jkWorker{}, warned: map[string]bool{}, lookupEnv: lookupEnv, mounts: jk.Mounts}
 	var err error
-	if l.props, err = parseJKProps(wfile, wsrc, lookupEnv); err != nil {
+	if l.props, err = parseJKProps(wfile, wsrc, lookupEnv, jkWorkersFile, jk.Properties...); err != nil {
 		return nil, err
 	}
 	for _, w := range l.props.warns {
@@ -117,12 +140,22 @@ func loadJK(wfile string, wsrc []byte, ufile string, usrc []byte, lookupEnv func
 	if err != nil {
 		return nil, err
 	}
-	bals, err := l.mount(rules, ufile != "")
+	bals, err := l.mount(rules, ufile != "" || len(jk.Mounts) > 0)
 	if err != nil {
 		return nil, err
 	}
 	l.unused()
 	files := []string{wfile, ufile}
+	for _, m := range jk.Mounts {
+		if !slices.Contains(files, m.Pos.File) {
+			files = append(files, m.Pos.File)
+		}
+	}
+	for i := range l.warns {
+		if l.warns[i].Pos.File == "" {
+			l.warns[i].Pos = jk.Pos // mod_jk's defaults, without a workers file
+		}
+	}
 	slices.SortStableFunc(l.warns, func(a, b Warning) int {
 		return cmp.Or(
 			cmp.Compare(slices.Index(files, a.Pos.File), slices.Index(files, b.Pos.File)),
@@ -148,11 +181,11 @@ func (l *jkLoader) collect() error {
 				l.list = l.props.listValues(key)
 			case "maintain":
 				l.warn(prop.pos, "worker.maintain is not needed: Tether checks failed members every 250ms, so they return after recover_time (under mod_jk, up to recover_time + maintain)")
-				if _, err := strconv.Atoi(prop.value); err != nil {
-					return errorf(prop.valPos, "worker.maintain: %q is not a whole number of seconds", prop.value)
-				}
+				l.jkInt(prop)
 			default:
-				l.warn(prop.pos, "unknown global property %s; mod_jk ignores it too", key)
+				if jkSupportedProps[rest] {
+					l.warn(prop.pos, "%s is not a worker attribute (worker.NAME.%s); mod_jk accepts it and ignores it, so does Tether", key, rest)
+				}
 			}
 			continue
 		}
@@ -252,21 +285,68 @@ func (l *jkLoader) listed(name string) bool {
 	return slices.ContainsFunc(l.list, func(it jkItem) bool { return it.text == name })
 }
 
-// intAttr reads attribute d of w as a whole number in min..max; set is
-// false when w does not set it.
+// intAttr reads attribute d of w as a whole number in min..max; p is nil
+// when w does not set it. mod_jk reads numbers with atoi, and a trailing
+// k or m multiplies by 1024 or 1024²: a value that is not a plain number
+// (a typo, "10s", "1*2" from a repeated key) is read as mod_jk reads it,
+// with a warning saying so. Outside min..max is an error.
 func (l *jkLoader) intAttr(w *jkWorker, d string, min, max int) (v int, p *jkProp, err error) {
 	p = w.attr(d)
 	if p == nil {
 		return 0, nil, nil
 	}
-	v, err = strconv.Atoi(p.value)
-	if err != nil {
-		return 0, p, errorf(p.valPos, "%s: %q is not a whole number", p.key, p.value)
-	}
+	v = l.jkInt(p)
 	if v < min || v > max {
 		return 0, p, errorf(p.valPos, "%s: %d is out of range %d..%d", p.key, v, min, max)
 	}
 	return v, p, nil
+}
+
+// jkInt reads p's value as mod_jk's jk_map_get_int does, and warns when
+// that is not simply the number written.
+func (l *jkLoader) jkInt(p *jkProp) int {
+	v, plain := jkAtoi(p.value)
+	if !plain {
+		l.warn(p.valPos, "%s: %q is not a whole number; mod_jk reads it as %d (atoi), so does Tether", p.key, p.value, v)
+	}
+	return v
+}
+
+// jkAtoi is mod_jk's jk_map_get_int: C atoi of s (leading blanks, a sign,
+// digits up to the first non-digit; 0 without digits), times 1024 when s
+// ends in k or K, 1024*1024 for m or M. plain reports whether s is just a
+// decimal number.
+func jkAtoi(s string) (v int, plain bool) {
+	mult := 1
+	if s != "" {
+		switch s[len(s)-1] {
+		case 'k', 'K':
+			mult = 1024
+		case 'm', 'M':
+			mult = 1024 * 1024
+		}
+	}
+	i := 0
+	for i < len(s) && strings.IndexByte(jkSpace, s[i]) >= 0 {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		neg = s[i] == '-'
+		i++
+	}
+	start := i
+	n := 0
+	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+		if n < 1<<40 {
+			n = n*10 + int(s[i]-'0')
+		}
+	}
+	if neg {
+		n = -n
+	}
+	_, err := strconv.Atoi(s)
+	return n * mult, err == nil && i > start
 }
 
 // durAttr reads attribute d of w, a whole number of unit.
@@ -321,6 +401,9 @@ type jkMember struct {
 	pingIvl  jkDur
 	failOn   []int
 	failAt   *jkProp
+	// stoppedAt is set when mod_jk would disable the worker's contact (a
+	// host it cannot resolve, port 0): the member is imported stopped.
+	stoppedAt Pos
 }
 
 // jkDur is a duration attribute and where it was set; at.Line == 0 when
@@ -334,7 +417,10 @@ type jkDur struct {
 func (d jkDur) set() bool { return d.at.Line != 0 }
 
 // member maps an ajp13 worker. lb is the balancer worker it is a member of,
-// nil for a worker mounted directly. at is where the worker is named.
+// nil for a worker mounted directly. at is where the worker is named. An
+// ajp12 worker gives nil and no error: mod_jk 1.2.48 still accepts it, but
+// Tether does not speak AJP12 (nor does Tomcat since 5.5), so it is warned
+// about and not routed.
 func (l *jkLoader) member(w *jkWorker, lb *jkWorker, at Pos) (*jkMember, error) {
 	w.imported = true
 	jm := &jkMember{w: w, m: Member{Name: w.name, Weight: 1, State: "active", Pos: at}}
@@ -342,6 +428,16 @@ func (l *jkLoader) member(w *jkWorker, lb *jkWorker, at Pos) (*jkMember, error) 
 	case "ajp13":
 	case "ajp14":
 		l.warn(w.attrs["type"].pos, "worker.%s.type=ajp14 is obsolete in mod_jk; Tether speaks AJP13 to it", w.name)
+	case "ajp12":
+		for d := range w.attrs {
+			w.used[d] = true
+		}
+		if lb != nil {
+			l.warn(w.attrs["type"].pos, "worker.%s.type=ajp12: mod_jk 1.2.48 balances requests to it over AJP12, which Tether does not speak (nor Tomcat since 5.5); not a member of %s in Tether", w.name, lb.name)
+		} else {
+			l.warn(w.attrs["type"].pos, "worker.%s.type=ajp12: mod_jk 1.2.48 sends the requests mounted on it over AJP12, which Tether does not speak (nor Tomcat since 5.5); not imported, its paths are not proxied", w.name)
+		}
+		return nil, nil
 	default:
 		where := "mounted"
 		if lb != nil {
@@ -354,45 +450,82 @@ func (l *jkLoader) member(w *jkWorker, lb *jkWorker, at Pos) (*jkMember, error) 
 		return nil, errorf(tp, "worker %s is %s but has type %s (want ajp13)", w.name, where, t)
 	}
 
-	// Address.
+	// Address. mod_jk resolves host when it starts; a host it cannot
+	// resolve, or port 0, disables the worker's contact: an lb member is
+	// then stopped.
 	host, port := "localhost", 8009
 	hostAt := at
-	if p := w.attr("host"); p != nil {
-		host, hostAt = p.value, p.valPos
+	hp := w.attr("host")
+	if hp != nil {
+		host, hostAt = hp.value, hp.valPos
 	}
-	v, pp, err := l.intAttr(w, "port", 1, 65535)
+	v, pp, err := l.intAttr(w, "port", 0, 65535)
 	if err != nil {
 		return nil, err
 	}
 	if pp != nil {
 		port = v
 	}
-	hostPort := ""
+	urlHost, urlPort := host, port
+	unresolvable := ""
 	switch {
-	case strings.HasPrefix(host, "["):
-		hostPort = host // [v6] or [v6]:port
-		if strings.HasSuffix(host, "]") {
-			hostPort = host + ":" + strconv.Itoa(port)
+	case strings.HasPrefix(host, "[") || strings.Count(host, ":") == 1:
+		// mod_jk's documentation allows host:port, but 1.2.48 hands the
+		// whole text to the resolver, which fails (measured).
+		unresolvable = "it embeds a port: mod_jk's documentation allows host:port, but mod_jk 1.2.48 hands it whole to the resolver, which fails (\"can't resolve tomcat address\", measured)"
+		h, p, err := net.SplitHostPort(host)
+		if err == nil {
+			if n, err := strconv.Atoi(p); err == nil && n > 0 && n <= 65535 {
+				urlHost, urlPort = h, n
+			}
+		} else {
+			urlHost = strings.Trim(host, "[]")
 		}
-	case strings.Count(host, ":") == 1:
-		hostPort = host // host:port embedded, as mod_jk allows
-		if pp != nil {
-			l.warn(pp.pos, "%s is not used: host %s names the port, as in mod_jk", pp.key, host)
-		}
-	default:
-		hostPort = net.JoinHostPort(host, strconv.Itoa(port))
+	case strings.HasPrefix(host, "$"):
+		unresolvable = "it looks like a shell variable, which mod_jk does not expand (its variables are $(NAME)); mod_jk cannot resolve it (\"can't resolve tomcat address\")"
+		urlHost = "invalid"
+	case !jkHostName(host):
+		unresolvable = "it is neither an IP address nor a host name; mod_jk cannot resolve it (\"can't resolve tomcat address\")"
+		urlHost = "invalid"
 	}
-	u, msg := parseMemberURL("ajp://" + hostPort)
+	u, msg := parseMemberURL("ajp://" + net.JoinHostPort(urlHost, strconv.Itoa(max(urlPort, 1))))
 	if msg != "" {
-		return nil, errorf(hostAt, "worker %s: host %q: %s", w.name, host, msg)
+		if unresolvable == "" {
+			return nil, errorf(hostAt, "worker %s: host %q: %s", w.name, host, msg)
+		}
+		u, _ = parseMemberURL("ajp://invalid:" + strconv.Itoa(max(urlPort, 1)))
 	}
 	jm.m.URL = u
+	stopped := ""
+	switch {
+	case unresolvable != "":
+		stopped = fmt.Sprintf("worker.%s.host=%s: %s", w.name, host, unresolvable)
+		at := hostAt
+		if hp != nil {
+			at = hp.pos
+		}
+		jm.stoppedAt = at
+	case port == 0:
+		stopped = fmt.Sprintf("worker.%s.port=0: mod_jk 1.2.48 disables the worker's contact", w.name)
+		jm.stoppedAt = pp.pos
+	}
+	if stopped != "" {
+		if lb != nil {
+			stopped += "; the member is stopped (activation S), so is it in Tether (at " + u + ")"
+		} else {
+			stopped += "; requests mounted on it fail, so do they in Tether (its one member is stopped, at " + u + ")"
+		}
+		l.warn(jm.stoppedAt, "%s", stopped)
+	}
 
 	// Attributes that only matter inside an lb.
 	if lb != nil {
 		if err := l.memberOfLB(w, jm); err != nil {
 			return nil, err
 		}
+	}
+	if jm.stoppedAt.Line != 0 {
+		jm.m.State = "stopped"
 	}
 
 	// Secret: the member's own, else the lb's (mod_jk inherits it).
@@ -600,4 +733,23 @@ func (l *jkLoader) ping(w *jkWorker, jm *jkMember) error {
 		jm.pingIvl = jkDur{ivl, ivlAt.pos, ivlAt.key}
 	}
 	return nil
+}
+
+// jkHostName reports whether h can be resolved as written: an IPv4 or
+// IPv6 address, or a host name of letters, digits, '-', '_' and '.'
+// (underscores resolve through /etc/hosts).
+func jkHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return true
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

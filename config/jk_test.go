@@ -74,23 +74,38 @@ func TestJKAttributes(t *testing.T) {
 			return b.Members[0].State == "disabled" && b.Members[1].State == "stopped"
 		}), warn: []string{"6:1: warning: worker.a.disabled is deprecated in mod_jk; honoured as activation=D", "7:1: warning: worker.b.stopped is deprecated"}},
 		{name: "lbfactor", extra: "worker.a.lbfactor=3\nworker.b.lbfactor=0\n", check: want(func(b *Balancer) bool { return b.Members[0].Weight == 3 && b.Members[1].Weight == 1 })},
-		{name: "lbfactor not a number", extra: "worker.a.lbfactor=high\n", wantErr: "w.properties:6:19: worker.a.lbfactor: \"high\" is not a whole number"},
+		{name: "lbfactor not a number", extra: "worker.a.lbfactor=high\nworker.b.lbfactor=3k\n", check: want(func(b *Balancer) bool { return b.Members[0].Weight == 1 && b.Members[1].Weight == 3072 }),
+			warn: []string{"w.properties:6:19: warning: worker.a.lbfactor: \"high\" is not a whole number; mod_jk reads it as 0 (atoi), so does Tether", "7:19: warning: worker.b.lbfactor: \"3k\" is not a whole number; mod_jk reads it as 3072"}},
 		{name: "host and port", extra: "worker.a.port=8010\nworker.b.host=tc2:8011\nworker.b.port=1\n", check: want(func(b *Balancer) bool {
-			return b.Members[0].URL == "ajp://10.0.0.1:8010" && b.Members[1].URL == "ajp://tc2:8011"
-		}), warn: []string{"w.properties:7:1: warning: worker.b.host is set again (first at w.properties:3:1); the last value wins", "w.properties:8:1: warning: worker.b.port is not used: host tc2:8011 names the port"}},
+			return b.Members[0].URL == "ajp://10.0.0.1:8010" && b.Members[0].State == "active" && b.Members[1].URL == "ajp://tc2:8011" && b.Members[1].State == "stopped"
+		}), warn: []string{"w.properties:7:1: warning: worker.b.host is set again (first at w.properties:3:1); the last value wins",
+			"w.properties:7:1: warning: worker.b.host=tc2:8011: it embeds a port: mod_jk's documentation allows host:port, but mod_jk 1.2.48 hands it whole to the resolver, which fails",
+			"the member is stopped (activation S), so is it in Tether (at ajp://tc2:8011)"}},
+		{name: "shell variable host", extra: "worker.b.host=$TOMCAT_IP\n", check: want(func(b *Balancer) bool {
+			return b.Members[1].State == "stopped" && b.Members[1].URL == "ajp://invalid:8009"
+		}), warn: []string{"6:1: warning: worker.b.host=$TOMCAT_IP: it looks like a shell variable, which mod_jk does not expand (its variables are $(NAME)); mod_jk cannot resolve it"}},
+		{name: "host with illegal characters", extra: "worker.b.host=tomcat/2\n", check: want(func(b *Balancer) bool { return b.Members[1].State == "stopped" }),
+			warn: []string{"6:1: warning: worker.b.host=tomcat/2: it is neither an IP address nor a host name; mod_jk cannot resolve it"}},
+		{name: "port zero", extra: "worker.b.port=0\n", check: want(func(b *Balancer) bool { return b.Members[1].State == "stopped" }),
+			warn: []string{"6:1: warning: worker.b.port=0: mod_jk 1.2.48 disables the worker's contact; the member is stopped"}},
+		{name: "empty host keeps the default", extra: "worker.b.host=\n", check: want(func(b *Balancer) bool { return b.Members[1].URL == "ajp://10.0.0.2:8009" }),
+			warn: []string{"6:1: warning: worker.b.host has an empty value: the line is skipped, as mod_jk skips it"}},
+		{name: "empty host of a worker without one is localhost", extra: "worker.lb.balance_workers=c\nworker.c.host=\nworker.c.port=8010\n", check: want(func(b *Balancer) bool { return b.Members[2].URL == "ajp://localhost:8010" }),
+			warn: []string{"7:1: warning: worker.c.host has an empty value"}},
 		{name: "ipv6 host", extra: "worker.a.host=::1\nworker.b.host=[fe80::1]:8010\n", check: want(func(b *Balancer) bool {
 			return b.Members[0].URL == "ajp://[::1]:8009" && b.Members[1].URL == "ajp://[fe80::1]:8010"
 		}), warn: []string{"6:1: warning: worker.a.host is set again", "7:1: warning: worker.b.host is set again"}},
-		{name: "bad port", extra: "worker.a.port=99999\n", wantErr: "w.properties:6:15: worker.a.port: 99999 is out of range 1..65535"},
+		{name: "bad port", extra: "worker.a.port=99999\n", wantErr: "w.properties:6:15: worker.a.port: 99999 is out of range 0..65535"},
 		{name: "member without properties", extra: "worker.lb.balance_workers=c\n", check: want(func(b *Balancer) bool {
 			return len(b.Members) == 3 && b.Members[2].URL == "ajp://localhost:8009"
 		}), warn: []string{"w.properties:6:27: warning: worker c has no properties"}},
 		{name: "member of type lb", extra: "worker.b.type=lb\n", wantErr: "w.properties:6:15: worker b is a member of lb worker lb but has type lb"},
-		{name: "member of type ajp12", extra: "worker.b.type=ajp12\n", wantErr: "w.properties:6:15: worker b is a member of lb worker lb but has type ajp12"},
+		{name: "member of type ajp12", extra: "worker.b.type=ajp12\n", check: want(func(b *Balancer) bool { return len(b.Members) == 1 && b.Members[0].Name == "a" }),
+			warn: []string{"w.properties:6:1: warning: worker.b.type=ajp12: mod_jk 1.2.48 balances requests to it over AJP12, which Tether does not speak (nor Tomcat since 5.5); not a member of lb in Tether"}},
 		{name: "member ajp14", extra: "worker.b.type=ajp14\n", warn: []string{"6:1: warning: worker.b.type=ajp14 is obsolete"}},
 		{name: "member listed twice", extra: "worker.lb.balance_workers=a\n", wantErr: "w.properties:6:27: worker.lb.balance_workers: a is listed twice"},
-		{name: "balanced_workers deprecated", extra: "worker.lb.balanced_workers=c\nworker.c.host=h\n", check: want(func(b *Balancer) bool { return len(b.Members) == 3 }),
-			warn: []string{"6:1: warning: worker.lb.balanced_workers is deprecated"}},
+		{name: "balanced_workers beside balance_workers", extra: "worker.lb.balanced_workers=c\nworker.c.host=h\n", check: want(func(b *Balancer) bool { return len(b.Members) == 2 }),
+			warn: []string{"6:1: warning: worker.lb.balanced_workers is deprecated and not used: mod_jk reads it only without balance_workers"}},
 		{name: "duplicate routes", extra: "worker.b.route=a\n", wantErr: "w.properties:6:16: member name \"a\" is used twice in balancer lb"},
 
 		// Stickiness and balancing.
@@ -183,14 +198,24 @@ func TestJKAttributes(t *testing.T) {
 			warn: []string{"6:1: warning: worker.lb.set_session_cookie=1: not supported", "7:1: warning: worker.lb.session_cookie_path: not used"}},
 		{name: "deprecated cache", extra: "worker.a.cachesize=10\nworker.a.recycle_timeout=10\nworker.a.cache_timeout=10\n",
 			warn: []string{"6:1: warning: worker.a.cachesize: deprecated", "7:1: warning: worker.a.recycle_timeout: deprecated", "8:1: warning: worker.a.cache_timeout: deprecated"}},
-		{name: "unknown attribute", extra: "worker.a.colour=blue\n", warn: []string{"6:1: warning: worker.a.colour: unknown attribute"}},
+		{name: "unknown attribute", extra: "worker.a.colour=blue\n", warn: []string{"6:1: warning: worker.a.colour: mod_jk 1.2.48 refuses a workers.properties with this attribute (\"The attribute 'worker.a.colour' is not supported\") and Apache does not start; Tether ignores it"}},
+		{name: "JNI attribute", extra: "worker.a.cmd_line=-Xmx1g\n", warn: []string{"6:1: warning: worker.a.cmd_line: an attribute of mod_jk's JNI worker, which is gone: mod_jk 1.2.48 accepts it and ignores it"}},
+		{name: "long line read in pieces", extra: "worker.a.secretkey=" + strings.Repeat("k", 8191-19) + "worker.a.port=8011\n", check: want(func(b *Balancer) bool { return b.Members[0].URL == "ajp://10.0.0.1:8011" }),
+			warn: []string{"6:1: warning: line longer than 8191 bytes: mod_jk reads it in pieces of 8191 bytes"}},
 		{name: "ajp attribute on lb", extra: "worker.lb.host=x\n", warn: []string{"6:1: warning: worker.lb.host: has no effect on a worker of type lb (it is for ajp13 workers)"}},
 		{name: "lb attribute on member", extra: "worker.a.sticky_session=0\n", warn: []string{"6:1: warning: worker.a.sticky_session: has no effect on a worker of type ajp13 (it is for lb workers)"}},
-		{name: "unknown global", extra: "worker.foo=1\n", warn: []string{"6:1: warning: unknown global property worker.foo"}},
+		{name: "unknown global", extra: "worker.foo=1\n", warn: []string{"6:1: warning: worker.foo: mod_jk 1.2.48 refuses a workers.properties with this attribute (\"The attribute 'worker.foo' is not supported\") and Apache does not start; Tether ignores it"}},
+		{name: "worker attribute as a global", extra: "worker.host=x\n", warn: []string{"6:1: warning: worker.host is not a worker attribute (worker.NAME.host); mod_jk accepts it and ignores it"}},
 		{name: "maintain", extra: "worker.maintain=10\n", warn: []string{"6:1: warning: worker.maintain is not needed"}},
-		{name: "maintain not a number", extra: "worker.maintain=ten\n", wantErr: "w.properties:6:17: worker.maintain: \"ten\" is not a whole number"},
+		{name: "maintain not a number", extra: "worker.maintain=ten\n", warn: []string{"6:1: warning: worker.maintain is not needed", "6:17: warning: worker.maintain: \"ten\" is not a whole number; mod_jk reads it as 0"}},
+		{name: "repeated maintain joins", extra: "worker.maintain=10\nworker.maintain=20\n", warn: []string{"7:1: warning: worker.maintain is set again (first at w.properties:6:1): mod_jk joins the values of a repeated worker.maintain into \"10*20\" and reads that", "7:17: warning: worker.maintain: \"10*20\" is not a whole number; mod_jk reads it as 10"}},
+		{name: "repeated distance joins", extra: "worker.a.distance=1\nworker.a.distance=0\n", warn: []string{"7:1: warning: worker.a.distance is set again (first at w.properties:6:1): mod_jk joins the values of a repeated worker.a.distance into \"1*0\""}},
+		{name: "repeated list joins", extra: "worker.lb.balance_workers=c\nworker.c.host=h\n", check: want(func(b *Balancer) bool { return len(b.Members) == 3 })},
+		{name: "repeated fail_on_status joins", extra: "worker.a.fail_on_status=500\nworker.a.fail_on_status=503\nworker.b.fail_on_status=500,503\n",
+			check: want(func(b *Balancer) bool { return slices.Equal(b.FailOnStatus, []int{500, 503}) })},
 		{name: "bad worker name", extra: "worker.a$b.host=x\n", wantErr: "w.properties:6:1: worker.a$b.host: bad worker name"},
-		{name: "unused template", extra: "worker.tmpl.source=x\nworker.tmpl.colour=red\n"},
+		{name: "unused template", extra: "worker.tmpl.source=x\nworker.tmpl.secretkey=k\n"},
+		{name: "unknown attribute of an unused worker", extra: "worker.tmpl.colour=red\n", warn: []string{"6:1: warning: worker.tmpl.colour: mod_jk 1.2.48 refuses"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			uri := tc.uri
@@ -366,19 +391,21 @@ func TestJKMounts(t *testing.T) {
 		name    string
 		workers string // default jkTwo
 		uri     string
+		env     map[string]string
 		want    []jkMountWant
 		warn    []string
 		wantErr string
 	}{
 		{name: "forms and priority", uri: "*.jsp=lb\n/app=lb\n/app/*=lb\n/*.do=lb\n",
-			want: []jkMountWant{{name: "lb", paths: []string{"/app/*", "*.do", "/app", "*.jsp"}}}},
+			want: []jkMountWant{{name: "lb", paths: []string{"/app/*", "*.do", "/app"}}},
+			warn: []string{"u.properties:1:1: warning: rule *.jsp=lb: the pattern does not start with /: mod_jk 1.2.48 skips the rule (\"invalid context '*.jsp': does not begin with '/'\")"}},
 		{name: "exclusions", uri: "/app/*=lb\n!/app/static/*=lb\n-/old/*=lb\n-!/x=lb\n",
 			want: []jkMountWant{{name: "lb", paths: []string{"/app/*"}, excludes: []string{"/app/static/*"}}}},
 		{name: "exclusion for all workers", uri: "/app/*=lb\n/solo/*=solo\n!/*.gif=*\n",
 			want: []jkMountWant{{name: "solo", paths: []string{"/solo/*"}, excludes: []string{"*.gif"}}, {name: "lb", paths: []string{"/app/*"}, excludes: []string{"*.gif"}}}},
 		{name: "exclusion with prefix and suffix inside the mounts", uri: "/app/*=lb\n!/app/*.gif=lb\n",
 			want: []jkMountWant{{name: "lb", paths: []string{"/app/*"}, excludes: []string{"*.gif"}}}},
-		{name: "exclusion with prefix and suffix beyond the mounts", uri: "/app/*=lb\n*.jsp=lb\n!/app/*.gif=lb\n",
+		{name: "exclusion with prefix and suffix beyond the mounts", uri: "/app/*=lb\n/*.jsp=lb\n!/app/*.gif=lb\n",
 			want: []jkMountWant{{name: "lb", paths: []string{"/app/*", "*.jsp"}, excludes: []string{"*.gif"}}},
 			warn: []string{"u.properties:3:1: warning: exclusion !/app/*.gif=lb: Tether patterns match a prefix or a suffix, not both; excluded as *.gif"}},
 		{name: "exclusion of nothing", uri: "/app/*=lb\n!/x=other\n", want: []jkMountWant{{name: "lb", paths: []string{"/app/*"}}},
@@ -393,14 +420,14 @@ func TestJKMounts(t *testing.T) {
 			warn: []string{"u.properties:1:8: warning: rule /app/*: extension reply_timeout is not supported", "u.properties:1:8: warning: rule /app/*: extension stateless"}},
 		{name: "more specific worker first", uri: "/app/*=lb\n/app/admin/*=solo\n",
 			want: []jkMountWant{{name: "solo", paths: []string{"/app/admin/*"}}, {name: "lb", paths: []string{"/app/*"}}}},
-		{name: "order fixed with an exclusion", uri: "/a/b/c=lb\n*.jsp=lb\n/x/*=solo\n",
+		{name: "order fixed with an exclusion", uri: "/a/b/c=lb\n/*.jsp=lb\n/x/*=solo\n",
 			want: []jkMountWant{{name: "lb", paths: []string{"/a/b/c", "*.jsp"}, excludes: []string{"/x/*"}}, {name: "solo", paths: []string{"/x/*"}}}},
-		{name: "order that cannot be expressed", uri: "/x/y/*=lb\n*.jsp=lb\n/x/*=solo\n",
+		{name: "order that cannot be expressed", uri: "/x/y/*=lb\n/*.jsp=lb\n/x/*=solo\n",
 			want: []jkMountWant{{name: "lb", paths: []string{"/x/y/*", "*.jsp"}}, {name: "solo", paths: []string{"/x/*"}}},
-			warn: []string{"u.properties:3:1: warning: rule /x/*=solo: some paths it shares with *.jsp=lb go to lb, where mod_jk's rule order would send them to solo"}},
-		{name: "excluded path falls through", uri: "/app/*=lb\n!/app/img/*=lb\n*.png=solo\n",
+			warn: []string{"u.properties:3:1: warning: rule /x/*=solo: some paths it shares with /*.jsp=lb go to lb, where mod_jk's rule order would send them to solo"}},
+		{name: "excluded path falls through", uri: "/app/*=lb\n!/app/img/*=lb\n/*.png=solo\n",
 			want: []jkMountWant{{name: "lb", paths: []string{"/app/*"}, excludes: []string{"/app/img/*"}}, {name: "solo", paths: []string{"*.png"}}},
-			warn: []string{"u.properties:2:1: warning: exclusion !/app/img/*=lb: paths it excludes that also match *.png=solo go to solo; mod_jk would serve them from the document root"}},
+			warn: []string{"u.properties:2:1: warning: exclusion !/app/img/*=lb: paths it excludes that also match /*.png=solo go to solo; mod_jk would serve them from the document root"}},
 		{name: "status worker", uri: "/app/*=lb\n/jkstatus=jkstatus\n", want: []jkMountWant{{name: "lb", paths: []string{"/app/*"}}},
 			warn: []string{"w.properties:8:1: warning: worker jkstatus is a status worker", "u.properties:2:1: warning: rule /jkstatus=jkstatus mounts a status worker"}},
 		{name: "worker not listed", uri: "/app/*=lb\n/b/*=b\n", want: []jkMountWant{{name: "lb", paths: []string{"/app/*"}}},
@@ -415,17 +442,26 @@ func TestJKMounts(t *testing.T) {
 			want: []jkMountWant{{name: "lb"}, {name: "solo"}}, warn: []string{"w.properties:1:16: warning: worker.list names several workers but nothing mounts them", "worker solo has no properties"}},
 		{name: "default worker.list", workers: "worker.ajp13.port=8010\n", want: []jkMountWant{{name: "ajp13"}}},
 		{name: "lb without members", workers: "worker.list=lb\nworker.lb.type=lb\n", wantErr: "w.properties:2:1: lb worker lb has no balance_workers"},
-		{name: "pattern without slash", uri: "app/*=lb\n", wantErr: "u.properties:1:1: URI pattern \"app/*\" must start with /"},
-		{name: "star worker for a mount", uri: "/app/*=*\n", wantErr: "u.properties:1:1: rule /app/*=*: the worker * is only for exclusions"},
-		{name: "no worker", uri: "/app/*=\n", wantErr: "u.properties:1:1: rule /app/* maps no worker"},
-		{name: "unsupported type", workers: "worker.list=x\nworker.x.type=ajp12\n", uri: "/=x\n", wantErr: "w.properties:2:15: worker x: type ajp12 is not supported"},
+		{name: "pattern without slash", uri: "app/*=lb\n/b=lb\n", want: []jkMountWant{{name: "lb", paths: []string{"/b"}}},
+			warn: []string{"u.properties:1:1: warning: rule app/*=lb: the pattern does not start with /: mod_jk 1.2.48 skips the rule"}},
+		{name: "star worker for a mount", uri: "/app/*=*\n/b=lb\n", want: []jkMountWant{{name: "lb", paths: []string{"/b"}}},
+			warn: []string{"u.properties:1:1: warning: rule /app/*=*: the worker * only means \"every worker\" in an exclusion"}},
+		{name: "no worker", uri: "/app/*=\n/b/*=lb\n", want: []jkMountWant{{name: "lb", paths: []string{"/b/*"}}},
+			warn: []string{"u.properties:1:1: warning: /app/* has an empty value: the line is skipped, as mod_jk skips it"}},
+		{name: "repeated pattern keeps the last worker", uri: "/app/*=solo\n/app/*=lb\n", want: []jkMountWant{{name: "lb", paths: []string{"/app/*"}}},
+			warn: []string{"u.properties:2:1: warning: /app/* is set again (first at u.properties:1:1); the last value wins, as in mod_jk (\"Duplicate key ... overwritten\")", "worker solo is in worker.list but no rule mounts it"}},
+		{name: "variables in uriworkermap values, not keys", uri: "/v=$(W)\n$(V)/*=lb\n", env: map[string]string{"V": "/shop", "W": "lb"}, want: []jkMountWant{{name: "lb", paths: []string{"/v"}}},
+			warn: []string{"u.properties:2:1: warning: rule $(V)/*=lb: the pattern does not start with /: mod_jk 1.2.48 skips the rule"}},
+		{name: "ajp12 worker not routed", workers: "worker.list=x,y\nworker.x.type=ajp12\nworker.y.port=8010\n", uri: "/x/*=x\n/y/*=y\n", want: []jkMountWant{{name: "y", paths: []string{"/y/*"}}},
+			warn: []string{"w.properties:2:1: warning: worker.x.type=ajp12: mod_jk 1.2.48 sends the requests mounted on it over AJP12, which Tether does not speak"}},
+		{name: "unsupported type", workers: "worker.list=x\nworker.x.type=jni\n", uri: "/=x\n", wantErr: "w.properties:2:15: worker x: type jni is not supported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			workers := tc.workers
 			if workers == "" {
 				workers = jkTwo
 			}
-			imp, err := loadJKTest(workers, tc.uri, nil)
+			imp, err := loadJKTest(workers, tc.uri, tc.env)
 			if tc.wantErr != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.wantErr) {
 					t.Fatalf("loadJK error = %v; want prefix %s", err, tc.wantErr)
@@ -463,7 +499,7 @@ func TestJKMounts(t *testing.T) {
 // first-matching-balancer choice (Excludes first, as the proxy does) gives
 // mod_jk's most-specific-rule answer for a mixed map.
 func TestJKMountsWithProxyMatching(t *testing.T) {
-	imp, err := loadJKTest(jkTwo, "/app/*=lb\n/app/admin/*=solo\n*.jsp=other\n/a/b/c=lb\n!/app/static/*=lb\n/static/*=solo\n", nil)
+	imp, err := loadJKTest(jkTwo, "/app/*=lb\n/app/admin/*=solo\n/*.jsp=other\n/a/b/c=lb\n!/app/static/*=lb\n/static/*=solo\n", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,6 +539,10 @@ func TestJKLabGolden(t *testing.T) {
 	cfg, err := Parse("testdata/jk/Caddyfile", src)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
+	}
+	wd, _ := os.Getwd()
+	for _, b := range cfg.Sites[0].Balancers {
+		b.Source = strings.TrimPrefix(b.Source, wd+string(os.PathSeparator)) // the golden file holds no machine's path
 	}
 	got := dump(struct {
 		Balancers  []*Balancer
@@ -635,6 +675,7 @@ func noPos(s Site) any {
 	for _, b := range s.Balancers {
 		c := *b
 		c.Pos = Pos{}
+		c.Source = "" // provenance: the printed reverse_proxy blocks have none
 		c.Members = slices.Clone(c.Members)
 		for i := range c.Members {
 			c.Members[i].Pos = Pos{}
@@ -671,17 +712,34 @@ func TestJKThroughParse(t *testing.T) {
 	if len(cfg.Warnings) != 1 || !strings.HasPrefix(cfg.Warnings[0].String(), "/etc/jk/workers.properties:6:1: warning: worker.a.source") {
 		t.Errorf("Config.Warnings = %v; want the source warning", cfg.Warnings)
 	}
-	// A second site importing the same files clashes on the balancer name.
-	_, err = opts.Parse("Caddyfile", []byte("a.com {\n\timport_jk /etc/jk/workers.properties\n}\nb.com {\n\timport_jk /etc/jk/workers.properties\n}\n"))
+	// Two sites importing one workers.properties share its workers: one
+	// balancer lb (same Source), each site with its own mounts, and the
+	// warnings once.
+	files["/etc/jk/other.properties"] = "/shop/*=lb\n!/shop/img/*=lb\n"
+	cfg, err = opts.Parse("Caddyfile", []byte("a.com {\n\timport_jk /etc/jk/workers.properties /etc/jk/uriworkermap.properties\n}\nb.com {\n\timport_jk /etc/jk/workers.properties /etc/jk/other.properties\n}\n"))
+	if err != nil {
+		t.Fatalf("two sites importing one worker: %v", err)
+	}
+	a, b := cfg.Sites[0].Balancers[0], cfg.Sites[1].Balancers[0]
+	if a.Name != "lb" || b.Name != "lb" || a.Source != "/etc/jk/workers.properties#lb" || a.Source != b.Source ||
+		!slices.Equal(a.Paths, []string{"/app/*"}) || !slices.Equal(b.Paths, []string{"/shop/*"}) || !slices.Equal(b.Excludes, []string{"/shop/img/*"}) {
+		t.Errorf("balancers = %s and %s; want lb twice, one Source, each site's own mounts", dump(a), dump(b))
+	}
+	if len(cfg.Warnings) != 1 {
+		t.Errorf("Config.Warnings = %v; want the source warning once", cfg.Warnings)
+	}
+	// A reverse_proxy named like an imported worker still clashes.
+	_, err = opts.Parse("Caddyfile", []byte("a.com {\n\timport_jk /etc/jk/workers.properties\n}\nb.com {\n\treverse_proxy http://x {\n\t\tname lb\n\t}\n}\n"))
 	if err == nil || !strings.Contains(err.Error(), "balancer name \"lb\" is already used") {
-		t.Errorf("two imports: error = %v; want a balancer name clash", err)
+		t.Errorf("reverse_proxy named lb beside import_jk: error = %v; want a balancer name clash", err)
 	}
 }
 
 func TestJKValueTooLong(t *testing.T) {
 	src := "v=0123456789abcdef\n" + strings.Repeat("v=$(v)$(v)\n", 20) + "worker.list=a\n"
 	_, err := loadJKTest(src, "", nil)
-	if err == nil || !strings.HasPrefix(err.Error(), "w.properties:14:3: v: the value is longer than 65536 bytes") {
-		t.Errorf("loadJK error = %v; want the value too long at line 14", err)
+	// mod_jk joins the repeated v with '*': each line more than doubles it.
+	if err == nil || !strings.HasPrefix(err.Error(), "w.properties:9:3: v: the value is longer than 65536 bytes") {
+		t.Errorf("loadJK error = %v; want the value too long at line 9", err)
 	}
 }

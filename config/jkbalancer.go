@@ -30,8 +30,12 @@ func (l *jkLoader) lbBalancer(w *jkWorker) (*Balancer, error) {
 	items := splitLists(w.lists["balance_workers"], w.attrs["balance_workers"])
 	if old := splitLists(w.lists["balanced_workers"], w.attrs["balanced_workers"]); len(old) > 0 {
 		w.used["balanced_workers"] = true
-		l.warn(w.attrs["balanced_workers"].pos, "worker.%s.balanced_workers is deprecated in mod_jk; honoured as balance_workers", w.name)
-		items = append(items, old...)
+		if len(items) == 0 {
+			l.warn(w.attrs["balanced_workers"].pos, "worker.%s.balanced_workers is deprecated in mod_jk; honoured as balance_workers", w.name)
+			items = old
+		} else {
+			l.warn(w.attrs["balanced_workers"].pos, "worker.%s.balanced_workers is deprecated and not used: mod_jk reads it only without balance_workers", w.name)
+		}
 	}
 	if len(items) == 0 {
 		return nil, errorf(bal.Pos, "lb worker %s has no balance_workers", w.name)
@@ -50,7 +54,13 @@ func (l *jkLoader) lbBalancer(w *jkWorker) (*Balancer, error) {
 		if err != nil {
 			return nil, err
 		}
-		jms = append(jms, jm)
+		if jm != nil { // nil: an ajp12 worker, warned about
+			jms = append(jms, jm)
+		}
+	}
+	if len(jms) == 0 {
+		l.warn(bal.Pos, "lb worker %s has no member Tether can reach (only ajp12 workers); not imported, its paths are not proxied", w.name)
+		return nil, nil
 	}
 
 	// redirect names a route (mod_jk compares it with the members' routes).
@@ -166,7 +176,7 @@ func (l *jkLoader) directBalancer(w *jkWorker) (*Balancer, error) {
 	bal.Name = w.name
 	bal.Pos = w.pos
 	jm, err := l.member(w, nil, w.pos)
-	if err != nil {
+	if err != nil || jm == nil {
 		return nil, err
 	}
 	bal.Members = []Member{jm.m}
@@ -309,6 +319,11 @@ var jkAttrs = func() map[string]string {
 			"session_path set_session_cookie session_cookie_path method lock lb_retries recover_time " +
 			"error_escalation_time max_reply_timeouts",
 		"s": "read_only user user_case_insensitive good bad css prefix ns xmlns doctype",
+		// Accepted by mod_jk 1.2.48's reader but used by no worker type it
+		// has: the JNI worker's (removed), ajp14's login key, and the
+		// globals written per worker.
+		"": "sysprops stderr stdout mx ms class_path bridge jvm_lib ld_path cmd_line native_lib secretkey " +
+			"local_worker local_worker_only list maintain socket_buffer",
 	} {
 		for n := range strings.FieldsSeq(names) {
 			m[n] = kinds
@@ -333,6 +348,18 @@ var jkNotes = map[string]string{
 	"cache_timeout":              "deprecated in mod_jk; use connection_pool_timeout",
 	"recycle_timeout":            "deprecated in mod_jk; use connection_pool_timeout",
 	"mount":                      "not used: mount maps only workers in worker.list",
+	"socket_buffer":              "not supported; Tether leaves socket buffer sizes to the OS (mod_jk sets SO_SNDBUF and SO_RCVBUF)",
+	"secretkey":                  "an ajp14 login key; mod_jk 1.2.48 reads it only for ajp14 workers, Tether speaks AJP13 and ignores it",
+	"local_worker":               "deprecated in mod_jk, which reads and ignores it; ignored",
+	"local_worker_only":          "deprecated in mod_jk, which reads and ignores it; ignored",
+	"list":                       "mod_jk accepts it and ignores it (the worker list is the global worker.list); ignored",
+	"maintain":                   "mod_jk accepts it and ignores it (the maintenance interval is the global worker.maintain); ignored",
+}
+
+func init() {
+	for n := range strings.FieldsSeq("sysprops stderr stdout mx ms class_path bridge jvm_lib ld_path cmd_line native_lib") {
+		jkNotes[n] = "an attribute of mod_jk's JNI worker, which is gone: mod_jk 1.2.48 accepts it and ignores it, so does Tether"
+	}
 }
 
 // unused warns about every attribute of an imported worker that the
@@ -351,14 +378,16 @@ func (l *jkLoader) unused() {
 			p := w.attrs[d]
 			kinds, known := jkAttrs[d]
 			switch {
+			case !jkSupportedProps[d]:
+				// Warned where it was read: mod_jk refuses the file.
 			case jkNotes[d] != "":
 				l.warn(p.pos, "%s: %s", p.key, jkNotes[d])
 			case !known:
-				l.warn(p.pos, "%s: unknown attribute; ignored (mod_jk ignores it too)", p.key)
+				l.warn(p.pos, "%s: accepted by mod_jk 1.2.48 but not used by it; ignored", p.key)
 			case t == "ajp13" && slices.Contains(jkMemberOnly, d):
 				l.warn(p.pos, "%s: has no effect: worker %s is not a member of an imported lb worker (as in mod_jk)", p.key, w.name)
 			default:
-				l.warn(p.pos, "%s: has no effect on a worker of type %s (it is for %s workers); ignored, as in mod_jk", p.key, t, kindNames(kinds))
+				l.warn(p.pos, "%s: has no effect on a worker of type %s (it is for %s workers); mod_jk ignores it there too", p.key, t, kindNames(kinds))
 			}
 		}
 	}

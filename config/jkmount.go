@@ -13,7 +13,7 @@ type jkRule struct {
 	worker  string
 	exclude bool
 	pos     Pos
-	source  int // 0 uriworkermap, 1 a mount attribute (mod_jk ranks it after)
+	source  int // 0 uriworkermap, 1 JkMount, 2 a mount attribute (mod_jk ranks them in this order)
 	seq     int // file order
 }
 
@@ -22,38 +22,36 @@ type jkRule struct {
 func (l *jkLoader) rules(ufile string, usrc []byte) ([]jkRule, error) {
 	var rules []jkRule
 	var firstErr error
+	// add follows mod_jk's uri_worker_map_load and uri_worker_map_add:
+	// "X|Y" is the two rules X and XY; each may start with '-' (disabled:
+	// no effect) and then '!' (an exclusion); what is left must start
+	// with '/', else mod_jk logs "invalid context" and skips the rule.
 	add := func(pattern, worker string, at Pos, source int) {
 		if firstErr != nil {
 			return
 		}
-		r := jkRule{worker: worker, pos: at, source: source}
-		for {
-			switch {
-			case strings.HasPrefix(pattern, "-"):
-				return // a disabled rule: no effect, as in mod_jk
-			case strings.HasPrefix(pattern, "!"):
-				r.exclude = true
-				pattern = pattern[1:]
-				continue
-			}
-			break
-		}
-		if worker == "" {
-			firstErr = errorf(at, "rule %s maps no worker", pattern)
-			return
-		}
-		if worker == "*" && !r.exclude {
-			firstErr = errorf(at, "rule %s=*: the worker * is only for exclusions (!%s=*)", pattern, pattern)
-			return
-		}
 		alts := []string{pattern}
 		if x, y, ok := strings.Cut(pattern, "|"); ok {
-			alts = []string{x, x + y} // mod_jk: "X|Y" maps X and XY
+			alts = []string{x, x + y}
 		}
 		for _, p := range alts {
-			if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "*") {
-				firstErr = errorf(at, "URI pattern %q must start with / (or *)", p)
-				return
+			r := jkRule{worker: worker, pos: at, source: source}
+			if strings.HasPrefix(p, "-") {
+				continue // a disabled rule: no effect, as in mod_jk
+			}
+			if rest, ok := strings.CutPrefix(p, "!"); ok {
+				r.exclude, p = true, rest
+			}
+			switch {
+			case !strings.HasPrefix(p, "/"):
+				l.warn(at, "rule %s=%s: the pattern does not start with /: mod_jk 1.2.48 skips the rule (\"invalid context '%s': does not begin with '/'\"), so does Tether", pattern, worker, p)
+				continue
+			case worker == "":
+				l.warn(at, "rule %s maps no worker; skipped", pattern)
+				continue
+			case worker == "*" && !r.exclude:
+				l.warn(at, "rule %s=*: the worker * only means \"every worker\" in an exclusion (!%s=*); mod_jk finds no worker named * for it, so the rule maps nothing; skipped", pattern, p)
+				continue
 			}
 			r.pattern = p
 			r.seq = len(rules)
@@ -61,20 +59,49 @@ func (l *jkLoader) rules(ufile string, usrc []byte) ([]jkRule, error) {
 		}
 	}
 	if ufile != "" {
-		warn := func(at Pos, msg string) { l.warn(at, "%s", msg) }
-		jkLines(ufile, usrc, warn, func(key, value string, kp, vp Pos) {
-			worker, exts, _ := strings.Cut(value, ";")
+		// mod_jk reads the file as a property map: a repeated pattern
+		// keeps its last worker (with a warning), $(name) is substituted.
+		up, err := parseJKProps(ufile, usrc, l.lookupEnv, jkURIMapFile)
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range up.warns {
+			l.warn(w.Pos, "%s", w.Msg)
+		}
+		for _, key := range up.order {
+			p := up.props[key]
+			worker, exts, _ := strings.Cut(p.value, ";")
 			worker = strings.TrimSpace(worker)
 			if exts != "" {
 				for ext := range strings.SplitSeq(exts, ";") {
 					if ext = strings.TrimSpace(ext); ext != "" {
 						name, _, _ := strings.Cut(ext, "=")
-						l.warn(vp, "rule %s: extension %s is not supported; the rule is imported without it", key, name)
+						l.warn(p.valPos, "rule %s: extension %s is not supported; the rule is imported without it", key, name)
 					}
 				}
 			}
-			add(key, worker, kp, 0)
-		})
+			add(key, worker, p.pos, 0)
+		}
+	}
+	// httpd's JkMount and JkUnMount: a map by path in mod_jk (the last
+	// line for a path wins); JkUnMount is the path with a '!'.
+	last := map[string]int{}
+	for i, m := range l.mounts {
+		key := m.Pattern
+		if m.Exclude {
+			key = "!" + key
+		}
+		last[key] = i
+	}
+	for i, m := range l.mounts {
+		key := m.Pattern
+		if m.Exclude {
+			key = "!" + key
+		}
+		if last[key] != i {
+			continue
+		}
+		add(key, m.Worker, m.Pos, 1)
 	}
 	for _, it := range l.list {
 		w := l.workers[it.text]
@@ -83,7 +110,7 @@ func (l *jkLoader) rules(ufile string, usrc []byte) ([]jkRule, error) {
 		}
 		w.used["mount"] = true
 		for _, m := range splitLists(w.lists["mount"], w.attrs["mount"]) {
-			add(m.text, w.name, m.pos, 1)
+			add(m.text, w.name, m.pos, 2)
 		}
 	}
 	return rules, firstErr
@@ -179,6 +206,7 @@ func (l *jkLoader) mount(rules []jkRule, haveURIMap bool) ([]*Balancer, error) {
 
 	var bals []*Balancer
 	byName := map[string]*Balancer{}
+	kept := order[:0:0]
 	for _, name := range order {
 		w := l.worker(name, Pos{})
 		var bal *Balancer
@@ -186,24 +214,29 @@ func (l *jkLoader) mount(rules []jkRule, haveURIMap bool) ([]*Balancer, error) {
 		switch t := w.typ(); t {
 		case "lb":
 			bal, err = l.lbBalancer(w)
-		case "ajp13", "ajp14":
+		case "ajp13", "ajp14", "ajp12":
 			bal, err = l.directBalancer(w)
 		default:
 			at := w.pos
 			if p := w.attrs["type"]; p != nil {
 				at = p.valPos
 			}
-			err = errorf(at, "worker %s: type %s is not supported (want ajp13, lb or status)", name, t)
+			err = errorf(at, "worker %s: type %s is not supported (want ajp13, lb or status; mod_jk 1.2.48 also has ajp12 and ajp14)", name, t)
 		}
 		if err != nil {
 			return nil, err
+		}
+		if bal == nil {
+			continue // not routable (ajp12), warned about
 		}
 		for _, in := range incs[name] {
 			bal.Paths = append(bal.Paths, in.tp)
 		}
 		bals = append(bals, bal)
 		byName[name] = bal
+		kept = append(kept, name)
 	}
+	order = kept
 
 	// Exclusions (JkUnMount, !pattern): for their worker, or * for all.
 	for _, r := range excRules {

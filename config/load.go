@@ -51,7 +51,18 @@ func (o ParseOptions) Parse(filename string, src []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(tr, e.opts)
+	warns, err := e.expandApache(tr)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := build(tr, e.opts)
+	if err != nil {
+		return nil, err
+	}
+	if len(warns) > 0 {
+		cfg.Warnings = append(warns, cfg.Warnings...)
+	}
+	return cfg, nil
 }
 
 // Load reads the config file at path and parses it as Parse does.

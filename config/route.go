@@ -468,7 +468,12 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 			r.Header = h
 			s.Headers = append(s.Headers, h)
 		} else {
-			for _, op := range h.Ops {
+			for i, op := range h.Ops {
+				if op.Op == "delete" || op.Op == "default" {
+					// header defers these for answers; a request's are applied at once.
+					h.Ops[i].Deferred = false
+					continue
+				}
 				if op.Deferred {
 					return nil, errorf(op.Pos, "request_header: defer and > are for answers (header), not requests")
 				}

@@ -399,10 +399,31 @@ type AccessLog struct {
 // Paths are as written, or joined to the directory of the Caddyfile that
 // names them when relative.
 type ImportJK struct {
-	Workers    string
+	Workers    string // "" without a workers file (mod_jk's defaults and Properties only)
 	URIWorkers string // "" when not given
 	DocRoot    string // doc_root, as written; the file_server root when the site sets none
+	// Mounts are httpd's JkMount and JkUnMount lines (import_jk's mount
+	// and unmount), in order; mod_jk ranks them after the uriworkermap's
+	// rules of the same length and before the workers' mount attributes.
+	Mounts []JKMount
+	// Properties are httpd's JkWorkerProperty lines (import_jk's
+	// worker_property), read before the workers file as mod_jk reads them.
+	Properties []JKProperty
 	Pos        Pos
+}
+
+// JKMount is one JkMount (or, with Exclude, JkUnMount) of a site.
+type JKMount struct {
+	Pattern string // starts with /
+	Worker  string
+	Exclude bool
+	Pos     Pos
+}
+
+// JKProperty is one "key=value" line given outside the workers file.
+type JKProperty struct {
+	Line string
+	Pos  Pos
 }
 
 // Balancer is one reverse_proxy block: a named group of members behind a
@@ -419,6 +440,14 @@ type Balancer struct {
 	// and "http://10.0.1.5:80" and "http://10.0.1.6:80" both "default-1".
 	// import_jk balancers are named after their workers.
 	Name string
+	// Source identifies an imported mod_jk worker: its workers.properties
+	// and its name ("/etc/jk/workers.properties#lb"); "" for a
+	// reverse_proxy block. Balancers of one Source in several sites (one
+	// worker mounted by several virtual hosts) are one balancer: they share
+	// the name, one state, health, counters and set of connections, each
+	// site with its own Paths and Excludes. Any other repeated name is an
+	// error.
+	Source string
 	// Paths are the path patterns that mount this balancer ("/app/*",
 	// "/exact", "*.jsp"); empty means every path. Excludes are patterns
 	// that do not, checked first (mod_jk's "!/..." and JkUnMount).

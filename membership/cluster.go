@@ -169,10 +169,16 @@ type Cluster struct {
 	stopped bool
 	joins   sync.WaitGroup // join attempts; stop waits for them after Shutdown
 
-	closeLog  func()        // silences memberlist's log once stopped
-	started   chan struct{} // closed when the first join round is done
-	running   atomic.Bool
-	closeOnce sync.Once
+	closeLog func()        // silences memberlist's log once stopped
+	started  chan struct{} // closed when the first join round is done
+	// firstRound is set once the first join round is done; taken holds
+	// the address of a member that had this node's name when this node
+	// joined (see conflictDelegate).
+	firstRound atomic.Bool
+	taken      atomic.Pointer[string]
+	fatal      chan error // cap 1: Run returns it
+	running    atomic.Bool
+	closeOnce  sync.Once
 }
 
 // New validates cfg, binds the gossip port and starts memberlist. The
@@ -232,6 +238,7 @@ func New(cfg Config) (*Cluster, error) {
 		invalid: make(map[string]bool),
 		joining: make(map[string]bool),
 		started: make(chan struct{}),
+		fatal:   make(chan error, 1),
 	}
 	c.metaBytes.Store(&enc)
 
@@ -422,10 +429,23 @@ func (c *Cluster) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case err := <-c.fatal:
+			return err
 		case <-c.events:
 			c.publish()
 		}
 	}
+}
+
+// NameTakenError is Run's error when a member of the cluster already has
+// this node's name: memberlist would keep that member and ignore this one.
+type NameTakenError struct {
+	Name string
+	Addr string // the other member's gossip address
+}
+
+func (e *NameTakenError) Error() string {
+	return fmt.Sprintf("membership: the name %q is already used by the member at %s; memberlist would ignore this node: give it another name", e.Name, e.Addr)
 }
 
 // Close shuts memberlist down without a graceful leave, so members detect a
@@ -568,6 +588,11 @@ func (c *Cluster) rejoinLoop(ctx context.Context) {
 	for {
 		c.round(ctx)
 		if first {
+			if addr := c.taken.Load(); addr != nil {
+				c.fatal <- &NameTakenError{Name: c.cfg.Name, Addr: *addr}
+				return
+			}
+			c.firstRound.Store(true)
 			close(c.started)
 			first = false
 		}

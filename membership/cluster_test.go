@@ -457,3 +457,36 @@ func TestPartitionHealsByRejoin(t *testing.T) {
 		})
 	}
 }
+
+// TestNameTakenRefused: a node joining with a name a member already has is
+// refused on its own side, with an error naming the other member (memberlist
+// would otherwise keep running it, ignored by everyone). The member that had
+// the name keeps it.
+func TestNameTakenRefused(t *testing.T) {
+	a := startNode(t, "app-1", nil)
+	c, err := New(Config{
+		Name: "app-1", Cluster: "test", Bind: "127.0.0.1:0", Profile: ProfileLocal,
+		Meta: Meta{Role: RoleBackend, Route: "r2", Healthy: true}, Providers: static(t, a.Addr().String()),
+		Log: zerolog.New(t.Output()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		nt, ok := errors.AsType[*NameTakenError](err)
+		if !ok || nt.Name != "app-1" || nt.Addr != a.Addr().String() {
+			t.Fatalf("Run of a second app-1 = %v; want a *NameTakenError naming app-1 at %s", err, a.Addr())
+		}
+		t.Logf("newcomer's error: %v", err)
+	case <-c.Started():
+		t.Fatal("a second node named app-1 started; want Run to fail")
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run of a second app-1 neither failed nor started")
+	}
+	if got := names(a.View()); !slices.Equal(got, []string{"app-1"}) {
+		t.Errorf("first app-1 sees %v; want itself only", got)
+	}
+}

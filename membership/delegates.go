@@ -44,10 +44,18 @@ func (d eventDelegate) NotifyUpdate(n *memberlist.Node) { d.c.record(n, true) }
 func (d eventDelegate) NotifyLeave(n *memberlist.Node)  { d.c.record(n, false) }
 
 // conflictDelegate reports two nodes claiming one name, which memberlist
-// resolves by ignoring the newcomer; an operator must rename one.
+// resolves by ignoring the newcomer; an operator must rename one. When this
+// node learns, during its first join round, that a member it joins already
+// has its name, it is the newcomer: Run fails with a *NameTakenError
+// instead of running ignored.
 type conflictDelegate struct{ c *Cluster }
 
 func (d conflictDelegate) NotifyConflict(existing, other *memberlist.Node) {
+	if existing.Name == d.c.cfg.Name && !d.c.firstRound.Load() {
+		addr := other.Address()
+		d.c.taken.CompareAndSwap(nil, &addr)
+		return
+	}
 	d.c.log.Error().Str("peer", existing.Name).Str("addr", existing.Address()).
 		Str("other_addr", other.Address()).Msg("two members claim one name; the newcomer is ignored")
 }

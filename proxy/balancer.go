@@ -255,6 +255,11 @@ type reqState struct {
 	pinned bool
 	secure bool // the client came over HTTPS (for the affinity cookie)
 
+	// trusted are the proxies whose X-Forwarded-* the request's site
+	// believes: a balancer mounted in several sites serves each with its
+	// own.
+	trusted *trustedProxies
+
 	// client is the incoming request's context: it ends when the client
 	// goes away. The outbound request may run on a context of its own
 	// (see ServeHTTP).
@@ -267,16 +272,22 @@ func (st *reqState) clientGone() bool { return st.client.Err() != nil }
 
 type stateKey struct{}
 
-// ServeHTTP routes one request: pick a member (sticky, failover or
-// balanced), then proxy to it, retrying on failure as roundTrip says.
-func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP routes one request of the balancer's first site; see serve.
+func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.serve(w, r, b.site) }
+
+// serve routes one request that came through site s: pick a member
+// (sticky, failover or balanced), then proxy to it, retrying on failure as
+// roundTrip says. A balancer mounted in several sites (one mod_jk worker in
+// several virtual hosts) keeps one state, but each request is judged by
+// its own site's trusted proxies.
+func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 	set := b.set.Load()
 	grpc := isGRPC(r)
 	if grpc && set.noGRPC != "" {
 		b.refuseGRPC(w, r, set.noGRPC)
 		return
 	}
-	st := &reqState{b: b, set: set, start: b.now(), client: r.Context(), grpc: grpc}
+	st := &reqState{b: b, set: set, start: b.now(), client: r.Context(), grpc: grpc, trusted: s.trusted}
 	b.findSession(r, st)
 	b.balanceKeys(r, st)
 	dec, err := set.table.Pick(&st.req)
@@ -294,7 +305,7 @@ func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if set.hasAJP {
-		r = withAJPClientInfo(r, b.site.trusted)
+		r = withAJPClientInfo(r, st.trusted)
 	}
 	ctx := r.Context()
 	if r.ProtoMajor == 1 {
@@ -331,7 +342,7 @@ func (b *Balancer) balanceKeys(r *http.Request, st *reqState) {
 	for _, p := range [2]routing.Policy{b.opts.Policy, b.opts.Fallback} {
 		switch p {
 		case routing.IPHash:
-			st.req.ClientAddr = clientHost(r, b.site.trusted)
+			st.req.ClientAddr = clientHost(r, st.trusted)
 		case routing.Random, routing.P2C, routing.RandomChoose:
 			st.req.Rand = rand.Uint64()
 		case routing.URIHash:
@@ -427,10 +438,10 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.URL.Scheme = m.scheme
 	pr.Out.URL.Host = t.Host
 	pr.Out.Host = pr.In.Host
-	b.srv.setForwarded(pr, b.site.trusted)
+	b.srv.setForwarded(pr, st.trusted)
 	dropSSLHeaders(pr.Out.Header)
 	if b.cfg.ClientCertHeaders == "apache" {
-		setApacheCertHeaders(pr.Out.Header, pr.In, b.site.trusted)
+		setApacheCertHeaders(pr.Out.Header, pr.In, st.trusted)
 	}
 	for i := range b.headerUp {
 		op := &b.headerUp[i]

@@ -169,7 +169,7 @@ func (c *compiler) handlerFor(r *config.Route) (handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		return terminal{b}, nil
+		return terminal{siteBalancer{b, c.st}}, nil
 	case r.Directive == "import_jk":
 		jk := &jkMounts{}
 		for _, bc := range r.Balancers {
@@ -178,6 +178,7 @@ func (c *compiler) handlerFor(r *config.Route) (handler, error) {
 				return nil, err
 			}
 			jk.mounts = append(jk.mounts, mount{include: compilePatterns(bc.Paths), exclude: compilePatterns(bc.Excludes), b: b})
+			jk.site = c.st
 		}
 		return jk, nil
 	}
@@ -191,6 +192,14 @@ func (e routeError) Error() string {
 }
 
 func errUnknownRoute(r *config.Route) error { return routeError{r} }
+
+// siteBalancer is a balancer as one site mounts it.
+type siteBalancer struct {
+	b  *Balancer
+	st *site
+}
+
+func (h siteBalancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.b.serve(w, r, h.st) }
 
 // terminal is a handler that always answers.
 type terminal struct{ h http.Handler }
@@ -250,13 +259,16 @@ func (a *basicAuth) serve(w http.ResponseWriter, r *http.Request, p *program, ne
 
 // jkMounts are import_jk's balancers, matched as mod_jk matches them, in
 // its order; a request none mounts goes on down the pipeline.
-type jkMounts struct{ mounts []mount }
+type jkMounts struct {
+	mounts []mount
+	site   *site
+}
 
 func (j *jkMounts) serve(w http.ResponseWriter, r *http.Request, p *program, next int) {
 	path := stripPathParams(r.URL.Path)
 	for i := range j.mounts {
 		if j.mounts[i].matches(path) {
-			j.mounts[i].b.ServeHTTP(w, r)
+			j.mounts[i].b.serve(w, r, j.site)
 			return
 		}
 	}

@@ -285,18 +285,26 @@ func newServer(cfg *config.Config, opts Options, files *logFiles) (_ *Server, er
 	return s, nil
 }
 
-// addBalancer starts the balancer of bc for site st; its name must be new.
+// addBalancer starts the balancer of bc for site st; its name must be new,
+// unless an earlier site imported the same worker (config.Balancer.Source):
+// then both sites share that balancer, one state, health, counters and set
+// of connections, as mod_jk has one worker however many virtual hosts
+// mount it.
 func (s *Server) addBalancer(st *site, bc *config.Balancer) (*Balancer, error) {
+	for _, other := range s.balancers {
+		if other.name != bc.Name {
+			continue
+		}
+		if bc.Source != "" && other.cfg.Source == bc.Source {
+			return other, nil
+		}
+		return nil, fmt.Errorf("%s: balancer name %q is used twice", bc.Pos, bc.Name)
+	}
 	b, err := newBalancer(s, bc, s.log)
 	if err != nil {
 		return nil, err
 	}
 	b.site = st
-	for _, other := range s.balancers {
-		if other.name == b.name {
-			return nil, fmt.Errorf("%s: balancer name %q is used twice", bc.Pos, b.name)
-		}
-	}
 	s.balancers = append(s.balancers, b)
 	return b, nil
 }

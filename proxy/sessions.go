@@ -59,7 +59,7 @@ func (b *Balancer) findSession(r *http.Request, st *reqState) {
 		}
 	case "cookie":
 		// Secure also for the first answer, which issues the cookie.
-		st.secure = r.TLS != nil || b.site.trusted.contains(r.RemoteAddr) && r.Header.Get("X-Forwarded-Proto") == "https"
+		st.secure = r.TLS != nil || st.trusted.contains(r.RemoteAddr) && r.Header.Get("X-Forwarded-Proto") == "https"
 		sc := routing.NewCookieScanner(r.Header["Cookie"], b.names.Cookie)
 		v, ok := sc.Next()
 		if !ok {

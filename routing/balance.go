@@ -61,9 +61,14 @@ func (t *Table) candidate(req *Request, i int) bool {
 	return !excluded(req, i) && t.usableNew(i)
 }
 
-// roundRobin walks the precomputed smooth weighted schedule with the
-// shared cursor, skipping members that cannot take the request (their turns
-// go to the next entries).
+// roundRobin walks the precomputed smooth weighted schedule of the active
+// members with the shared cursor. A member that cannot take the request
+// (down, or already tried) gives up its turn and the request takes the
+// next turn of the cursor, so its share spreads over the others by their
+// weights, as mod_jk spreads a failed member's (handing its turns to the
+// member after it in the schedule would double that one's share: 20
+// against 10 new sessions with three members). After as many skipped turns
+// as there are members, the rest of the schedule is walked from there.
 func (t *Table) roundRobin(req *Request) int {
 	n := uint64(len(t.schedule))
 	if n == 0 {
@@ -76,6 +81,12 @@ func (t *Table) roundRobin(req *Request) int {
 	if w, _, _ := t.newWeight(req); w == 0 {
 		return -1 // nothing to find: do not walk the whole schedule
 	}
+	for range len(t.members) {
+		c = t.cursor.Add(1) - 1
+		if i := int(t.schedule[c%n]); t.candidate(req, i) {
+			return i
+		}
+	}
 	for k := uint64(1); k < n; k++ {
 		if i := int(t.schedule[(c+k)%n]); t.candidate(req, i) {
 			return i
@@ -86,14 +97,16 @@ func (t *Table) roundRobin(req *Request) int {
 
 // least returns the candidate with the fewest requests (busy false, mod_jk
 // method R) or in-flight requests (busy true, method B) per unit of weight.
-// The scan starts at a rotating offset and keeps the first of equals, so
-// ties are shared out in turn.
+// The scan starts after the member chosen last and keeps the first of
+// equals, so ties are shared out in turn, also around a member that cannot
+// take new requests (mod_jk's next_offset; a blind rotation would give the
+// member after a disabled one two turns of three).
 func (t *Table) least(req *Request, busy bool) int {
 	n := len(t.members)
 	if n == 0 {
 		return -1
 	}
-	off := int(t.cursor.Add(1) % uint64(n))
+	off := int(t.cursor.Load() % uint64(n))
 	best := -1
 	var bv, bw uint64
 	for k := range n {
@@ -108,6 +121,9 @@ func (t *Table) least(req *Request, busy bool) int {
 		if best < 0 || lessRatio(v, t.weights[i], bv, bw) {
 			best, bv, bw = i, v, t.weights[i]
 		}
+	}
+	if best >= 0 {
+		t.cursor.Store(uint64(best + 1))
 	}
 	return best
 }
@@ -237,7 +253,8 @@ func lessRatio(a, wa, b, wb uint64) bool {
 // proportion to its weight and as evenly spread as possible ({5,1,1} gives
 // a a b a c a a, not a a a a a b c). Weights are divided by their greatest
 // common divisor and, if they still sum to more than maxSchedule, scaled
-// down (every member keeps at least one turn).
+// down (every member keeps at least one turn). A member of weight 0 gets no
+// turn; nil when every weight is 0.
 func smoothSchedule(weights []uint64) []int32 {
 	if len(weights) == 0 {
 		return nil
@@ -245,6 +262,9 @@ func smoothSchedule(weights []uint64) []int32 {
 	var g uint64
 	for _, w := range weights {
 		g = gcd(g, w)
+	}
+	if g == 0 {
+		return nil
 	}
 	ws := make([]int64, len(weights))
 	var total uint64
@@ -256,6 +276,9 @@ func smoothSchedule(weights []uint64) []int32 {
 		sum := total
 		total = 0
 		for i := range ws {
+			if ws[i] == 0 {
+				continue
+			}
 			hi, lo := bits.Mul64(uint64(ws[i]), maxSchedule)
 			q, _ := bits.Div64(hi, lo, sum)
 			ws[i] = int64(max(q, 1))

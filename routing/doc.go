@@ -23,7 +23,10 @@
 // This is what mod_jk (strchr), mod_proxy_balancer and Tomcat's
 // JvmRouteBinderValve (indexOf) do, measured against Tomcat 10 and mod_jk
 // (not the last '.', which some write-ups claim). Ids without '.', or with
-// an empty id or route, carry no route. Routes are not otherwise restricted.
+// an empty route, carry no route. An empty id with a route (".tomcat2")
+// carries that route: mod_jk 1.2.48 routes JSESSIONID=.tomcat2 to tomcat2
+// (measured; it takes whatever follows the first '.'). Routes are not
+// otherwise restricted.
 //
 // A path parameter's value ends at ';', '/', '?' or the end of the path;
 // only the path before the first '?' is searched. Cookie headers are split

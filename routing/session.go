@@ -30,10 +30,12 @@ func (n SessionNames) withDefaults() SessionNames {
 // ParseSessionID splits raw at its first '.' into the id and the route, as
 // mod_jk (strchr), mod_proxy_balancer and Tomcat's JvmRouteBinderValve do:
 // "ABC.DEF.tomcat1" has id "ABC" and route "DEF.tomcat1". ok is false when
-// raw has no '.' or either part is empty. The result shares raw's memory.
+// raw has no '.' or the route is empty. The id may be empty: mod_jk routes
+// ".tomcat2" to tomcat2 (its route is whatever follows the first '.'). The
+// result shares raw's memory.
 func ParseSessionID(raw string) (SessionID, bool) {
 	id, route, ok := strings.Cut(raw, ".")
-	if !ok || id == "" || route == "" {
+	if !ok || route == "" {
 		return SessionID{}, false
 	}
 	return SessionID{ID: id, Route: route}, true

@@ -15,9 +15,10 @@ func TestParseSessionID(t *testing.T) {
 		{name: "first dot splits", raw: "ABC.DEF.tomcat1", want: SessionID{ID: "ABC", Route: "DEF.tomcat1"}, wantOK: true},
 		{name: "route with dash", raw: "5F3A9C.node-b", want: SessionID{ID: "5F3A9C", Route: "node-b"}, wantOK: true},
 		{name: "no dot", raw: "5F3A9C", wantOK: false},
-		{name: "empty id", raw: ".tomcat1", wantOK: false},
+		{name: "empty id keeps its route (mod_jk 1.2.48 routes it)", raw: ".tomcat1", want: SessionID{Route: "tomcat1"}, wantOK: true},
 		{name: "empty route", raw: "5F3A9C.", wantOK: false},
 		{name: "only dot", raw: ".", wantOK: false},
+		{name: "empty id, route is a dot", raw: "..", want: SessionID{Route: "."}, wantOK: true},
 		{name: "empty", raw: "", wantOK: false},
 		{name: "route is a dot", raw: "a..", want: SessionID{ID: "a", Route: "."}, wantOK: true},
 	} {
@@ -150,6 +151,8 @@ func TestFindSession(t *testing.T) {
 	}{
 		{name: "cookie", headers: []string{"JSESSIONID=A.tomcat1"}, want: SessionID{"A", "tomcat1"}, wantOK: true},
 		{name: "route after first dot only", headers: []string{"JSESSIONID=ABC.DEF.tomcat1"}, wantOK: false},
+		{name: "empty id with a route (mod_jk routes it)", headers: []string{"JSESSIONID=.tomcat2"}, want: SessionID{"", "tomcat2"}, wantOK: true},
+		{name: "empty route is balanced", headers: []string{"JSESSIONID=A."}, wantOK: false},
 		{name: "second cookie's route exists", headers: []string{"JSESSIONID=A.tomcat9; JSESSIONID=B.tomcat2"}, want: SessionID{"B", "tomcat2"}, wantOK: true},
 		{name: "second header", headers: []string{"JSESSIONID=A.tomcat9", "JSESSIONID=B.tomcat2"}, want: SessionID{"B", "tomcat2"}, wantOK: true},
 		{name: "path param before cookie", path: "/app;jsessionid=P.tomcat2", headers: []string{"JSESSIONID=C.tomcat1"}, want: SessionID{"P", "tomcat2"}, wantOK: true},

@@ -54,7 +54,7 @@ type Table struct {
 	redirect []int            // member index → redirect member index, -1 for none
 	hashes   []uint64         // member index → nameHash(name)
 	weights  []uint64         // member index → weight
-	schedule []int32          // smooth weighted round-robin order of member indexes
+	schedule []int32          // smooth weighted round-robin order of the active members' indexes
 
 	_      [64]byte // keep the cursor, written by every balanced pick, on its own cache line
 	cursor atomic.Uint64
@@ -132,7 +132,15 @@ func NewTable(members []Member, opts Options) (*Table, error) {
 	for _, i := range fresh {
 		t.CatchUp(i)
 	}
-	t.schedule = smoothSchedule(t.weights)
+	// Only active members take turns: a disabled or stopped member's turns
+	// would otherwise fall to whoever follows it (see roundRobin).
+	active := make([]uint64, n)
+	for i := range t.members {
+		if t.members[i].State == Active {
+			active[i] = t.weights[i]
+		}
+	}
+	t.schedule = smoothSchedule(active)
 	return t, nil
 }
 

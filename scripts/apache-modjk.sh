@@ -31,6 +31,12 @@
 #   JK_ACCESS_LOG [on]              off: no access log (bench)
 #   APACHE_THREADS [25]             ThreadsPerChild (= mod_jk connection_pool_size per child)
 #   APACHE_SERVERS [2]              httpd children (StartServers; ServerLimit is twice that)
+#   JK_WORKERS_FILE, JK_URIMAP_FILE  use these files instead of the generated workers.properties
+#                                   and uriworkermap.properties (copied into DIR)
+#   APACHE_HTTPD_CONF               use this httpd.conf (copied to DIR/httpd.conf) instead of the
+#                                   generated one; it must write its PID to DIR/httpd.pid and listen
+#                                   on 127.0.0.1:APACHE_PORT
+#   APACHE_READY_PATH [/jkstatus?mime=txt]  what is fetched to tell that httpd answers
 #   APACHE_BIN [/usr/sbin/apache2]  APACHE_MODULES [/usr/lib/apache2/modules]
 #   APACHE_USER [www-data] APACHE_GROUP [www-data]  children's user when started as root
 # Needs: apache2 and libapache2-mod-jk (Debian; scripts/deps.sh installs them), curl.
@@ -55,6 +61,10 @@ set -euo pipefail
 : "${APACHE_USER:=www-data}"
 : "${APACHE_GROUP:=www-data}"
 : "${APACHE_READY_TIMEOUT:=30}"
+: "${APACHE_READY_PATH:=/jkstatus?mime=txt}"
+: "${JK_WORKERS_FILE:=}"
+: "${JK_URIMAP_FILE:=}"
+: "${APACHE_HTTPD_CONF:=}"
 
 log() { printf '%s [apache-modjk.sh] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -194,6 +204,9 @@ start() {
 		chmod 755 "$DIR"
 		if [ "$(id -u)" = 0 ]; then chown "$APACHE_USER:$APACHE_GROUP" "$DIR/rt"; fi
 		write_conf
+		if [ -n "$JK_WORKERS_FILE" ]; then cp "$JK_WORKERS_FILE" "$DIR/workers.properties"; fi
+		if [ -n "$JK_URIMAP_FILE" ]; then cp "$JK_URIMAP_FILE" "$DIR/uriworkermap.properties"; fi
+		if [ -n "$APACHE_HTTPD_CONF" ]; then cp "$APACHE_HTTPD_CONF" "$DIR/httpd.conf"; fi
 		"$APACHE_BIN" -f "$DIR/httpd.conf" -t >"$DIR/logs/configtest.log" 2>&1 \
 			|| { cat "$DIR/logs/configtest.log" >&2; die "httpd config test failed"; }
 		log "starting httpd + mod_jk on 127.0.0.1:$APACHE_PORT (tomcat1 ajp $TC1_AJP_PORT, tomcat2 ajp $TC2_AJP_PORT)"
@@ -202,7 +215,7 @@ start() {
 	fi
 	local deadline=$(($(date +%s) + APACHE_READY_TIMEOUT))
 	while [ "$(date +%s)" -lt "$deadline" ]; do
-		if pid_ours && curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$APACHE_PORT/jkstatus?mime=txt" 2>/dev/null; then
+		if pid_ours && curl -sS -o /dev/null --max-time 2 "http://127.0.0.1:$APACHE_PORT$APACHE_READY_PATH" 2>/dev/null; then
 			printf 'ready pid=%s addr=127.0.0.1:%s workers=%s uriworkermap=%s\n' \
 				"$(cat "$DIR/httpd.pid")" "$APACHE_PORT" "$DIR/workers.properties" "$DIR/uriworkermap.properties"
 			return 0

@@ -20,7 +20,7 @@ import (
 func cmdAgent(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	cluster := fs.String("cluster", "", "cluster name (required)")
-	name := fs.String("name", "", "member name (default: $TETHER_NODE_NAME or the hostname)")
+	name := fs.String("name", "", "member name (default: $TETHER_NODE_NAME, else the hostname and the route, or the backend's port without one)")
 	bind := fs.String("bind", "0.0.0.0:7946", "gossip address")
 	advertise := fs.String("advertise", "", "address others reach this agent at (ip[:port], or auto for EC2)")
 	join := fs.String("join", "", "comma-separated seed addresses (host:port)")
@@ -62,7 +62,7 @@ func cmdAgent(args []string, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	a, err := agent.Join(ctx, agent.Config{
-		Cluster: *cluster, Name: nodeName(*name), Bind: *bind, Advertise: *advertise,
+		Cluster: *cluster, Name: agentName(*name, *route, u), Bind: *bind, Advertise: *advertise,
 		Seeds: splitList(*join), Discover: discover, GossipKeys: splitList(*keys), Profile: *profile,
 		Service: *service, Route: *route, URL: u, Domain: *domain, Weight: *weight,
 		HealthURI: *healthURI, HealthInterval: *interval, DrainDelay: *drain,
@@ -79,4 +79,22 @@ func cmdAgent(args []string, stderr io.Writer) error {
 		}
 	}
 	return a.Run(ctx)
+}
+
+// agentName is an agent's member name: --name, else $TETHER_NODE_NAME,
+// else the hostname with the route ("web-3-tomcat2"), or with the
+// backend's port when it has no route, so that agents of several backends
+// on one host (a vertical cluster) do not claim one name.
+func agentName(flagValue, route string, u *url.URL) string {
+	if flagValue != "" || os.Getenv("TETHER_NODE_NAME") != "" {
+		return nodeName(flagValue)
+	}
+	suffix := route
+	if suffix == "" {
+		suffix = u.Port()
+		if suffix == "" {
+			suffix = u.Scheme
+		}
+	}
+	return nodeName("") + "-" + suffix
 }

@@ -68,11 +68,16 @@ type readyInfoCluster struct {
 	Listeners     []struct{ Addr string }
 }
 
+// startAgent starts "tether agent" beside a backend; name "" leaves the
+// member name to its default.
 func startAgent(t *testing.T, name, key, seed, route, url string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"agent", "--cluster", "e2e", "--name", name, "--bind", "127.0.0.1:0", "--join", seed,
+	args := append([]string{"agent", "--cluster", "e2e", "--bind", "127.0.0.1:0", "--join", seed,
 		"--gossip-key", key, "--service", "app", "--route", route, "--url", url, "--health-uri", "/health",
 		"--health-interval", "200ms", "--drain-delay", "100ms"}, extra...)
+	if name != "" {
+		args = append(args, "--name", name)
+	}
 	var r struct{ Addr string }
 	p := start(t, tetherBin, args, "--ready-file", &r)
 	p.addr = r.Addr

@@ -21,8 +21,11 @@ type frontEnd struct {
 	name     string
 	base     string
 	setState func(t *testing.T, member, state string) // active | disabled | stopped
-	sessions map[string]*labSession                   // by the sequence's names
-	counters map[string]int                           // last counter seen per session
+	// setForce turns sticky_session_force on or off; nil when the
+	// sequence has no sticky_session_force part.
+	setForce func(t *testing.T, on bool)
+	sessions map[string]*labSession // by the sequence's names
+	counters map[string]int         // last counter seen per session
 }
 
 // modjkStep is one step of the recorded sequence: do runs it on a front end
@@ -33,6 +36,33 @@ type modjkStep struct {
 	do      func(t *testing.T, fe *frontEnd) (decision, note string)
 	anyNode bool // new session while both nodes take new ones: any node, but the same set over the group
 	group   string
+}
+
+// jkstatusFrontEnd is Apache + mod_jk at addr, its member states and
+// sticky_session_force changed through jkstatus (lb worker "lb").
+func jkstatusFrontEnd(addr string) *frontEnd {
+	update := func(t *testing.T, query string) {
+		t.Helper()
+		u := fmt.Sprintf("http://%s/jkstatus?cmd=update&mime=txt&w=lb&%s", addr, query)
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatalf("jkstatus: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "type=OK") {
+			t.Fatalf("jkstatus %s: %d %s", u, resp.StatusCode, body)
+		}
+	}
+	return &frontEnd{name: "Apache+mod_jk", base: "http://" + addr,
+		setState: func(t *testing.T, member, state string) {
+			t.Helper()
+			update(t, "sw="+member+"&vwa="+map[string]string{"active": "a", "disabled": "d", "stopped": "s"}[state])
+		},
+		setForce: func(t *testing.T, on bool) {
+			t.Helper()
+			update(t, "vlf="+map[bool]string{true: "1", false: "0"}[on])
+		}}
 }
 
 func TestModJKSideBySide(t *testing.T) {
@@ -52,34 +82,29 @@ http://127.0.0.1:0 {
 `, apa.workers, apa.uriworkers))
 	t.Logf("Tomcat nodes: tomcat1 ajp %s, tomcat2 ajp %s; Apache + mod_jk on %s; Tether (import_jk %s) on %s",
 		nodes["tomcat1"].AJP, nodes["tomcat2"].AJP, apa.addr, apa.workers, tetherAddr)
-
-	modjk := &frontEnd{name: "Apache+mod_jk", base: "http://" + apa.addr,
-		setState: func(t *testing.T, member, state string) {
-			t.Helper()
-			act := map[string]string{"active": "a", "disabled": "d", "stopped": "s"}[state]
-			u := fmt.Sprintf("http://%s/jkstatus?cmd=update&mime=txt&w=lb&sw=%s&vwa=%s", apa.addr, member, act)
-			resp, err := client.Get(u)
-			if err != nil {
-				t.Fatalf("jkstatus: %v", err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || !strings.Contains(string(body), "type=OK") {
-				t.Fatalf("jkstatus %s: %d %s", u, resp.StatusCode, body)
-			}
-		}}
+	modjk := jkstatusFrontEnd(apa.addr)
+	modjk.setForce = nil
 	tether := &frontEnd{name: "Tether", base: "http://" + tetherAddr,
 		setState: func(t *testing.T, member, state string) {
 			t.Helper()
 			setMemberState(t, ready.Admin, "lb", member, state)
 		}}
+	runModJKSequence(t, modjk, tether)
+}
 
+// runModJKSequence replays issue 4's sequence through both front ends,
+// side by side, and fails on any routing decision that differs: new
+// sessions, stickiness by cookie and by ;jsessionid, several cookies, a
+// route after the second dot, a member disabled, then stopped, then (when
+// both front ends can) sticky_session_force with a stopped member, and a
+// member killed with -9.
+func runModJKSequence(t *testing.T, modjk, tether *frontEnd) {
 	fes := []*frontEnd{modjk, tether}
 	for _, fe := range fes {
 		fe.sessions, fe.counters = map[string]*labSession{}, map[string]int{}
 	}
 
-	// Steps on a session: by cookie or by ;jsessionid=, checking that the
+	// Steps on a session: by cookie or by ;jsessionid, checking that the
 	// session's counter went on (replication kept it across a failover).
 	session := func(name string, byPath bool) func(t *testing.T, fe *frontEnd) (string, string) {
 		return func(t *testing.T, fe *frontEnd) (string, string) {
@@ -88,6 +113,7 @@ http://127.0.0.1:0 {
 				t.Fatalf("%s: no session %s", fe.name, name)
 			}
 			old := s.id
+			s.base = fe.base
 			r := s.get(t, byPath)
 			if r.status != 200 {
 				t.Fatalf("%s: session %s: status %d", fe.name, name, r.status)
@@ -120,14 +146,15 @@ http://127.0.0.1:0 {
 		}
 		return r.node(), note
 	}
-	// No session of Tomcat's, just the routing of a cookie header.
+	// No session of Tomcat's, just the routing of a cookie header; an
+	// answer other than 200 is the decision ("status 503").
 	cookie := func(c string) func(t *testing.T, fe *frontEnd) (string, string) {
 		return func(t *testing.T, fe *frontEnd) (string, string) {
 			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, fe.base+"/lab/info.jsp", nil)
 			req.Header.Set("Cookie", c)
 			r := labDo(t, req)
 			if r.status != 200 {
-				t.Fatalf("%s: Cookie %q: status %d", fe.name, c, r.status)
+				return "status " + strconv.Itoa(r.status), ""
 			}
 			return r.node(), ""
 		}
@@ -139,6 +166,12 @@ http://127.0.0.1:0 {
 				return "-", "jkstatus vwa=" + st[:1]
 			}
 			return "-", "admin API " + st
+		}
+	}
+	force := func(on bool) func(t *testing.T, fe *frontEnd) (string, string) {
+		return func(t *testing.T, fe *frontEnd) (string, string) {
+			fe.setForce(t, on)
+			return "-", fmt.Sprintf("sticky_session_force %v", on)
 		}
 	}
 
@@ -153,6 +186,7 @@ http://127.0.0.1:0 {
 		modjkStep{name: "S2 by ;jsessionid", do: session("S2", true)},
 		modjkStep{name: "Cookie x.tomcat9; JSESSIONID=y.tomcat2", do: cookie("JSESSIONID=x.tomcat9; JSESSIONID=y.tomcat2")},
 		modjkStep{name: "Cookie ABC.DEF.tomcat1 (route DEF.tomcat1)", do: cookie("JSESSIONID=ABC.DEF.tomcat1"), anyNode: true, group: "unknown"},
+		modjkStep{name: "Cookie .tomcat2 (empty id, route tomcat2)", do: cookie("JSESSIONID=.tomcat2")},
 		modjkStep{name: "disable tomcat1", do: state("tomcat1", "disabled")},
 	)
 	for i := range 4 {
@@ -164,9 +198,26 @@ http://127.0.0.1:0 {
 		modjkStep{name: "S2 by cookie, tomcat1 disabled", do: session("S2", false)},
 		modjkStep{name: "activate tomcat1", do: state("tomcat1", "active")},
 		modjkStep{name: "S1 by cookie", do: session("S1", false)},
+		modjkStep{name: "stop tomcat2", do: state("tomcat2", "stopped")},
+		modjkStep{name: "S2 by cookie, tomcat2 stopped", do: session("S2", false)},
+		modjkStep{name: "S2 by cookie (renamed), tomcat2 stopped", do: session("S2", false)},
+		modjkStep{name: "new session 9, tomcat2 stopped", do: newSession},
+		modjkStep{name: "Cookie x.tomcat2, tomcat2 stopped", do: cookie("JSESSIONID=x.tomcat2")},
+		modjkStep{name: "activate tomcat2", do: state("tomcat2", "active")},
 	)
+	if modjk.setForce != nil && tether.setForce != nil {
+		steps = append(steps,
+			modjkStep{name: "sticky_session_force on", do: force(true)},
+			modjkStep{name: "Cookie x.tomcat2, force", do: cookie("JSESSIONID=x.tomcat2")},
+			modjkStep{name: "stop tomcat2, force", do: state("tomcat2", "stopped")},
+			modjkStep{name: "Cookie x.tomcat2, tomcat2 stopped, force", do: cookie("JSESSIONID=x.tomcat2")},
+			modjkStep{name: "Cookie x.tomcat1, tomcat2 stopped, force", do: cookie("JSESSIONID=x.tomcat1")},
+			modjkStep{name: "activate tomcat2, force", do: state("tomcat2", "active")},
+			modjkStep{name: "sticky_session_force off", do: force(false)},
+		)
+	}
 	for i := range 4 {
-		steps = append(steps, modjkStep{name: fmt.Sprintf("new session %d", i+9), do: newSession, anyNode: true, group: "new2"})
+		steps = append(steps, modjkStep{name: fmt.Sprintf("new session %d", i+10), do: newSession, anyNode: true, group: "new2"})
 	}
 	killed := len(steps)
 	steps = append(steps,
@@ -174,8 +225,8 @@ http://127.0.0.1:0 {
 		modjkStep{name: "S1 by cookie (renamed)", do: session("S1", false)},
 		modjkStep{name: "S1 by ;jsessionid", do: session("S1", true)},
 		modjkStep{name: "S2 by cookie", do: session("S2", false)},
-		modjkStep{name: "new session 13, tomcat1 dead", do: newSession},
 		modjkStep{name: "new session 14, tomcat1 dead", do: newSession},
+		modjkStep{name: "new session 15, tomcat1 dead", do: newSession},
 	)
 
 	type result struct{ decision, note string }
@@ -193,7 +244,7 @@ http://127.0.0.1:0 {
 
 	// The table, then the verdict.
 	var tb strings.Builder
-	fmt.Fprintf(&tb, "%-3s %-42s | %-8s %-46s | %-8s %-46s | %s\n", "#", "step", "mod_jk", "", "Tether", "", "same")
+	fmt.Fprintf(&tb, "%-3s %-42s | %-10s %-44s | %-10s %-44s | %s\n", "#", "step", "mod_jk", "", "Tether", "", "same")
 	mismatches := 0
 	groups := map[string][2][]string{}
 	for i, st := range steps {
@@ -212,7 +263,7 @@ http://127.0.0.1:0 {
 		if i == killed {
 			fmt.Fprintf(&tb, "--- kill -9 tomcat1 ---\n")
 		}
-		fmt.Fprintf(&tb, "%-3d %-42s | %-8s %-46s | %-8s %-46s | %s\n", i+1, st.name, a.decision, a.note, b.decision, b.note, verdict)
+		fmt.Fprintf(&tb, "%-3d %-42s | %-10s %-44s | %-10s %-44s | %s\n", i+1, st.name, a.decision, a.note, b.decision, b.note, verdict)
 	}
 	for name, g := range groups {
 		sa, sb := slices.Sorted(slices.Values(dedup(g[0]))), slices.Sorted(slices.Values(dedup(g[1])))
@@ -222,7 +273,7 @@ http://127.0.0.1:0 {
 			mismatches++
 		}
 	}
-	t.Logf("routing decisions, Apache + mod_jk vs Tether (import_jk of the same workers.properties):\n%s", tb.String())
+	t.Logf("routing decisions, Apache + mod_jk vs Tether:\n%s", tb.String())
 	if mismatches > 0 {
 		t.Fatalf("%d routing decisions differ between Apache + mod_jk and Tether", mismatches)
 	}

@@ -176,6 +176,9 @@ func startTetherLogged(t *testing.T, caddyfile string) (addr string, ready ready
 	rf := filepath.Join(dir, "ready.json")
 	logs = &testpeers.Buffer{}
 	cmd := exec.Command(tetherBin, "run", "-c", path, "--ready-file", rf)
+	// A data directory of its own: member states one test sets through the
+	// admin API (persisted there) must not reach another test's proxy.
+	cmd.Env = append(os.Environ(), "TETHER_DATA="+filepath.Join(dir, "data"))
 	cmd.Stdout = io.Discard
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

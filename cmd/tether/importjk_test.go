@@ -34,6 +34,7 @@ func TestImportJK(t *testing.T) {
 	}
 	gb, wb := *got.Balancers[0], *want.Balancers[0]
 	gb.Pos, wb.Pos = config.Pos{}, config.Pos{}
+	wb.Source = "" // provenance of import_jk's balancer: the printed reverse_proxy has none
 	for i := range gb.Members {
 		gb.Members[i].Pos, wb.Members[i].Pos = config.Pos{}, config.Pos{}
 	}
@@ -63,5 +64,29 @@ func TestImportJKErrors(t *testing.T) {
 				t.Errorf("run(%q) = %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), tc.code, tc.inStderr)
 			}
 		})
+	}
+}
+
+// TestImportApacheCommand runs "tether import-apache" on
+// examples/modjk/httpd.conf: the sites go to stdout and parse, the
+// warnings to stderr with their file:line.
+func TestImportApacheCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import-apache", "../../examples/modjk/httpd.conf"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("tether import-apache exited %d; stderr:\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "http://apache.example.com:80, http://www.apache.example.com:80, http://:80 {") ||
+		!strings.Contains(stdout.String(), "unmount /lab/static/* lb") {
+		t.Errorf("stdout:\n%s\nwant the virtual host's site with its mounts", stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "examples/modjk/httpd.conf:9:") {
+		t.Errorf("stderr:\n%s\nwant warnings at httpd.conf lines", stderr.String())
+	}
+	if _, err := config.Parse("printed", stdout.Bytes()); err != nil {
+		t.Errorf("printed Caddyfile does not parse: %v", err)
+	}
+	var e bytes.Buffer
+	if code := run([]string{"import-apache"}, &bytes.Buffer{}, &e); code != 2 {
+		t.Errorf("import-apache without a file: exit %d; want 2", code)
 	}
 }

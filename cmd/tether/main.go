@@ -41,7 +41,12 @@ Usage:
                                                     nodes with jvmRoute sessions, the status page
   tether import-jk workers.properties [uriworkermap.properties] [--site ADDR] [--doc-root DIR]
                                                     print the Caddyfile equivalent of a mod_jk setup
+  tether import-apache httpd.conf [--server-root DIR] [-D NAME]
+                                                    print the Caddyfile of an Apache httpd configuration
+                                                    (virtual hosts, mod_jk, mod_proxy_balancer, mod_ssl, ...)
   tether status [--admin ADDR]                      show balancers and members (admin API)
+  tether sessions BALANCER ID [remove | move MEMBER] [--admin ADDR]
+                                                    where a session goes and why; remove or move its pin
   tether set-state BALANCER MEMBER active|disabled|stopped [--admin ADDR]
   tether agent --cluster NAME --service SVC --url URL [--route R] [--join ADDR,...] ...
                                                     join the cluster as a backend member beside a backend
@@ -90,8 +95,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdStatus(rest, stdout)
 	case "set-state":
 		err = cmdSetState(rest, stdout)
+	case "sessions":
+		err = cmdSessions(rest, stdout, stderr)
 	case "import-jk":
 		err = cmdImportJK(rest, stdout, stderr)
+	case "import-apache":
+		err = cmdImportApache(rest, stdout, stderr)
 	case "agent":
 		err = cmdAgent(rest, stderr)
 	case "keygen":

@@ -59,6 +59,9 @@ func newAPI(s *proxy.Server, g *config.Global, log zerolog.Logger) (http.Handler
 	mux.HandleFunc("GET /api/status", a.status)
 	mux.HandleFunc("PUT /api/balancers/{balancer}/members/{member}/state", a.setState)
 	mux.HandleFunc("POST /api/reload", a.reload)
+	mux.HandleFunc("GET /api/sessions", a.sessions)
+	mux.HandleFunc("DELETE /api/sessions", a.sessions)
+	mux.HandleFunc("PUT /api/sessions", a.sessions)
 	return a.checkHost(a.auth(sameOrigin(mux))), nil
 }
 
@@ -269,6 +272,46 @@ func (a *api) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+// sessions answers GET, DELETE and PUT /api/sessions?balancer=B&id=ID:
+// where the session goes and why, its entry removed (cluster-wide), or its
+// pin moved to a member (body {"member":"tomcat2"}).
+func (a *api) sessions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	bal, id := q.Get("balancer"), q.Get("id")
+	if bal == "" || id == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want ?balancer=NAME&id=SESSION_ID"})
+		return
+	}
+	var info proxy.SessionInfo
+	var err error
+	now := a.now()
+	switch r.Method {
+	case http.MethodGet:
+		info, err = a.s.Session(bal, id, now)
+	case http.MethodDelete:
+		info, err = a.s.DeleteSession(bal, id, now)
+	case http.MethodPut:
+		var body struct {
+			Member string `json:"member"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&body); err != nil || body.Member == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": `body: want {"member":"NAME"}`})
+			return
+		}
+		info, err = a.s.MoveSession(bal, id, body.Member, now)
+	}
+	switch {
+	case errors.Is(err, proxy.ErrNotFound):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+	case errors.Is(err, proxy.ErrNoSessionTable), errors.Is(err, proxy.ErrSessionsUnsupported):
+		writeJSON(w, http.StatusConflict, map[string]string{"error": err.Error()})
+	case err != nil:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, info)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -226,4 +226,3 @@ func TestEC2ClientEndpoint(t *testing.T) {
 		})
 	}
 }
-

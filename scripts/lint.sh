@@ -52,7 +52,7 @@ for p in ./config ./proxy/ajp; do
 	fi
 done
 # The foundations import no other Tether package.
-for p in routing membership replication config proxy/ajp proxy/proxyproto; do
+for p in routing membership replication config proxy/ajp proxy/proxyproto internal/sdnotify; do
 	forbid "$p" '.+' "it is a foundation: others build on it"
 done
 # Dependencies point down: cmd -> internal/node -> proxy/admin -> proxy ->

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/internal/node"
+	"github.com/tether-proxy/tether/internal/sdnotify"
 	"github.com/tether-proxy/tether/proxy"
 	"github.com/tether-proxy/tether/proxy/admin"
 )
@@ -270,6 +271,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	return node.Run(ctx, cfg, node.Options{
 		Logger: log, Version: buildVersion(), Name: nodeName(*name), DataDir: dataDir(), ConfigPath: path,
 		Reload: notifyReload(ctx),
+		Notify: sdnotify.FromEnv(), // systemd's Type=notify (packaging/tether.service)
 		Ready: func(_ *proxy.Server, addrs proxy.Ready) error {
 			if *ready == "" {
 				return nil

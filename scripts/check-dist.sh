@@ -33,12 +33,12 @@ if dpkg-query -W -f='${Status}' tether 2>/dev/null | grep -q installed; then
 	exit 1
 fi
 work=$(mktemp -d /tmp/tether-dist.XXXXXX)
-installed=""
+installed="" imgdir=""
 cleanup() {
 	if [ -n "$installed" ]; then
 		dpkg --purge tether >/dev/null 2>&1 || true
 	fi
-	rm -rf "$work"
+	rm -rf "$work" ${imgdir:+"$imgdir"}
 }
 trap cleanup EXIT
 step() { printf '\n== %s\n' "$*"; }
@@ -175,18 +175,23 @@ if [ -z "$quick" ]; then
 	echo "reproducible: both builds write the same image tarball"
 fi
 /usr/bin/python3 scripts/check-image.py "$work/a/dist/$image" "$version" "$work/a/dist"
-# The image's own Caddyfile serves as its non-root user, without privileges.
-data=$(mktemp -d "$work/data.XXXX")
-chown 65532:65532 "$data"
+# The image's own Caddyfile serves as its non-root user, without
+# privileges. $work is root's alone (mode 0700), so that user's copies of
+# the binary and the file go in a directory of its own.
+imgdir=$(mktemp -d /tmp/tether-image-user.XXXXXX)
+install -m 0755 "$bin" "$imgdir/tether"
+install -m 0644 "$work/a/packaging/container.Caddyfile" "$imgdir/Caddyfile"
+install -d -o 65532 -g 65532 -m 0750 "$imgdir/data"
 unshare --net bash -euo pipefail -c '
 	ip link set lo up
-	TETHER_DATA=$2 setpriv --reuid 65532 --regid 65532 --clear-groups --inh-caps -all --bounding-set -all \
-		"$1" run "$3" 2>/dev/null &
+	TETHER_DATA=$1/data setpriv --reuid 65532 --regid 65532 --clear-groups --inh-caps -all --bounding-set -all \
+		"$1/tether" run "$1/Caddyfile" 2>"$1/run.log" &
 	pid=$!
 	for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:8080/ 2>/dev/null && break; sleep 0.2; done
-	echo "image config as uid 65532: GET http://127.0.0.1:8080/ -> $(curl -fsS http://127.0.0.1:8080/)"
-	kill -TERM $pid; wait $pid
-' _ "$bin" "$data" "$work/a/packaging/container.Caddyfile"
+	echo "image config as uid 65532: GET http://127.0.0.1:8080/ -> $(curl -fsS http://127.0.0.1:8080/ || cat "$1/run.log" >&2)"
+	kill -TERM $pid
+	wait $pid
+' _ "$imgdir"
 
 step "examples/monitoring"
 mon="$work/a/examples/monitoring"

@@ -179,6 +179,7 @@ fi
 # privileges. $work is root's alone (mode 0700), so that user's copies of
 # the binary and the file go in a directory of its own.
 imgdir=$(mktemp -d /tmp/tether-image-user.XXXXXX)
+chmod 0755 "$imgdir"
 install -m 0755 "$bin" "$imgdir/tether"
 install -m 0644 "$work/a/packaging/container.Caddyfile" "$imgdir/Caddyfile"
 install -d -o 65532 -g 65532 -m 0750 "$imgdir/data"

@@ -13,7 +13,7 @@ import (
 
 // TestDemoFirstRun is a newcomer's first `tether demo`: it says what it is
 // starting at once, then prints its instructions with nothing in between
-// (its log keeps quiet unless --verbose), keeps its files in a temporary
+// (its log keeps to warnings and errors unless --verbose), keeps its files in a temporary
 // directory and removes it on Ctrl-C; with --data the files stay there.
 func TestDemoFirstRun(t *testing.T) {
 	needBinaries(t)
@@ -71,8 +71,12 @@ func TestDemoFirstRun(t *testing.T) {
 			if tc.verbose != strings.Contains(logs, `"listening"`) {
 				t.Errorf("with --verbose=%v the log has listening events: %v; want %v\n%s", tc.verbose, !tc.verbose, tc.verbose, logs)
 			}
-			if !tc.verbose && logs != "" {
-				t.Errorf("quiet demo logged while starting:\n%s", logs)
+			// Quiet is warnings and errors only: a loaded machine may well
+			// give memberlist something to warn about, but no routine event
+			// (info, debug) may show.
+			routine := regexp.MustCompile(`"level":"(info|debug|trace)"`)
+			if !tc.verbose && routine.MatchString(logs) {
+				t.Errorf("quiet demo logged routine events while starting:\n%s", logs)
 			}
 
 			if err := demo.cmd.Process.Signal(os.Interrupt); err != nil {
@@ -93,8 +97,8 @@ func TestDemoFirstRun(t *testing.T) {
 			if !tc.keep && !os.IsNotExist(err) {
 				t.Errorf("temporary %s after the demo: %v; want it removed", dir, err)
 			}
-			if logs := demo.logs.String(); !tc.verbose && logs != "" {
-				t.Errorf("quiet demo logged while stopping:\n%s", logs)
+			if logs := demo.logs.String(); !tc.verbose && routine.MatchString(logs) {
+				t.Errorf("quiet demo logged routine events while stopping:\n%s", logs)
 			}
 		})
 	}

@@ -173,6 +173,12 @@ func (c *EC2Client) DescribeInstances(ctx context.Context, in *DescribeInstances
 	if err := c.call(ctx, "DescribeInstances", form, &resp); err != nil {
 		return nil, err
 	}
+	return resp.output(), nil
+}
+
+// output is the answer as DescribeInstancesOutput: every reservation's
+// instances, with their tags as a map (the last of a repeated key wins).
+func (resp *describeInstancesResponse) output() *DescribeInstancesOutput {
 	out := &DescribeInstancesOutput{NextToken: resp.NextToken}
 	for _, r := range resp.Reservations {
 		for _, i := range r.Instances {
@@ -186,7 +192,7 @@ func (c *EC2Client) DescribeInstances(ctx context.Context, in *DescribeInstances
 			out.Instances = append(out.Instances, inst)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // describeInstancesResponse is the part of DescribeInstances' XML answer

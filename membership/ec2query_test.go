@@ -226,3 +226,33 @@ func TestEC2ClientEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// FuzzEC2Answers: whatever an endpoint answers, decoding it (a page or an
+// error) never panics, and every decoded instance keeps its tags.
+func FuzzEC2Answers(f *testing.F) {
+	f.Add([]byte(`<DescribeInstancesResponse><reservationSet><item><instancesSet><item><instanceId>i-1</instanceId><instanceState><name>running</name></instanceState><privateIpAddress>10.0.0.7</privateIpAddress><tagSet><item><key>k</key><value>v</value></item><item><key>k</key><value>w</value></item></tagSet></item></instancesSet></item></reservationSet><nextToken>t</nextToken></DescribeInstancesResponse>`))
+	f.Add([]byte(`<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down</Message></Error></Errors><RequestID>r</RequestID></Response>`))
+	f.Add([]byte(`<a><b>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var er errorResponse
+		_ = xml.Unmarshal(data, &er)
+		var resp describeInstancesResponse
+		if xml.Unmarshal(data, &resp) != nil {
+			return
+		}
+		out := resp.output()
+		n := 0
+		for _, r := range resp.Reservations {
+			for i, inst := range r.Instances {
+				got := out.Instances[n]
+				if got.ID != inst.ID || len(got.Tags) > len(inst.Tags) || (len(inst.Tags) > 0 && got.Tags == nil) {
+					t.Fatalf("instance %d of a reservation: decoded %+v from %+v", i, got, inst)
+				}
+				n++
+			}
+		}
+		if n != len(out.Instances) || out.NextToken != resp.NextToken {
+			t.Fatalf("%d instances, next token %q; want %d, %q", len(out.Instances), out.NextToken, n, resp.NextToken)
+		}
+	})
+}

@@ -42,6 +42,7 @@ func TestNotifySystemd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("read notify socket: %v", err)
 		}
+		t.Logf("NOTIFY_SOCKET got %q", buf[:n])
 		return string(buf[:n])
 	}
 

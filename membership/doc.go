@@ -105,9 +105,11 @@
 // ec2: DescribeInstances, every page, filtered to running instances with
 // the given tags (key=value, or key alone), optional security group (id or
 // name) and VPC, private or public address, a port; default credential
-// chain, optional STS AssumeRole, endpoint override for tests; the call goes
-// through a small Query API client signed by the SDK's SigV4 signer
-// (ec2query.go), not the SDK's generated EC2 client. s3: one object
+// chain, optional STS AssumeRole, endpoint override for tests; its
+// Instances lists the same instances with their ids and tags, for a
+// balancer's discover ec2 (proxy). The call goes through a small Query API
+// client signed by the SDK's SigV4 signer (ec2query.go), not the SDK's
+// generated EC2 client. s3: one object
 // per member at <prefix><name> holding its address, a heartbeat time and a
 // per-process id; rewritten every TTL/3 from the re-join loop; entries whose
 // LastModified (S3's clock, not the writers') is older than TTL are skipped

@@ -127,51 +127,67 @@ func newEC2FromSpec(ctx context.Context, spec DiscoverSpec, log zerolog.Logger) 
 	return NewEC2(NewEC2Client(awsCfg, endpoint), c)
 }
 
+// Instance is one running instance an EC2 provider found.
+type Instance struct {
+	// ID is the instance id (i-…).
+	ID string
+	// Addr is ip:port: the private address (the public one with address
+	// public) and the provider's port.
+	Addr string
+	// Zone is the availability zone.
+	Zone string
+	// Tags are the instance's tags.
+	Tags map[string]string
+}
+
 // Addrs lists the running matching instances, every page, as ip:port.
 func (e *EC2) Addrs(ctx context.Context) ([]string, error) {
-	insts, err := e.instances(ctx)
+	insts, err := e.describe(ctx)
 	if err != nil {
 		return e.last.answer(nil, err, e.what)
 	}
-	var out []string
+	out := make([]string, 0, len(insts))
 	for _, inst := range insts {
-		ip := inst.PrivateIP
-		if e.public {
-			ip = inst.PublicIP
-		}
-		if ip == "" {
-			continue
-		}
-		out = append(out, net.JoinHostPort(ip, strconv.Itoa(e.port)))
+		out = append(out, inst.Addr)
 	}
 	return e.last.answer(out, nil, e.what)
 }
 
-// Instances lists the running matching instances, every page, in EC2's
-// order, with their tags (for callers that name members after a tag). On
-// failure it returns no instances and an error naming the filters; unlike
-// Addrs, it keeps no last good answer.
-func (e *EC2) Instances(ctx context.Context) ([]EC2Instance, error) {
-	insts, err := e.instances(ctx)
+// Instances lists the running matching instances, every page, sorted by
+// id, with their tags: what a balancer's `discover ec2` makes members of.
+// On failure it returns the error, naming the filters, and no instances;
+// the caller keeps what it had.
+func (e *EC2) Instances(ctx context.Context) ([]Instance, error) {
+	insts, err := e.describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", e.what, err)
 	}
+	slices.SortFunc(insts, func(a, b Instance) int { return strings.Compare(a.ID, b.ID) })
 	return insts, nil
 }
 
-func (e *EC2) instances(ctx context.Context) ([]EC2Instance, error) {
+// describe calls DescribeInstances for every page.
+func (e *EC2) describe(ctx context.Context) ([]Instance, error) {
 	in := e.input // NextToken is set on this copy
 	in.Filters = slices.Clone(in.Filters)
-	var out []EC2Instance
+	var out []Instance
 	for {
 		page, err := e.client.DescribeInstances(ctx, &in)
 		if err != nil {
 			return nil, err
 		}
 		for _, inst := range page.Instances {
-			if inst.State == "running" { // the filter should have done this; be sure
-				out = append(out, inst)
+			if inst.State != "running" {
+				continue // the filter should have done this; be sure
 			}
+			ip := inst.PrivateIP
+			if e.public {
+				ip = inst.PublicIP
+			}
+			if ip == "" {
+				continue
+			}
+			out = append(out, Instance{ID: inst.ID, Addr: net.JoinHostPort(ip, strconv.Itoa(e.port)), Zone: inst.Zone, Tags: inst.Tags})
 		}
 		if page.NextToken == "" || page.NextToken == in.NextToken {
 			return out, nil

@@ -63,13 +63,14 @@ type DescribeInstancesInput struct {
 // DescribeInstancesOutput is one page of the answer.
 type DescribeInstancesOutput struct {
 	// Instances of every reservation on the page, in EC2's order.
-	Instances []EC2Instance
+	Instances []DescribedInstance
 	// NextToken asks for the next page; "" on the last one.
 	NextToken string
 }
 
-// EC2Instance is what discovery reads of an instance.
-type EC2Instance struct {
+// DescribedInstance is what discovery reads of an instance in a
+// DescribeInstances answer.
+type DescribedInstance struct {
 	// ID is the instance id (i-…).
 	ID string
 	// State is the state name: pending, running, stopping, stopped,
@@ -78,6 +79,8 @@ type EC2Instance struct {
 	// PrivateIP and PublicIP are the primary IPv4 addresses; "" when the
 	// instance has none.
 	PrivateIP, PublicIP string
+	// Zone is the availability zone.
+	Zone string
 	// Tags are the instance's tags, key to value.
 	Tags map[string]string
 }
@@ -182,7 +185,7 @@ func (resp *describeInstancesResponse) output() *DescribeInstancesOutput {
 	out := &DescribeInstancesOutput{NextToken: resp.NextToken}
 	for _, r := range resp.Reservations {
 		for _, i := range r.Instances {
-			inst := EC2Instance{ID: i.ID, State: i.State, PrivateIP: i.PrivateIP, PublicIP: i.PublicIP}
+			inst := DescribedInstance{ID: i.ID, State: i.State, PrivateIP: i.PrivateIP, PublicIP: i.PublicIP, Zone: i.Zone}
 			if len(i.Tags) > 0 {
 				inst.Tags = make(map[string]string, len(i.Tags))
 				for _, t := range i.Tags {
@@ -204,6 +207,7 @@ type describeInstancesResponse struct {
 			State     string `xml:"instanceState>name"`
 			PrivateIP string `xml:"privateIpAddress"`
 			PublicIP  string `xml:"ipAddress"`
+			Zone      string `xml:"placement>availabilityZone"`
 			Tags      []struct {
 				Key   string `xml:"key"`
 				Value string `xml:"value"`

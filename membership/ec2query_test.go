@@ -25,11 +25,12 @@ import (
 )
 
 // TestEC2InstancesTags: Instances returns the running tagged instances
-// the SDK created, with their ids and tags, across pages.
+// the SDK created, sorted by id, with their addresses, zones and tags,
+// across pages.
 func TestEC2InstancesTags(t *testing.T) {
 	needMoto(t)
 	f := makeFleet(t)
-	p, err := NewEC2(tetherEC2(), EC2Config{Tags: []string{"tether-cluster=" + f.tagValue}, MaxResults: 5})
+	p, err := NewEC2(tetherEC2(), EC2Config{Tags: []string{"tether-cluster=" + f.tagValue}, MaxResults: 5, Port: 8009})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,17 +38,19 @@ func TestEC2InstancesTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ips []string
-	for _, inst := range got {
-		if !strings.HasPrefix(inst.ID, "i-") || inst.State != "running" || inst.Tags["tether-cluster"] != f.tagValue {
-			t.Errorf("instance %+v: want an i- id, running, tagged tether-cluster=%s", inst, f.tagValue)
+	var addrs []string
+	for i, inst := range got {
+		if !strings.HasPrefix(inst.ID, "i-") || inst.Zone == "" || inst.Tags["tether-cluster"] != f.tagValue {
+			t.Errorf("instance %+v: want an i- id, a zone, tagged tether-cluster=%s", inst, f.tagValue)
 		}
-		ips = append(ips, inst.PrivateIP)
+		if i > 0 && got[i-1].ID >= inst.ID {
+			t.Errorf("instances not sorted by id: %s before %s", got[i-1].ID, inst.ID)
+		}
+		addrs = append(addrs, inst.Addr)
 	}
-	slices.Sort(ips)
-	want := slices.Sorted(slices.Values(f.tagged))
-	if !slices.Equal(ips, want) {
-		t.Errorf("Instances() private IPs = %v; want %v (the running tagged ones, not the stopped)", ips, want)
+	slices.Sort(addrs)
+	if want := withPort(f.tagged, "8009"); !slices.Equal(addrs, want) {
+		t.Errorf("Instances() addresses = %v; want %v (the running tagged ones, not the stopped)", addrs, want)
 	}
 }
 
@@ -157,7 +160,7 @@ func TestEC2ClientRetries(t *testing.T) {
 	const denied = `<?xml version="1.0" encoding="UTF-8"?>
 <Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>You are not authorized to perform this operation.</Message></Error></Errors><RequestID>r-2</RequestID></Response>`
 	const page = `<?xml version="1.0" encoding="UTF-8"?>
-<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-3</requestId><reservationSet><item><reservationId>r-0</reservationId><instancesSet><item><instanceId>i-1</instanceId><instanceState><code>16</code><name>running</name></instanceState><privateIpAddress>10.0.0.7</privateIpAddress><tagSet><item><key>jvmRoute</key><value>node-a</value></item></tagSet><groupSet><item><groupId>sg-1</groupId></item></groupSet></item></instancesSet></item></reservationSet></DescribeInstancesResponse>`
+<DescribeInstancesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-3</requestId><reservationSet><item><reservationId>r-0</reservationId><instancesSet><item><instanceId>i-1</instanceId><instanceState><code>16</code><name>running</name></instanceState><privateIpAddress>10.0.0.7</privateIpAddress><placement><availabilityZone>eu-west-1a</availabilityZone></placement><tagSet><item><key>jvmRoute</key><value>node-a</value></item></tagSet><groupSet><item><groupId>sg-1</groupId></item></groupSet></item></instancesSet></item></reservationSet></DescribeInstancesResponse>`
 	for _, tc := range []struct {
 		name      string
 		answers   []string // "503:body", "403:body" or "200:body", one per request
@@ -196,7 +199,7 @@ func TestEC2ClientRetries(t *testing.T) {
 				}
 				return
 			}
-			want := []EC2Instance{{ID: "i-1", State: "running", PrivateIP: "10.0.0.7", Tags: map[string]string{"jvmRoute": "node-a"}}}
+			want := []DescribedInstance{{ID: "i-1", State: "running", PrivateIP: "10.0.0.7", Zone: "eu-west-1a", Tags: map[string]string{"jvmRoute": "node-a"}}}
 			if err != nil || len(out.Instances) != 1 || fmt.Sprint(out.Instances) != fmt.Sprint(want) {
 				t.Fatalf("DescribeInstances = %+v, %v; want %+v", out, err, want)
 			}
@@ -230,7 +233,7 @@ func TestEC2ClientEndpoint(t *testing.T) {
 // FuzzEC2Answers: whatever an endpoint answers, decoding it (a page or an
 // error) never panics, and every decoded instance keeps its tags.
 func FuzzEC2Answers(f *testing.F) {
-	f.Add([]byte(`<DescribeInstancesResponse><reservationSet><item><instancesSet><item><instanceId>i-1</instanceId><instanceState><name>running</name></instanceState><privateIpAddress>10.0.0.7</privateIpAddress><tagSet><item><key>k</key><value>v</value></item><item><key>k</key><value>w</value></item></tagSet></item></instancesSet></item></reservationSet><nextToken>t</nextToken></DescribeInstancesResponse>`))
+	f.Add([]byte(`<DescribeInstancesResponse><reservationSet><item><instancesSet><item><instanceId>i-1</instanceId><instanceState><name>running</name></instanceState><privateIpAddress>10.0.0.7</privateIpAddress><placement><availabilityZone>eu-west-1a</availabilityZone></placement><tagSet><item><key>k</key><value>v</value></item><item><key>k</key><value>w</value></item></tagSet></item></instancesSet></item></reservationSet><nextToken>t</nextToken></DescribeInstancesResponse>`))
 	f.Add([]byte(`<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>slow down</Message></Error></Errors><RequestID>r</RequestID></Response>`))
 	f.Add([]byte(`<a><b>`))
 	f.Fuzz(func(t *testing.T, data []byte) {

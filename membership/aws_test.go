@@ -31,9 +31,15 @@ func testAWSConfig() aws.Config {
 	}
 }
 
+// ec2Client is the SDK's EC2 client, which the tests use to make fleets
+// on moto: discovery's own query client (tetherEC2) is checked against
+// what the SDK created.
 func ec2Client() *ec2.Client {
 	return ec2.NewFromConfig(testAWSConfig(), func(o *ec2.Options) { o.BaseEndpoint = aws.String(motoURL) })
 }
+
+// tetherEC2 is discovery's query client, on moto.
+func tetherEC2() *EC2Client { return NewEC2Client(testAWSConfig(), motoURL) }
 
 func s3Client() *s3.Client { return moto.S3() }
 
@@ -142,7 +148,7 @@ func TestEC2Discovery(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var pages atomic.Int32
-			p, err := NewEC2(countingEC2{ec2Client(), &pages}, tc.cfg)
+			p, err := NewEC2(countingEC2{tetherEC2(), &pages}, tc.cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +164,7 @@ func TestEC2Discovery(t *testing.T) {
 	}
 
 	t.Run("public address", func(t *testing.T) {
-		p, _ := NewEC2(ec2Client(), EC2Config{Tags: []string{tag}, Public: true})
+		p, _ := NewEC2(tetherEC2(), EC2Config{Tags: []string{tag}, Public: true})
 		got, err := p.Addrs(t.Context())
 		if err != nil || len(got) != len(f.tagged) || slices.Equal(got, withPort(f.tagged, "7946")) {
 			t.Errorf("Addrs() = %v, %v; want %d public addresses, not the private ones", got, err, len(f.tagged))
@@ -166,7 +172,7 @@ func TestEC2Discovery(t *testing.T) {
 	})
 
 	t.Run("tag key only", func(t *testing.T) {
-		p, _ := NewEC2(ec2Client(), EC2Config{Tags: []string{"tether-cluster"}})
+		p, _ := NewEC2(tetherEC2(), EC2Config{Tags: []string{"tether-cluster"}})
 		got, err := p.Addrs(t.Context())
 		for _, a := range withPort(f.tagged, "7946") {
 			if !slices.Contains(got, a) {
@@ -191,7 +197,7 @@ func TestEC2Discovery(t *testing.T) {
 	})
 
 	t.Run("keeps last good answer", func(t *testing.T) {
-		fl := &flakyEC2{real: ec2Client()}
+		fl := &flakyEC2{real: tetherEC2()}
 		p, _ := NewEC2(fl, EC2Config{Tags: []string{tag}})
 		good, err := p.Addrs(t.Context())
 		if err != nil {
@@ -208,26 +214,26 @@ func TestEC2Discovery(t *testing.T) {
 
 // countingEC2 counts DescribeInstances pages.
 type countingEC2 struct {
-	ec2.DescribeInstancesAPIClient
+	EC2API
 	n *atomic.Int32
 }
 
-func (c countingEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, o ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+func (c countingEC2) DescribeInstances(ctx context.Context, in *DescribeInstancesInput) (*DescribeInstancesOutput, error) {
 	c.n.Add(1)
-	return c.DescribeInstancesAPIClient.DescribeInstances(ctx, in, o...)
+	return c.EC2API.DescribeInstances(ctx, in)
 }
 
 // flakyEC2 fails on demand.
 type flakyEC2 struct {
-	real ec2.DescribeInstancesAPIClient
+	real EC2API
 	fail atomic.Bool
 }
 
-func (f *flakyEC2) DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, o ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+func (f *flakyEC2) DescribeInstances(ctx context.Context, in *DescribeInstancesInput) (*DescribeInstancesOutput, error) {
 	if f.fail.Load() {
 		return nil, errors.New("injected outage")
 	}
-	return f.real.DescribeInstances(ctx, in, o...)
+	return f.real.DescribeInstances(ctx, in)
 }
 
 func makeBucket(t *testing.T) string {

@@ -107,7 +107,9 @@
 // name) and VPC, private or public address, a port; default credential
 // chain, optional STS AssumeRole, endpoint override for tests; its
 // Instances lists the same instances with their ids and tags, for a
-// balancer's discover ec2 (proxy). s3: one object
+// balancer's discover ec2 (proxy). The call goes through a small Query API
+// client signed by the SDK's SigV4 signer (ec2query.go), not the SDK's
+// generated EC2 client. s3: one object
 // per member at <prefix><name> holding its address, a heartbeat time and a
 // per-process id; rewritten every TTL/3 from the re-join loop; entries whose
 // LastModified (S3's clock, not the writers') is older than TTL are skipped

@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/rs/zerolog"
 )
 
@@ -39,32 +36,32 @@ type EC2Config struct {
 
 // EC2 finds members with DescribeInstances.
 type EC2 struct {
-	client ec2.DescribeInstancesAPIClient
-	input  ec2.DescribeInstancesInput
+	client EC2API
+	input  DescribeInstancesInput
 	public bool
 	port   int
 	what   string // for errors: the filters
 	last   lastGood
 }
 
-// NewEC2 returns an EC2 provider that calls client.
-func NewEC2(client ec2.DescribeInstancesAPIClient, cfg EC2Config) (*EC2, error) {
+// NewEC2 returns an EC2 provider that calls client (NewEC2Client).
+func NewEC2(client EC2API, cfg EC2Config) (*EC2, error) {
 	if len(cfg.Tags) == 0 && cfg.SecurityGroup == "" && cfg.VPC == "" {
 		return nil, fmt.Errorf("discover ec2: give at least one tag, security_group or vpc filter")
 	}
 	if cfg.MaxResults != 0 && (cfg.MaxResults < 5 || cfg.MaxResults > 1000) {
 		return nil, fmt.Errorf("discover ec2: max_results %d: want 5-1000", cfg.MaxResults)
 	}
-	filters := []ec2types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"running"}}}
+	filters := []EC2Filter{{Name: "instance-state-name", Values: []string{"running"}}}
 	for _, t := range cfg.Tags {
 		k, v, hasValue := strings.Cut(t, "=")
 		if k == "" {
 			return nil, fmt.Errorf("discover ec2: tag %q: empty key", t)
 		}
 		if hasValue {
-			filters = append(filters, ec2types.Filter{Name: aws.String("tag:" + k), Values: []string{v}})
+			filters = append(filters, EC2Filter{Name: "tag:" + k, Values: []string{v}})
 		} else {
-			filters = append(filters, ec2types.Filter{Name: aws.String("tag-key"), Values: []string{k}})
+			filters = append(filters, EC2Filter{Name: "tag-key", Values: []string{k}})
 		}
 	}
 	if sg := cfg.SecurityGroup; sg != "" {
@@ -72,28 +69,25 @@ func NewEC2(client ec2.DescribeInstancesAPIClient, cfg EC2Config) (*EC2, error) 
 		if strings.HasPrefix(sg, "sg-") {
 			name = "instance.group-id"
 		}
-		filters = append(filters, ec2types.Filter{Name: aws.String(name), Values: []string{sg}})
+		filters = append(filters, EC2Filter{Name: name, Values: []string{sg}})
 	}
 	if cfg.VPC != "" {
-		filters = append(filters, ec2types.Filter{Name: aws.String("vpc-id"), Values: []string{cfg.VPC}})
+		filters = append(filters, EC2Filter{Name: "vpc-id", Values: []string{cfg.VPC}})
 	}
 	port := cfg.Port
 	if port == 0 {
 		port = DefaultPort
 	}
 	e := &EC2{client: client, public: cfg.Public, port: port,
-		input: ec2.DescribeInstancesInput{Filters: filters}}
-	if cfg.MaxResults != 0 {
-		e.input.MaxResults = aws.Int32(cfg.MaxResults)
-	}
+		input: DescribeInstancesInput{Filters: filters, MaxResults: cfg.MaxResults}}
 	e.what = "ec2 discovery: describe instances " + describeFilters(filters)
 	return e, nil
 }
 
-func describeFilters(fs []ec2types.Filter) string {
+func describeFilters(fs []EC2Filter) string {
 	parts := make([]string, 0, len(fs))
 	for _, f := range fs {
-		parts = append(parts, aws.ToString(f.Name)+"="+strings.Join(f.Values, ","))
+		parts = append(parts, f.Name+"="+strings.Join(f.Values, ","))
 	}
 	return strings.Join(parts, " ")
 }
@@ -130,12 +124,7 @@ func newEC2FromSpec(ctx context.Context, spec DiscoverSpec, log zerolog.Logger) 
 		}
 		c.MaxResults = int32(n)
 	}
-	client := ec2.NewFromConfig(awsCfg, func(o *ec2.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-	})
-	return NewEC2(client, c)
+	return NewEC2(NewEC2Client(awsCfg, endpoint), c)
 }
 
 // Instance is one running instance an EC2 provider found.
@@ -179,40 +168,30 @@ func (e *EC2) Instances(ctx context.Context) ([]Instance, error) {
 
 // describe calls DescribeInstances for every page.
 func (e *EC2) describe(ctx context.Context) ([]Instance, error) {
-	in := e.input // the paginator sets NextToken on its own copy
+	in := e.input // NextToken is set on this copy
 	in.Filters = slices.Clone(in.Filters)
-	p := ec2.NewDescribeInstancesPaginator(e.client, &in)
 	var out []Instance
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	for {
+		page, err := e.client.DescribeInstances(ctx, &in)
 		if err != nil {
 			return nil, err
 		}
-		for _, r := range page.Reservations {
-			for _, inst := range r.Instances {
-				if inst.State == nil || inst.State.Name != ec2types.InstanceStateNameRunning {
-					continue // the filter should have done this; be sure
-				}
-				ip := aws.ToString(inst.PrivateIpAddress)
-				if e.public {
-					ip = aws.ToString(inst.PublicIpAddress)
-				}
-				if ip == "" {
-					continue
-				}
-				found := Instance{ID: aws.ToString(inst.InstanceId), Addr: net.JoinHostPort(ip, strconv.Itoa(e.port))}
-				if inst.Placement != nil {
-					found.Zone = aws.ToString(inst.Placement.AvailabilityZone)
-				}
-				if len(inst.Tags) > 0 {
-					found.Tags = make(map[string]string, len(inst.Tags))
-					for _, t := range inst.Tags {
-						found.Tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-					}
-				}
-				out = append(out, found)
+		for _, inst := range page.Instances {
+			if inst.State != "running" {
+				continue // the filter should have done this; be sure
 			}
+			ip := inst.PrivateIP
+			if e.public {
+				ip = inst.PublicIP
+			}
+			if ip == "" {
+				continue
+			}
+			out = append(out, Instance{ID: inst.ID, Addr: net.JoinHostPort(ip, strconv.Itoa(e.port)), Zone: inst.Zone, Tags: inst.Tags})
 		}
+		if page.NextToken == "" || page.NextToken == in.NextToken {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
 	}
-	return out, nil
 }

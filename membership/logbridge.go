@@ -47,7 +47,8 @@ var levelTags = []struct {
 }
 
 // Write logs p, one line per call as log.Logger guarantees. Lines without a
-// level tag are logged at info. It never fails, so memberlist never sees a
+// level tag are logged at info, and errors on a connection this process
+// closed at debug. It never fails, so memberlist never sees a
 // logging error.
 func (b logBridge) Write(p []byte) (int, error) {
 	b.mu.RLock()
@@ -62,6 +63,12 @@ func (b logBridge) Write(p []byte) (int, error) {
 			level, line = t.level, bytes.TrimSpace(rest)
 			break
 		}
+	}
+	// A write on a closed connection is memberlist answering a packet
+	// while Shutdown closes its transport: only this process closes its
+	// sockets, so it is the stop, not a fault to act on.
+	if level > zerolog.DebugLevel && bytes.Contains(line, []byte("use of closed network connection")) {
+		level = zerolog.DebugLevel
 	}
 	if e := b.log.WithLevel(level); e != nil {
 		line = bytes.TrimPrefix(line, []byte("memberlist: "))

@@ -18,6 +18,8 @@ func TestLogBridgeLevels(t *testing.T) {
 		{name: "err", line: "[ERR] memberlist: Decrypt packet failed\n", wantLevel: "error", wantMsg: "Decrypt packet failed"},
 		{name: "error", line: "[ERROR] something\n", wantLevel: "error", wantMsg: "something"},
 		{name: "untagged", line: "plain text\n", wantLevel: "info", wantMsg: "plain text"},
+		{name: "closed while stopping", line: "[ERR] memberlist: Failed to send ack: write udp 127.0.0.1:1->127.0.0.1:2: use of closed network connection from=127.0.0.1:2\n",
+			wantLevel: "debug", wantMsg: "Failed to send ack: write udp 127.0.0.1:1->127.0.0.1:2: use of closed network connection from=127.0.0.1:2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer

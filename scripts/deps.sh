@@ -16,6 +16,11 @@ pkgs=(
 	prometheus  # promtool: proxy's TestMetricsPromtool checks a real /metrics scrape
 	chromium    # headless browser for the status page test (cmd/tether TestStatusPage*) and docs/status-page.png
 	caddy       # side by side with Tether: the same site block (cmd/tether TestBesideCaddy)
+	systemd          # systemd-analyze verify of the packaged unit (scripts/check-dist.sh)
+	logrotate        # logrotate -d of the packaged rules (scripts/check-dist.sh)
+	rpm              # rpm -qlp of the .rpm (scripts/check-dist.sh)
+	iproute2         # a network namespace's loopback for the installed package (scripts/check-dist.sh)
+	ca-certificates  # the container image's CA bundle (scripts/image.sh)
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -31,6 +36,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 go mod download
+# The release tools (nfpm, go-containerregistry): their own module, tools/.
+go -C tools mod download
 
 # h2spec, HTTP/2 conformance (cmd/tether TestH2Spec), pinned; `go install`
 # puts it in $(go env GOBIN), else $(go env GOPATH)/bin, where the test finds it.

@@ -14,6 +14,13 @@ if ! go mod tidy -diff; then
 	echo "go.mod/go.sum are not tidy: run go mod tidy" >&2
 	exit 1
 fi
+# The release tools' own module (nfpm, go-containerregistry): kept out of
+# the main go.mod.
+go -C tools vet ./...
+if ! go -C tools mod tidy -diff; then
+	echo "tools/go.mod is not tidy: run go -C tools mod tidy" >&2
+	exit 1
+fi
 # staticcheck is installed by scripts/deps.sh (pinned).
 gobin=$(go env GOBIN)
 [ -n "$gobin" ] || gobin="$(go env GOPATH | cut -d: -f1)/bin"
@@ -52,7 +59,7 @@ for p in ./config ./proxy/ajp; do
 	fi
 done
 # The foundations import no other Tether package.
-for p in routing membership replication config proxy/ajp proxy/proxyproto; do
+for p in routing membership replication config proxy/ajp proxy/proxyproto internal/sdnotify; do
 	forbid "$p" '.+' "it is a foundation: others build on it"
 done
 # Dependencies point down: cmd -> internal/node -> proxy/admin -> proxy ->

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -100,6 +101,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	control := fs.String("control", "127.0.0.1:9181", "address of the demo's backend control (stop/start an app node)")
 	ready := fs.String("ready-file", "", "write the bound addresses here as JSON once the cluster is up")
 	noBrowser := fs.Bool("no-browser", false, "do not open the status page in a browser (it is opened only when stdout is a terminal)")
+	data := fs.String("data", "", "keep certificates, the internal CA and member states in this directory (default: a temporary one, removed on exit)")
+	verbose := fs.Bool("verbose", false, "log every proxy's and app node's events (default: warnings and errors only)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -120,9 +123,26 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	if d.key, err = membership.GenerateKey(); err != nil {
 		return err
 	}
-	if d.log, err = newLogger(stderr, config.Log{}); err != nil {
+	level := "warn"
+	if *verbose {
+		level = "info"
+	}
+	if d.log, err = newLogger(stderr, config.Log{Level: level}); err != nil {
 		return err
 	}
+	d.dir, d.keep = *data, *data != ""
+	if !d.keep {
+		// The demo's CA, certificates and member states are its own: a
+		// temporary directory, removed on exit (after the proxies stopped,
+		// below), never the data of a real proxy ($TETHER_DATA).
+		if d.dir, err = os.MkdirTemp("", "tether-demo-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(d.dir)
+	} else if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Starting the Tether demo: three proxies and three app nodes on loopback, files in %s ...\n", d.dir)
 	// Ctrl-C (or SIGTERM) ends the demo: stop drains the proxies, then
 	// takes the app nodes out of the cluster, whatever happened before.
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -151,6 +171,8 @@ type demo struct {
 	addrs [3][3]string // per proxy: http, https, admin
 	key   string       // the cluster's gossip key
 	log   zerolog.Logger
+	dir   string // the proxies' data directory (storage, member states) and the curl cookie jar
+	keep  bool   // dir is --data's: it stays
 
 	backends []*demoapp.Backend
 	members  []*demoMember
@@ -214,13 +236,13 @@ func (d *demo) startProxy(i int, seed string) error {
 		discover = "\t\tdiscover static " + seed + "\n"
 	}
 	a := d.addrs[i]
-	src := fmt.Sprintf(demoProxyConfig, a[2], dataDir(), d.key, discover, a[0], a[1])
+	src := fmt.Sprintf(demoProxyConfig, a[2], d.dir, d.key, discover, a[0], a[1])
 	cfg, err := config.Parse("demo.Caddyfile", []byte(src))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
 	name := "proxy" + strconv.Itoa(i+1)
-	d.proxies = append(d.proxies, startDemoProxy(name, cfg, d.log.With().Str("proxy", name).Logger()))
+	d.proxies = append(d.proxies, startDemoProxy(name, cfg, d.dir, d.log.With().Str("proxy", name).Logger()))
 	return nil
 }
 
@@ -275,7 +297,10 @@ func (d *demo) readyInfo() demoReady {
 
 // intro prints what to open and try.
 func (d *demo) intro(ctx context.Context, stdout io.Writer) error {
-	intro := demoIntroData{Control: d.ctl.Addr().String()}
+	intro := demoIntroData{Control: d.ctl.Addr().String(), Jar: filepath.Join(d.dir, "cookies")}
+	if d.keep {
+		intro.Kept = d.dir
+	}
 	for _, p := range d.proxies {
 		intro.Proxies = append(intro.Proxies, newDemoIntroProxy(p))
 	}
@@ -319,13 +344,13 @@ type demoProxy struct {
 	err     error
 }
 
-func startDemoProxy(name string, cfg *config.Config, log zerolog.Logger) *demoProxy {
+func startDemoProxy(name string, cfg *config.Config, dir string, log zerolog.Logger) *demoProxy {
 	ctx, stop := context.WithCancel(context.Background())
 	p := &demoProxy{name: name, stop: stop, started: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		p.err = node.Run(ctx, cfg, node.Options{
-			Logger: log, Version: buildVersion(), Name: name, DataDir: dataDir(),
+			Logger: log, Version: buildVersion(), Name: name, DataDir: dir,
 			Ready: func(srv *proxy.Server, r proxy.Ready) error {
 				p.srv, p.ready = srv, r
 				close(p.started)
@@ -499,6 +524,8 @@ type demoIntroData struct {
 	Backends []string
 	Control  string
 	Root     string
+	Jar      string // curl's cookie jar in the examples
+	Kept     string // the --data directory, which stays after the demo
 }
 
 type demoIntroProxy struct {
@@ -535,12 +562,12 @@ generated for this run) and three app nodes that joined it as backend members of
 Try it:
 
   # a new visitor gets JSESSIONID=<id>.<route>; the cookie jar keeps it sticky
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p1.Site}}/
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p1.Site}}/
+  curl -s -c {{$.Jar}} -b {{$.Jar}} http://{{$p1.Site}}/
+  curl -s -c {{$.Jar}} -b {{$.Jar}} http://{{$p1.Site}}/
 
   # every proxy of the cluster routes the session the same way
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p2.Site}}/
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p3.Site}}/
+  curl -s -c {{$.Jar}} -b {{$.Jar}} http://{{$p2.Site}}/
+  curl -s -c {{$.Jar}} -b {{$.Jar}} http://{{$p3.Site}}/
 
   # the same site over HTTPS (HTTP/2), trusting the internal CA's root
   curl -s --cacert {{$.Root}} {{$p1.HTTPS}}/
@@ -551,7 +578,7 @@ Try it:
 
   # watch failover: stop the node your session is on, then ask again
   curl -s -X POST http://{{$.Control}}/backends/tomcat1/stop
-  curl -s -c /tmp/tether-demo -b /tmp/tether-demo http://{{$p1.Site}}/
+  curl -s -c {{$.Jar}} -b {{$.Jar}} http://{{$p1.Site}}/
   curl -s -b 'JSESSIONID=ABC.tomcat1' http://{{$p1.Site}}/
   curl -s -X POST http://{{$.Control}}/backends/tomcat1/start
 
@@ -561,7 +588,8 @@ Try it:
   curl -s -X PUT -H 'X-Tether-Admin: 1' -d '{"state":"disabled"}' http://{{$p1.Admin}}/api/balancers/demo/members/tomcat2/state
   go run ./cmd/tether status --admin {{$p3.Admin}}
 {{end}}{{end}}{{end}}
-Stop with Ctrl-C.
+{{if .Kept}}Stop with Ctrl-C ({{.Kept}} stays, as --data asked).{{else}}Stop with Ctrl-C: the demo removes its files on the way out.{{end}}
+Every proxy's events: run it with --verbose.
 `))
 
 // demoControl lets a newcomer stop and start demo nodes to watch failover:

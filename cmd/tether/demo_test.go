@@ -35,6 +35,7 @@ func TestDemoAddrs(t *testing.T) {
 func TestDemoIntro(t *testing.T) {
 	d := demoIntroData{
 		Status:   "127.0.0.1:9180",
+		Jar:      "/tmp/demo/cookies",
 		Control:  "127.0.0.1:9181",
 		Root:     "/data/tether/ca/root.crt",
 		Backends: []string{"tomcat1 (127.0.0.1:4001)", "tomcat2 (127.0.0.1:4002)", "tomcat3 (127.0.0.1:4003)"},
@@ -59,7 +60,7 @@ func TestDemoIntro(t *testing.T) {
 		"http://127.0.0.1:9181/backends/tomcat1/stop",
 		"http://127.0.0.1:9180/api/balancers/demo/members/tomcat2/state",
 		"tomcat2 (127.0.0.1:4002)",
-		"Stop with Ctrl-C.",
+		"Stop with Ctrl-C", "-c /tmp/demo/cookies -b /tmp/demo/cookies http://127.0.0.1:8081/",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("intro lacks %q:\n%s", want, text)

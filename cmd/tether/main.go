@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
@@ -22,13 +23,16 @@ import (
 
 	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/internal/node"
+	"github.com/tether-proxy/tether/internal/sdnotify"
 	"github.com/tether-proxy/tether/proxy"
 	"github.com/tether-proxy/tether/proxy/admin"
 )
 
-// version is set at build time with -ldflags "-X main.version=..."; when
-// it is not, versionString reads the module version from the build info.
-var version = ""
+// version and commit are set by release builds (make release):
+// -ldflags "-X main.version=v1.2.3 -X main.commit=<full hash>". Without
+// them, buildVersion reads the module version and versionString the VCS
+// revision from the build info.
+var version, commit = "", ""
 
 const usage = `tether — a cluster-aware, session-sticky reverse-proxy load balancer
 
@@ -154,30 +158,31 @@ func buildVersion() string {
 	return "devel"
 }
 
-// versionString is `tether version`: the version, the Go version and the
-// VCS revision the binary was built from (", modified" for a dirty tree).
+// versionString is `tether version`: the version, the commit the binary
+// was built from (", modified" for a dirty tree) and the Go toolchain and
+// platform, as in
+//
+//	tether v0.1.0 (commit 4f1c…, go1.26.8 linux/amd64)
 func versionString() string {
-	s := "tether " + buildVersion()
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return s
-	}
-	s += " (" + bi.GoVersion
-	var rev, modified string
-	for _, kv := range bi.Settings {
-		switch kv.Key {
-		case "vcs.revision":
-			rev = kv.Value
-		case "vcs.modified":
-			if kv.Value == "true" {
-				modified = ", modified"
+	rev, modified := commit, ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "vcs.revision":
+				if rev == "" {
+					rev = kv.Value
+				}
+			case "vcs.modified":
+				if kv.Value == "true" {
+					modified = ", modified"
+				}
 			}
 		}
 	}
-	if rev != "" {
-		s += ", " + rev + modified
+	if rev == "" {
+		rev = "unknown"
 	}
-	return s + ")"
+	return fmt.Sprintf("tether %s (commit %s%s, %s %s/%s)", buildVersion(), rev, modified, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // newLogger is the root logger: JSON on stderr, or human-readable when
@@ -303,6 +308,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	return node.Run(ctx, cfg, node.Options{
 		Logger: log, Version: buildVersion(), Name: nodeName(*name), DataDir: dataDir(), ConfigPath: path,
 		Reload: notifyReload(ctx),
+		Notify: sdnotify.FromEnv(), // systemd's Type=notify (packaging/tether.service)
 		Ready: func(_ *proxy.Server, addrs proxy.Ready) error {
 			if *ready == "" {
 				return nil

@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/internal/sdnotify"
 	"github.com/tether-proxy/tether/membership"
 	"github.com/tether-proxy/tether/proxy"
 	"github.com/tether-proxy/tether/proxy/admin"
@@ -38,6 +39,12 @@ type Options struct {
 	// then /healthz answers 503). An error stops the node and Run returns
 	// it.
 	Ready func(*proxy.Server, proxy.Ready) error
+	// Notify, if not nil, tells the service manager how the node is doing
+	// (systemd's Type=notify): READY=1 once ready (as Ready above),
+	// RELOADING=1 then READY=1 around each reload from Reload, and
+	// STOPPING=1 when ctx ends and the drain begins. A failed send is
+	// logged and changes nothing else.
+	Notify *sdnotify.Notifier
 }
 
 // Run runs one Tether node for cfg until ctx ends: it builds the session
@@ -137,18 +144,31 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return err
 		}
 	}
+	notify := func(err error) {
+		if err != nil {
+			log.Warn().Err(err).Msg("service manager notification")
+		}
+	}
+	status := fmt.Sprintf("serving %d listener(s)", len(addrs.Listeners))
+	notify(opts.Notify.Ready(status))
+	done := ctx.Done()
 	for {
 		select {
 		case err := <-served:
 			return err
+		case <-done:
+			done = nil // Serve drains on its own; tell systemd once
+			notify(opts.Notify.Stopping())
 		case <-opts.Reload:
 			if opts.ConfigPath == "" {
 				log.Warn().Msg("reload asked, but the config did not come from a file")
 				continue
 			}
+			notify(opts.Notify.Reloading())
 			if err := srv.ReloadFile(); err != nil {
 				log.Error().Err(err).Msg("reload failed: the running config stays")
 			}
+			notify(opts.Notify.Ready(status))
 		}
 	}
 }

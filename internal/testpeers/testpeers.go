@@ -114,7 +114,11 @@ func stop(cmd *exec.Cmd) {
 // lost.
 type Moto struct {
 	// URL is the serializing front; use it as the AWS endpoint.
-	URL    string
+	URL string
+	// Direct is moto_server itself, for tests that need the Host header
+	// a client signed to reach moto unchanged (moto's signature checks,
+	// /moto-api/reset-auth).
+	Direct string
 	cmd    *exec.Cmd
 	exited chan struct{} // closed once cmd has exited and been reaped
 	front  *http.Server
@@ -143,6 +147,7 @@ func StartMoto() (*Moto, error) {
 		m.Out = Buffer{}
 		m.cmd = exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
 		m.cmd.Stdout, m.cmd.Stderr = &m.Out, &m.Out
+		m.cmd.Env = motoEnv()
 		if err := m.cmd.Start(); err != nil {
 			return nil, fmt.Errorf("start moto_server: %w", err)
 		}
@@ -157,6 +162,7 @@ func StartMoto() (*Moto, error) {
 		}
 	}
 	backend := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(port)}
+	m.Direct = backend.String()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		m.Stop()
@@ -183,6 +189,19 @@ func StartMoto() (*Moto, error) {
 		return nil, fmt.Errorf("moto_server did not answer: %w\n%s", err, m.Out.String())
 	}
 	return m, nil
+}
+
+// motoEnv is the environment without AWS_ settings: a test that pointed
+// the SDK at an earlier moto (AWSEnv sets AWS_PROFILE to "") must not
+// break a later moto's own botocore.
+func motoEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // waitRunning waits until out holds line (the child bound its port), the

@@ -171,7 +171,7 @@ func TestCaddyProxyOptions(t *testing.T) {
 	}
 	for _, tc := range []struct{ opts, wantErr string }{
 		{"\t\tfail_on_status 502\n\t\tunhealthy_status 503\n", "unhealthy_status is set twice"},
-		{"\t\thandle_response {\n\t\t}\n", "handle_response (intercepting a member's answer) is not supported"},
+		{"\t\thandle_response @nope {\n\t\t}\n", "handle_response: no response matcher named @nope is defined in this reverse_proxy block"},
 		{"\t\ttrusted_proxies private_ranges\n", "trusted_proxies belongs in the site block in Tether"},
 		{"\t\thealth_port 9000\n", "health_port is not supported"},
 	} {

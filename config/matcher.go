@@ -196,7 +196,8 @@ func (b *builder) matcherCond(m *Matcher, c *node) error {
 		for _, a := range args[1:] {
 			f.Values = append(f.Values, a.text)
 		}
-		m.Headers = append(m.Headers, f)
+		// The same field on several lines: its values are alternatives.
+		m.Headers = mergeField(m.Headers, f)
 	case "query":
 		if err := need(1); err != nil {
 			return err

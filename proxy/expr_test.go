@@ -146,7 +146,7 @@ func TestExpressionErrorAndResponsePlaceholders(t *testing.T) {
 	r := celRequest()
 	r = r.WithContext(context.WithValue(r.Context(), errInfoKey{}, &errInfo{status: 503, message: "no member"}))
 	resp := &http.Response{StatusCode: 404, Status: "404 Not Found", Header: http.Header{"X-Accel-Redirect": {"/files/a"}}}
-	r = r.WithContext(context.WithValue(r.Context(), interceptedKey{}, resp))
+	r = r.WithContext(context.WithValue(r.Context(), interceptedKey{}, &interception{resp: resp}))
 	r.TLS = &tls.ConnectionState{}
 	for _, tc := range []struct {
 		expr string

@@ -15,7 +15,7 @@ var reverseProxyOptions = []string{
 	"response_header_timeout", "idle_timeout", "max_idle_conns", "ajp_secret", "ajp_packet_size",
 	"ajp_ping",
 	// Caddy's spellings (caddyAliases) and options.
-	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
+	"lb_retries", "fail_duration", "health_path", "health_status", "health_port", "lb_try_duration",
 	"header_up", "header_down", "transport",
 	"client_cert_headers", "flush_interval", "unhealthy_status",
 	"handle_response", "replace_status", "@name",
@@ -52,7 +52,6 @@ var caddyProxyUnsupported = map[string]string{
 	"copy_response":         "copy_response belongs in a handle_response block",
 	"copy_response_headers": "copy_response_headers belongs in a handle_response block",
 	"dynamic":               "dynamic upstreams are not supported; see discover cluster",
-	"health_port":           "health_port is not supported: active checks go to the member's own port",
 	"health_headers":        "health_headers is not supported",
 	"health_body":           "health_body is not supported; health_status checks the status",
 	"health_method":         "health_method is not supported: active checks are GETs",
@@ -250,6 +249,10 @@ func (b *builder) reverseProxy(n *node, defaultName string, sc *scope, s *Site) 
 			} else if err == nil {
 				bal.HeaderDown = append(bal.HeaderDown, op)
 			}
+		case "health_port":
+			if err = d.simple(1); err == nil {
+				bal.HealthPort, err = intArg(d, d.arg(0), 1, 65535)
+			}
 		case "health_status":
 			if err = d.simple(1); err == nil {
 				bal.HealthStatus, err = healthStatus(d, d.arg(0))
@@ -317,6 +320,9 @@ func (b *builder) reverseProxy(n *node, defaultName string, sc *scope, s *Site) 
 		if err != nil {
 			return nil, err
 		}
+	}
+	if bal.HealthPort != 0 && bal.HealthURI == "" {
+		bal.HealthURI = "/" // Caddy: health_port alone enables active checks
 	}
 	if weights != nil {
 		if bal.DiscoverService != "" {

@@ -463,6 +463,9 @@ type Balancer struct {
 
 	// Active health checks; HealthURI "" disables them.
 	HealthURI string
+	// HealthPort is the port HTTP members' active checks go to (Caddy's
+	// health_port; alone it checks /); 0: the member's own.
+	HealthPort int
 	// HealthStatus is the status an active health check expects: "200"
 	// exactly, or a class ("2xx"); "" accepts 2xx and 3xx.
 	HealthStatus string

@@ -775,6 +775,9 @@ func (b *Balancer) probe(ctx context.Context, m *member) string {
 	u := *m.target
 	u.Scheme = m.scheme
 	u.Path = b.cfg.HealthURI
+	if b.cfg.HealthPort != 0 {
+		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(b.cfg.HealthPort))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err.Error()

@@ -42,6 +42,10 @@ func TestHandleResponseErrors(t *testing.T) {
 			"Caddyfile:4:18: copy_response: status \"2000\""},
 		{"copy_response unknown placeholder", rp("\t\thandle_response {\n\t\t\tcopy_response {nope}\n\t\t}\n"),
 			"Caddyfile:4:18: unknown placeholder {nope}"},
+		{"bad method", "a.com {\n\tmethod /x G:ET\n}\n",
+			"Caddyfile:2:12: method: \"G:ET\" is not a method"},
+		{"method without one", "a.com {\n\tmethod\n}\n",
+			"Caddyfile:2:2: method: want 1 argument(s), got 0"},
 		{"site directive in handle_response", rp("\t\thandle_response {\n\t\t\ttls internal\n\t\t}\n"),
 			"Caddyfile:4:4: tls belongs in the site block"},
 	} {

@@ -39,6 +39,10 @@ type Route struct {
 	// copy_response_headers, in a reverse_proxy's handle_response block.
 	CopyResponse        *CopyResponse
 	CopyResponseHeaders *CopyResponseHeaders
+	// Method is Caddy's method directive: the request's method becomes
+	// this one (upper case) for the rest of the pipeline, the members
+	// included (X-Accel-Redirect's "method GET" in handle_response).
+	Method string
 	// Root is a root directive with a matcher: the directory the
 	// file_server and try_files of the requests it matches use. (A root
 	// without one is the block's: it is on those directives themselves.)
@@ -188,7 +192,7 @@ var siteOnly = []string{"trusted_proxies", "proxy_protocol", "tls", "access_log"
 
 // blockDirectives are those of handle, handle_path and route blocks (and
 // of the site's pipeline).
-var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "uri", "basic_auth", "basicauth", "encode",
+var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "uri", "method", "basic_auth", "basicauth", "encode",
 	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root", "try_files", "error",
 	"copy_response", "copy_response_headers"}
 
@@ -211,7 +215,6 @@ var caddyUnsupported = map[string]string{
 	"invoke":       "named routes are not supported",
 	"intercept":    "intercepting answers is not supported; reverse_proxy's handle_response intercepts a member's",
 	"tracing":      "OpenTelemetry tracing is not supported",
-	"method":       "changing the method is not supported",
 	"fs":           "file systems other than the local disk are not supported",
 	"bind":         "give the IP in the site address (http://10.0.0.1:8080): that is the address Tether listens on",
 	"log_append":   "the access log's fields are fixed",
@@ -529,6 +532,16 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 			return nil, err
 		}
 		r.Rewrite, err = uriDirective(n)
+	case "method":
+		if r.Match, n, err = b.matcherToken(n, sc, true); err != nil {
+			return nil, err
+		}
+		if err = n.simple(1); err == nil {
+			r.Method = strings.ToUpper(n.arg(0).text)
+			if !validMethod(r.Method) {
+				err = errorf(n.arg(0).pos, "method: %q is not a method (a token such as GET or POST)", n.arg(0).text)
+			}
+		}
 	case "abort":
 		if r.Match, n, err = b.matcherToken(n, sc, true); err != nil {
 			return nil, err
@@ -701,6 +714,20 @@ func uriDirective(n *node) (*Rewrite, error) {
 		return nil, errorf(op.pos, "uri: unknown operation %q (want strip_prefix, strip_suffix, replace or path_regexp)", op.text)
 	}
 	return rw, nil
+}
+
+// validMethod reports whether m is an HTTP method token (RFC 9110 5.6.2).
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasFileServer(routes []*Route) bool {

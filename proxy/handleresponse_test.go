@@ -203,3 +203,28 @@ func TestHandleResponseBody(t *testing.T) {
 		t.Errorf("POST: %d %q; want 200 from the second member, which got no body", resp.StatusCode, body)
 	}
 }
+
+// TestMethodDirective: Caddy's method directive changes the method the
+// rest of the pipeline sees: a member gets the new one, and in Caddy's
+// X-Accel-Redirect example a POST's file is served (file_server answers
+// GET and HEAD only).
+func TestMethodDirective(t *testing.T) {
+	m := echoBackend(t, "m")
+	accel := newBackend(t, "accel", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Accel-Redirect", "/report.txt")
+	})
+	files := writeTree(t, map[string]string{"report.txt": "the report"})
+	src := "{\n\tadmin off\n}\nhttp://127.0.0.1:0 {\n" +
+		"\tmethod /legacy/* PUT\n" +
+		"\thandle /download/* {\n\t\treverse_proxy " + accel.hostport() + " {\n" +
+		"\t\t\t@accel header X-Accel-Redirect *\n" +
+		"\t\t\thandle_response @accel {\n\t\t\t\troot * " + files + "\n\t\t\t\trewrite * {rp.header.X-Accel-Redirect}\n\t\t\t\tmethod * GET\n\t\t\t\tfile_server\n\t\t\t}\n" +
+		"\t\t}\n\t}\n" +
+		"\treverse_proxy " + m.hostport() + "\n}\n"
+	_, site := startProxy(t, src, nil)
+	checkPipeline(t, site, []pipelineCase{
+		{method: "POST", path: "/legacy/item", status: 200, body: "m PUT /legacy/item"},
+		{method: "POST", path: "/other", status: 200, body: "m POST /other"},
+		{method: "POST", path: "/download/r", status: 200, body: "the report"},
+	})
+}

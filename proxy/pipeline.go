@@ -164,6 +164,8 @@ func (c *compiler) handlerFor(r *config.Route) (handler, error) {
 		return errorHandler{r.Error}, nil
 	case r.Directive == "root":
 		return newRootHandler(r.Root), nil
+	case r.Method != "":
+		return methodHandler{r.Method}, nil
 	case r.CopyResponse != nil:
 		return copyResponseHandler{r.CopyResponse}, nil
 	case r.CopyResponseHeaders != nil:
@@ -292,6 +294,15 @@ func (j *jkMounts) serve(w http.ResponseWriter, r *http.Request, p *program, nex
 			return
 		}
 	}
+	p.run(w, r, next)
+}
+
+// methodHandler is Caddy's method directive: the request goes on with
+// another method.
+type methodHandler struct{ method string }
+
+func (h methodHandler) serve(w http.ResponseWriter, r *http.Request, p *program, next int) {
+	r.Method = h.method
 	p.run(w, r, next)
 }
 

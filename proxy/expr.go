@@ -62,8 +62,12 @@ func celStr(s string) celValue     { return celValue{k: celString, s: s} }
 func celError(msg string) celValue { return celValue{k: celErr, s: msg} }
 
 // celMaxString bounds the strings an expression builds (replace, join,
-// +), so that a request's header cannot make one grow without bound.
-const celMaxString = 1 << 20
+// +), and celMaxList the lists (split, +), so that a request's header
+// cannot make one grow without bound.
+const (
+	celMaxString = 1 << 20
+	celMaxList   = 1 << 12
+)
 
 // celProgram is a compiled expression.
 type celProgram struct {
@@ -450,6 +454,9 @@ func arith(op string, a, b celValue) celValue {
 		}
 		return celStr(a.s + b.s)
 	case op == "+" && a.k == celList && b.k == celList:
+		if len(a.l)+len(b.l) > celMaxList {
+			return celError("list too long")
+		}
 		l := make([]celValue, 0, len(a.l)+len(b.l))
 		return celValue{k: celList, l: append(append(l, a.l...), b.l...)}
 	}
@@ -771,7 +778,13 @@ func stringMethod(fn string, args []celValue) celValue {
 		if limit == 0 {
 			return celValue{k: celList}
 		}
-		parts := strings.SplitN(s.s, sep, int(max(min(limit, math.MaxInt32), -1)))
+		n := int(max(min(limit, math.MaxInt32), -1))
+		if n < 0 || n > celMaxList {
+			if strings.Count(s.s, sep) >= celMaxList {
+				return celError("split: too many parts")
+			}
+		}
+		parts := strings.SplitN(s.s, sep, n)
 		l := make([]celValue, len(parts))
 		for i, x := range parts {
 			l[i] = celStr(x)

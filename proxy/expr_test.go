@@ -266,3 +266,30 @@ func TestExpressionMatcher(t *testing.T) {
 		{path: "/down/x", status: 503, body: "temporarily unavailable (502)"},
 	})
 }
+
+// TestExpressionBounds: what a request sends cannot make an expression's
+// values grow without bound: a split into too many parts, a replace that
+// would make a huge string, fail (the expression is false) instead.
+func TestExpressionBounds(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("X", strings.Repeat(",", 60000))
+	for _, expr := range []string{
+		`{header.X}.split(",").size() > 0`,
+		`{header.X}.replace(",", "0123456789abcdef0123456789abcdef").size() > 0`,
+		`{header.X}.replace("", "0123456789abcdef0123456789abcdef").size() > 0`,
+	} {
+		e, err := config.ParseExpression("t", "@t", expr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if compileExpr(e, nil).match(r) {
+			t.Errorf("%s = true on a 60000-byte header; want the bound to make it fail", expr)
+		}
+	}
+	// Within the bounds they work.
+	r.Header.Set("X", "a,b,c")
+	e, _ := config.ParseExpression("t", "@t", `{header.X}.split(",").size() == 3`, nil)
+	if !compileExpr(e, nil).match(r) {
+		t.Error("split of a short header failed")
+	}
+}

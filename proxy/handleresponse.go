@@ -194,7 +194,9 @@ func (c copyResponseHandler) serve(w http.ResponseWriter, r *http.Request, _ *pr
 	}
 	h := w.Header()
 	for k, vs := range resp.Header {
-		h[k] = append(h[k][:0:0], vs...)
+		for _, v := range vs {
+			h.Add(k, v) // added to what the block set, as Caddy's copy
+		}
 	}
 	if len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))

@@ -228,3 +228,24 @@ func TestMethodDirective(t *testing.T) {
 		{method: "POST", path: "/download/r", status: 200, body: "the report"},
 	})
 }
+
+// TestReplaceStatusInErrorPages: 42LoCo42's http.cat error pages: in
+// handle_errors, a reverse_proxy fetches a page named after the error and
+// replace_status {err.status_code} gives the client the error's status
+// with the member's page.
+func TestReplaceStatusInErrorPages(t *testing.T) {
+	cats := newBackend(t, "cats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/jpeg")
+		fmt.Fprintf(w, "a cat for %s (Host %s)", r.URL.Path, r.Host)
+	})
+	src := "{\n\tadmin off\n}\nhttp://127.0.0.1:0 {\n" +
+		"\terror /private/* 403\n\trespond /ok \"fine\"\n" +
+		"\thandle_errors {\n\t\trewrite * /{err.status_code}\n" +
+		"\t\treverse_proxy " + cats.hostport() + " {\n\t\t\theader_up Host {upstream_hostport}\n\t\t\treplace_status {err.status_code}\n\t\t}\n\t}\n}\n"
+	_, site := startProxy(t, src, nil)
+	checkPipeline(t, site, []pipelineCase{
+		{path: "/private/x", status: 403, body: "a cat for /403 (Host " + cats.hostport() + ")", respHeader: [2]string{"Content-Type", "image/jpeg"}},
+		{path: "/nowhere", status: 404, body: "a cat for /404"},
+		{path: "/ok", status: 200, body: "fine"},
+	})
+}

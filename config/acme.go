@@ -10,7 +10,8 @@ import (
 // DNSProvider is a DNS provider that solves ACME DNS-01 challenges: a
 // site's `tls { dns PROVIDER [{ ... }] }` or the global
 // `acme_dns PROVIDER [{ ... }]` (Caddy's names). Route 53 is the one
-// provider built in.
+// provider built in, with the options of Caddy's route53 module
+// (github.com/caddy-dns/route53) that mean something to Tether.
 type DNSProvider struct {
 	// Name is the provider: "route53".
 	Name string
@@ -23,7 +24,18 @@ type DNSProvider struct {
 	// Endpoint is a Route 53-compatible endpoint URL (moto_server); ""
 	// for AWS.
 	Endpoint string
-	Pos      Pos
+	// AccessKeyID and SecretAccessKey are static credentials, with
+	// SessionToken for temporary ones; "": the SDK's chain (environment,
+	// shared files, instance role). Never logged.
+	AccessKeyID, SecretAccessKey, SessionToken string
+	// Profile is the shared config profile the SDK reads (AWS_PROFILE's
+	// setting); "": the default one.
+	Profile string
+	// MaxRetries bounds the attempts of each Route 53 call, the first
+	// included (the SDK's max attempts, as libdns/route53 and so Caddy
+	// count them); 0: the SDK's default (3).
+	MaxRetries int
+	Pos        Pos
 }
 
 // EAB is an ACME External Account Binding (RFC 8555 7.3.4): the key id and
@@ -39,13 +51,24 @@ type EAB struct {
 // dnsProviders are the providers `dns` and `acme_dns` accept.
 var dnsProviders = []string{"route53"}
 
-// route53Options are the options of a route53 block (Caddy's route53
-// module spells them so too).
-var route53Options = []string{"hosted_zone_id", "region", "endpoint"}
+// route53Options are the options of a route53 block: Caddy's route53
+// module's that Tether honours (with their old spellings), and endpoint.
+var route53Options = []string{"hosted_zone_id", "region", "endpoint", "access_key_id", "secret_access_key",
+	"session_token", "token", "profile", "aws_profile", "max_retries"}
 
-// dnsProvider parses "dns|acme_dns PROVIDER [{ hosted_zone_id ID; region R;
-// endpoint URL }]".
-func dnsProvider(n *node) (*DNSProvider, error) {
+// route53Ignored are the route53 module's options Tether accepts without
+// honouring them, each with why.
+var route53Ignored = map[string]string{
+	"wait_for_route53_sync":       "Tether does not wait for Route 53's own sync (INSYNC); the ACME client checks that the record resolves (propagation_timeout, resolvers)",
+	"wait_for_propagation":        "Tether does not wait for Route 53's own sync (INSYNC); the ACME client checks that the record resolves (propagation_timeout, resolvers)",
+	"route53_max_wait":            "Tether does not wait for Route 53's own sync; propagation_timeout bounds the wait for the record",
+	"max_wait_dur":                "Tether does not wait for Route 53's own sync; propagation_timeout bounds the wait for the record",
+	"skip_route53_sync_on_delete": "Tether never waits for a deletion",
+	"debug_logging":               "the process log's debug level shows the DNS-01 steps",
+}
+
+// dnsProvider parses "dns|acme_dns PROVIDER [{ OPTION VALUE ... }]".
+func (b *builder) dnsProvider(n *node) (*DNSProvider, error) {
 	if err := n.argc(1, -1); err != nil {
 		return nil, err
 	}
@@ -58,26 +81,71 @@ func dnsProvider(n *node) (*DNSProvider, error) {
 		return nil, err
 	}
 	if n.nargs() > 1 {
-		return nil, errorf(n.arg(1).pos, "%s %s: options go in a block (hosted_zone_id, region, endpoint); credentials come from the AWS SDK's chain", n.name(), name)
+		return nil, errorf(n.arg(1).pos, "%s %s: options go in a block (hosted_zone_id, region, access_key_id, secret_access_key, ...); without credentials, the AWS SDK's chain gives them", n.name(), name)
 	}
 	p := &DNSProvider{Name: name, Pos: n.args[0].pos}
-	err = optionBlock(n, n.name()+" "+name+" option", route53Options, func(k, v string) {
-		switch k {
-		case "hosted_zone_id":
-			p.HostedZoneID = v
-		case "region":
-			p.Region = v
-		case "endpoint":
-			p.Endpoint = v
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
+	seen := map[string]Pos{}
 	for _, s := range n.block {
-		if v := s.arg(0); v.text == "" {
-			return nil, errorf(v.pos, "%s: empty value", s.name())
+		opt := s.name()
+		canon := map[string]string{"token": "session_token", "aws_profile": "profile"}[opt]
+		if canon == "" {
+			canon = opt
 		}
+		if prev, dup := seen[canon]; dup {
+			return nil, errorf(s.args[0].pos, "%s is set twice (first at %s)", opt, prev)
+		}
+		seen[canon] = s.args[0].pos
+		if why, ok := route53Ignored[opt]; ok {
+			if err := s.argc(0, 1); err != nil {
+				return nil, err
+			}
+			b.warn(s.args[0].pos, n.name()+" "+name+": "+opt+" is not honoured: "+why)
+			continue
+		}
+		if !slices.Contains(route53Options, opt) {
+			known := append(slices.Clone(route53Options[:10]), "wait_for_route53_sync", "route53_max_wait", "skip_route53_sync_on_delete", "debug_logging")
+			return nil, unknown(s, n.name()+" "+name+" option", known, nil, "")
+		}
+		if err := s.simple(1); err != nil {
+			return nil, err
+		}
+		v := s.arg(0)
+		if v.text == "" {
+			return nil, errorf(v.pos, "%s: empty value", opt)
+		}
+		switch canon {
+		case "hosted_zone_id":
+			p.HostedZoneID = v.text
+		case "region":
+			p.Region = v.text
+		case "endpoint":
+			if msg := checkURL(v.text); msg != "" {
+				return nil, errorf(v.pos, "endpoint: %s", msg)
+			}
+			p.Endpoint = v.text
+		case "access_key_id":
+			p.AccessKeyID = v.text
+		case "secret_access_key":
+			p.SecretAccessKey = v.text
+		case "session_token":
+			p.SessionToken = v.text
+		case "profile":
+			p.Profile = v.text
+		case "max_retries":
+			if p.MaxRetries, err = intArg(s, v, 1, 20); err != nil {
+				return nil, err
+			}
+		}
+	}
+	switch {
+	case (p.AccessKeyID == "") != (p.SecretAccessKey == ""):
+		at, missing := seen["access_key_id"], "secret_access_key"
+		if p.AccessKeyID == "" {
+			at, missing = seen["secret_access_key"], "access_key_id"
+		}
+		return nil, errorf(at, "%s %s: static credentials need both access_key_id and secret_access_key (%s is missing)", n.name(), name, missing)
+	case p.SessionToken != "" && p.AccessKeyID == "":
+		return nil, errorf(seen["session_token"], "%s %s: session_token goes with access_key_id and secret_access_key", n.name(), name)
 	}
 	return p, nil
 }
@@ -174,14 +242,14 @@ func propagation(n *node) (time.Duration, error) {
 }
 
 // tlsACMEOption parses a tls block's DNS-01 and EAB options into t.
-func tlsACMEOption(t *TLS, s *node) error {
+func (b *builder) tlsACMEOption(t *TLS, s *node) error {
 	var err error
 	dup := false
 	switch s.name() {
 	case "dns":
 		dup = t.DNS != nil
 		if !dup {
-			t.DNS, err = dnsProvider(s)
+			t.DNS, err = b.dnsProvider(s)
 		}
 	case "resolvers":
 		dup = t.Resolvers != nil

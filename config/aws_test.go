@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,7 +17,11 @@ func TestAWSErrors(t *testing.T) {
 		// DNS-01 and EAB.
 		{name: "unknown dns provider", src: "a.com {\n\ttls {\n\t\tdns cloudflare\n\t}\n}", want: `Caddyfile:3:7: dns: provider "cloudflare" is a Caddy plugin (github.com/caddy-dns/cloudflare), not part of Tether; Tether has route53`},
 		{name: "dns without provider", src: "a.com {\n\ttls {\n\t\tdns\n\t}\n}", want: "Caddyfile:3:3: dns: want at least 1 argument(s), got 0"},
-		{name: "unknown route53 option", src: "a.com {\n\ttls {\n\t\tdns route53 {\n\t\t\taccess_key_id AKIA\n\t\t}\n\t}\n}", want: `Caddyfile:4:4: unknown dns route53 option "access_key_id" (want hosted_zone_id, region or endpoint)`},
+		{name: "unknown route53 option", src: "a.com {\n\ttls {\n\t\tdns route53 {\n\t\t\taccess_key AKIA\n\t\t}\n\t}\n}", want: `Caddyfile:4:4: unknown dns route53 option "access_key" (want hosted_zone_id, region, endpoint, access_key_id, secret_access_key, session_token, token, profile, aws_profile, max_retries`},
+		{name: "route53 half credentials", src: "a.com {\n\ttls {\n\t\tdns route53 {\n\t\t\taccess_key_id AKIA\n\t\t}\n\t}\n}", want: "Caddyfile:4:4: dns route53: static credentials need both access_key_id and secret_access_key (secret_access_key is missing)"},
+		{name: "route53 token alone", src: "{\n\tacme_dns route53 {\n\t\ttoken T\n\t}\n}", want: "Caddyfile:3:3: acme_dns route53: session_token goes with access_key_id and secret_access_key"},
+		{name: "route53 max_retries", src: "{\n\tacme_dns route53 {\n\t\tmax_retries many\n\t}\n}", want: `Caddyfile:3:15: max_retries: "many" is not a whole number`},
+		{name: "route53 profile twice", src: "{\n\tacme_dns route53 {\n\t\tprofile a\n\t\taws_profile b\n\t}\n}", want: "Caddyfile:4:3: aws_profile is set twice (first at Caddyfile:3:3)"},
 		{name: "route53 bad endpoint", src: "a.com {\n\ttls {\n\t\tdns route53 {\n\t\t\tendpoint moto\n\t\t}\n\t}\n}", want: "Caddyfile:4:13: endpoint:"},
 		{name: "route53 empty zone", src: "a.com {\n\ttls {\n\t\tdns route53 {\n\t\t\thosted_zone_id \"\"\n\t\t}\n\t}\n}", want: "Caddyfile:4:19: hosted_zone_id: empty value"},
 		{name: "dns twice", src: "a.com {\n\ttls {\n\t\tdns route53\n\t\tdns route53\n\t}\n}", want: "Caddyfile:4:3: dns is set twice in the tls block"},
@@ -80,5 +85,40 @@ func TestAWSErrors(t *testing.T) {
 				t.Errorf("Parse(%q) error =\n  %s\nwant prefix\n  %s", tc.src, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRoute53Options: the options of Caddy's route53 module (as
+// AV-IO/Docker-Homelab writes them): credentials, profile, region and
+// max_retries are honoured, with the module's old spellings; the ones
+// about Route 53's own sync are accepted with a warning that says why.
+func TestRoute53Options(t *testing.T) {
+	src := "{\n\tacme_dns route53 {\n\t\tmax_retries 3\n\t\taccess_key_id {$R53_AKID}\n\t\tsecret_access_key {$R53_SAK}\n" +
+		"\t\ttoken {$R53_TOKEN}\n\t\taws_profile dns\n\t\tregion {$R53_Region}\n\t\thosted_zone_id Z123\n" +
+		"\t\twait_for_route53_sync true\n\t\tmax_wait_dur 60\n\t\tskip_route53_sync_on_delete false\n\t\tdebug_logging true\n\t}\n}\n"
+	cfg, err := ParseOptions{LookupEnv: envOf(map[string]string{"R53_AKID": "AKIAEXAMPLE", "R53_SAK": "s3cret", "R53_TOKEN": "tok", "R53_Region": "eu-west-1"})}.Parse("Caddyfile", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := *cfg.Global.ACMEDNS
+	got.Pos = Pos{}
+	want := DNSProvider{Name: "route53", HostedZoneID: "Z123", Region: "eu-west-1", AccessKeyID: "AKIAEXAMPLE", SecretAccessKey: "s3cret",
+		SessionToken: "tok", Profile: "dns", MaxRetries: 3}
+	if got != want {
+		t.Errorf("acme_dns = %+v; want %+v", got, want)
+	}
+	var warned []string
+	for _, w := range cfg.Warnings {
+		warned = append(warned, w.String())
+	}
+	for _, want := range []string{
+		"Caddyfile:10:3: warning: acme_dns route53: wait_for_route53_sync is not honoured: Tether does not wait for Route 53's own sync",
+		"Caddyfile:11:3: warning: acme_dns route53: max_wait_dur is not honoured",
+		"Caddyfile:12:3: warning: acme_dns route53: skip_route53_sync_on_delete is not honoured",
+		"Caddyfile:13:3: warning: acme_dns route53: debug_logging is not honoured",
+	} {
+		if !slices.ContainsFunc(warned, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			t.Errorf("warnings %q; want one starting %q", warned, want)
+		}
 	}
 }

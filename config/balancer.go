@@ -15,9 +15,10 @@ var reverseProxyOptions = []string{
 	"response_header_timeout", "idle_timeout", "max_idle_conns", "ajp_secret", "ajp_packet_size",
 	"ajp_ping",
 	// Caddy's spellings (caddyAliases) and options.
-	"lb_retries", "fail_duration", "health_path", "health_status", "lb_try_duration",
+	"lb_retries", "fail_duration", "health_path", "health_status", "health_port", "lb_try_duration",
 	"header_up", "header_down", "transport",
 	"client_cert_headers", "flush_interval", "unhealthy_status",
+	"handle_response", "replace_status", "@name",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
@@ -48,12 +49,9 @@ var caddyProxyIgnored = map[string]string{
 // caddyProxyUnsupported are Caddy's reverse_proxy options Tether refuses,
 // with what to write instead.
 var caddyProxyUnsupported = map[string]string{
-	"handle_response":       "handle_response (intercepting a member's answer) is not supported; a member's answer passes as it is",
-	"replace_status":        "replace_status (in handle_response) is not supported",
-	"copy_response":         "copy_response (in handle_response) is not supported",
-	"copy_response_headers": "copy_response_headers (in handle_response) is not supported",
+	"copy_response":         "copy_response belongs in a handle_response block",
+	"copy_response_headers": "copy_response_headers belongs in a handle_response block",
 	"dynamic":               "dynamic upstreams are not supported; see discover cluster",
-	"health_port":           "health_port is not supported: active checks go to the member's own port",
 	"health_headers":        "health_headers is not supported",
 	"health_body":           "health_body is not supported; health_status checks the status",
 	"health_method":         "health_method is not supported: active checks are GETs",
@@ -66,8 +64,9 @@ var caddyProxyUnsupported = map[string]string{
 }
 
 // reverseProxy parses "reverse_proxy [PATTERNS...] [MEMBERS...] [{ ... }]";
-// defaultName is its name unless it sets one.
-func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
+// defaultName is its name unless it sets one. sc and s are the scope and
+// site of the block it is in, for its handle_response routes.
+func (b *builder) reverseProxy(n *node, defaultName string, sc *scope, s *Site) (*Balancer, error) {
 	bal := DefaultBalancer()
 	bal.Pos = n.args[0].pos
 	bal.Name = defaultName
@@ -101,6 +100,10 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			forms[len(forms)] = formOf(n.args[1+i].text)
 		}
 	}
+	respMatchers, err := responseMatchers(n.block)
+	if err != nil {
+		return nil, err
+	}
 	var transportOpts []token
 	seen := map[string]Pos{}
 	var stickyCookie *token // a cookie named by "sticky learn|cookie NAME"
@@ -111,7 +114,10 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 		if canon, ok := caddyAliases[name]; ok {
 			name = canon
 		}
-		if name != "to" && name != "backend" && name != "header_up" && name != "header_down" {
+		if strings.HasPrefix(name, "@") {
+			continue // a response matcher (responseMatchers)
+		}
+		if name != "to" && name != "backend" && name != "header_up" && name != "header_down" && name != "handle_response" && name != "replace_status" {
 			key, shown := name, d.name()
 			if name == "discover" && d.nargs() > 0 {
 				key = "discover " + d.arg(0).text // discover cluster and discover ec2 go together
@@ -243,6 +249,10 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			} else if err == nil {
 				bal.HeaderDown = append(bal.HeaderDown, op)
 			}
+		case "health_port":
+			if err = d.simple(1); err == nil {
+				bal.HealthPort, err = intArg(d, d.arg(0), 1, 65535)
+			}
 		case "health_status":
 			if err = d.simple(1); err == nil {
 				bal.HealthStatus, err = healthStatus(d, d.arg(0))
@@ -283,6 +293,11 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 			if err = d.simple(1); err == nil {
 				bal.AJPPing, err = onOff(d, d.arg(0))
 			}
+		case "handle_response", "replace_status":
+			var h *ResponseHandler
+			if h, err = b.responseHandler(d, respMatchers, sc, s); err == nil {
+				bal.HandleResponse = append(bal.HandleResponse, h)
+			}
 		case "client_cert_headers":
 			if err = d.argc(0, 1); err == nil {
 				err = d.noBlock()
@@ -305,6 +320,9 @@ func (b *builder) reverseProxy(n *node, defaultName string) (*Balancer, error) {
 		if err != nil {
 			return nil, err
 		}
+	}
+	if bal.HealthPort != 0 && bal.HealthURI == "" {
+		bal.HealthURI = "/" // Caddy: health_port alone enables active checks
 	}
 	if weights != nil {
 		if bal.DiscoverService != "" {

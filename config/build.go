@@ -46,7 +46,7 @@ var (
 // point a directive written at the wrong level to the right one.
 var (
 	globalOptions  = []string{"admin", "admin_token", "http_port", "https_port", "email", "acme_ca", "acme_ca_root", "acme_dns", "acme_eab", "storage", "cluster", "agent", "drain_delay", "shutdown_timeout", "log", "limits", "debug", "auto_https", "local_certs", "on_demand_tls", "default_sni", "grace_period", "shutdown_delay", "servers", "import_apache"}
-	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_header", "request_body", "redir", "rewrite", "uri", "respond", "basic_auth", "basicauth", "log", "handle", "handle_path", "route", "abort", "try_files", "error", "handle_errors"}
+	siteDirectives = []string{"trusted_proxies", "proxy_protocol", "tls", "reverse_proxy", "file_server", "root", "access_log", "import_jk", "limits", "allow_methods", "encode", "header", "request_header", "request_body", "redir", "rewrite", "uri", "method", "respond", "basic_auth", "basicauth", "log", "handle", "handle_path", "route", "abort", "try_files", "error", "handle_errors"}
 )
 
 // builder turns a parsed tree into a validated Config.

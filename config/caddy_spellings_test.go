@@ -171,9 +171,9 @@ func TestCaddyProxyOptions(t *testing.T) {
 	}
 	for _, tc := range []struct{ opts, wantErr string }{
 		{"\t\tfail_on_status 502\n\t\tunhealthy_status 503\n", "unhealthy_status is set twice"},
-		{"\t\thandle_response {\n\t\t}\n", "handle_response (intercepting a member's answer) is not supported"},
+		{"\t\thandle_response @nope {\n\t\t}\n", "handle_response: no response matcher named @nope is defined in this reverse_proxy block"},
 		{"\t\ttrusted_proxies private_ranges\n", "trusted_proxies belongs in the site block in Tether"},
-		{"\t\thealth_port 9000\n", "health_port is not supported"},
+		{"\t\thealth_port 90000\n", "health_port: 90000 is out of range 1..65535"},
 	} {
 		if _, err := parse(tc.opts); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("%q: error %v; want %q", tc.opts, err, tc.wantErr)
@@ -192,5 +192,27 @@ func TestCaddyProxyOptions(t *testing.T) {
 	}
 	if got := strings.Join(vars, " "); got != "port remote client_ip cookiesid port client_ip" {
 		t.Errorf("placeholders %q; want port remote client_ip cookie(sid) port client_ip", got)
+	}
+}
+
+// TestHealthPort: Caddy's health_port sends active checks to another
+// port of the member; alone it checks / (Caddy enables active checks with
+// either).
+func TestHealthPort(t *testing.T) {
+	for _, tc := range []struct {
+		opts, uri string
+		port      int
+	}{
+		{"\t\thealth_uri /health\n\t\thealth_port 9000\n", "/health", 9000},
+		{"\t\thealth_port 80\n", "/", 80},
+		{"\t\thealth_uri /h\n", "/h", 0},
+	} {
+		cfg, err := Parse("Caddyfile", []byte("example.com {\n\treverse_proxy a=http://127.0.0.1:1 {\n"+tc.opts+"\t}\n}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b := cfg.Sites[0].Balancers[0]; b.HealthURI != tc.uri || b.HealthPort != tc.port {
+			t.Errorf("%q: health_uri %q, health_port %d; want %q, %d", tc.opts, b.HealthURI, b.HealthPort, tc.uri, tc.port)
+		}
 	}
 }

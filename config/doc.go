@@ -106,6 +106,20 @@
 // certificates are part of the Config (ClientAuth), so a reload takes a
 // renewed bundle and a file that cannot be read is an error at its name.
 //
+// # Expressions
+//
+// Caddy's expression matcher (expr.go) takes a CEL expression, which
+// config parses and checks itself (no cel-go): the expression of a matcher
+// line ("expression ...", its tokens joined with spaces as Caddy joins
+// them) or the quoted argument of a named matcher ("@name `...`"). Its
+// {env.NAME} placeholders are string constants (expandEnv leaves them in
+// expression lines); other placeholders are request values of unknown
+// type; Caddy's matcher functions with constant arguments become matcher
+// sets (AddCondition) checked like matcher lines. The parsed tree
+// (Expression.Root, with the kinds the checker knows) is what the proxy
+// evaluates. Errors point into the expression: the token's position, plus
+// the offset within it.
+//
 // # mod_jk
 //
 // import_jk records the files in Site.ImportJK; LoadJK (jk*.go) reads the

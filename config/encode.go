@@ -16,7 +16,11 @@ type Encode struct {
 	// MinimumLength is the smallest answer compressed, in bytes (default
 	// 512): shorter ones gain nothing.
 	MinimumLength int64
-	Pos           Pos
+	// Match is Caddy's match block: the answers worth compressing, by
+	// status and header fields (Content-Type), instead of the default
+	// list of compressible content types. Nil: the default.
+	Match *ResponseMatcher
+	Pos   Pos
 }
 
 // EncodeFormat is one encoding and its level.
@@ -43,6 +47,7 @@ const DefaultEncodeMinimumLength = 512
 //	    gzip [LEVEL]
 //	    zstd [LEVEL]
 //	    minimum_length N
+//	    match { status CODE...; header FIELD [VALUE] }   (or on one line)
 //	}]
 func encode(n *node) (*Encode, error) {
 	e := &Encode{MinimumLength: DefaultEncodeMinimumLength, Pos: n.args[0].pos}
@@ -102,10 +107,16 @@ func encode(n *node) (*Encode, error) {
 				return nil, errorf(s.arg(0).pos, "minimum_length: %v", err)
 			}
 			e.MinimumLength = v
-		case "match", "prefer":
-			return nil, errorf(s.args[0].pos, "encode: %s is not supported yet (answers are compressed by content type: text/*, JSON, JavaScript, XML, SVG, fonts, WebAssembly)", name)
+		case "match":
+			m, err := responseMatcher(s)
+			if err != nil {
+				return nil, err
+			}
+			e.Match = m
+		case "prefer":
+			return nil, errorf(s.args[0].pos, "encode: prefer is not supported yet: the formats are preferred in the order written")
 		default:
-			return nil, unknown(s, "encode option", []string{"gzip", "zstd", "minimum_length"}, nil, "")
+			return nil, unknown(s, "encode option", []string{"gzip", "zstd", "minimum_length", "match"}, nil, "")
 		}
 	}
 	if len(e.Formats) == 0 {

@@ -10,7 +10,7 @@ import (
 // an error Tether itself produced (a file_server 404, a balancer's 502, 503
 // or 504, a 413 body, a 401 of basic_auth, an error directive), instead of
 // its default error page. Answers from members are not errors: they pass
-// as they are.
+// as they are, unless a reverse_proxy's handle_response takes them.
 type ErrorRoute struct {
 	// Statuses and Classes are the errors it handles: exact statuses
 	// (404), and classes by their first digit (5 for 5xx). Both empty:

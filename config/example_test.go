@@ -29,8 +29,8 @@ func TestExample(t *testing.T) {
 	if g.DrainDelay != 15*time.Second {
 		t.Errorf("drain_delay = %v; want 15s", g.DrainDelay)
 	}
-	if len(cfg.Sites) != 10 {
-		t.Fatalf("sites = %d; want 10 (9 and import_apache's)", len(cfg.Sites))
+	if len(cfg.Sites) != 11 {
+		t.Fatalf("sites = %d; want 11 (10 and import_apache's)", len(cfg.Sites))
 	}
 	shop := cfg.Sites[0]
 	if len(shop.Addresses) != 2 || shop.Addresses[1].Host != "www.shop.example.com" {
@@ -42,7 +42,7 @@ func TestExample(t *testing.T) {
 			names = append(names, b.Name)
 		}
 	}
-	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "shop.example.com-4", "shop.example.com-5", "internal.example.com-1", "*.tenants.example.com-1", "default-1", "lb", "reports.example.com-1", "*.apps.example.com-1", "partners.example.com-1", "partners.example.com-2", "lb"}
+	wantNames := []string{"shop", "shop.example.com-2", "shop.example.com-3", "shop.example.com-4", "shop.example.com-5", "internal.example.com-1", "*.tenants.example.com-1", "default-1", "lb", "reports.example.com-1", "*.apps.example.com-1", "partners.example.com-1", "partners.example.com-2", "api.example.com-1", "api.example.com-2", "api.example.com-3", "lb"}
 	if !slices.Equal(names, wantNames) {
 		t.Errorf("balancer names = %q; want %q", names, wantNames)
 	}
@@ -73,7 +73,7 @@ func TestExample(t *testing.T) {
 	}
 	// import_apache's virtual host mounts the lb worker legacy.example.com
 	// imports too: one balancer (one Source), its own mounts.
-	ap := cfg.Sites[9]
+	ap := cfg.Sites[10]
 	if ap.Addresses[0].Raw != "http://apache.example.com:80" || len(ap.Balancers) != 1 || ap.Balancers[0].Source != cfg.Sites[5].Balancers[0].Source ||
 		!slices.Equal(ap.Balancers[0].Excludes, []string{"/lab/static/*"}) {
 		t.Errorf("import_apache site = %s", dump(ap))

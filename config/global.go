@@ -64,7 +64,7 @@ func (b *builder) global(gn *node) error {
 				g.ACMECARoot, err = nonEmpty(n, n.arg(0))
 			}
 		case "acme_dns":
-			g.ACMEDNS, err = dnsProvider(n)
+			g.ACMEDNS, err = b.dnsProvider(n)
 		case "acme_eab":
 			g.ACMEEAB, err = acmeEAB(n)
 		case "storage":

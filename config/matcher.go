@@ -35,6 +35,9 @@ type Matcher struct {
 	// Protocol is http, https, grpc, http/1.0, http/1.1, http/2 or http/3;
 	// "" any.
 	Protocol string
+	// Expressions are CEL expressions (Caddy's expression matcher), each
+	// of which must be true.
+	Expressions []*Expression
 	// Not are the negated matcher sets: the request matches none of them.
 	Not []*Matcher
 	Pos Pos
@@ -60,12 +63,11 @@ type NamedRegexp struct {
 }
 
 // matcherConditions are the conditions of a matcher set.
-var matcherConditions = []string{"path", "path_regexp", "host", "method", "header", "header_regexp", "query", "remote_ip", "client_ip", "protocol", "not"}
+var matcherConditions = []string{"path", "path_regexp", "host", "method", "header", "header_regexp", "query", "remote_ip", "client_ip", "protocol", "expression", "not"}
 
 // matcherPlugins are Caddy matchers Tether does not have, each with what
 // to write instead.
 var matcherPlugins = map[string]string{
-	"expression":  "expression (CEL) is not supported; write the conditions as matcher lines",
 	"file":        "file (the try_files matcher) is not supported",
 	"vars":        "vars is not supported",
 	"vars_regexp": "vars_regexp is not supported",
@@ -81,6 +83,18 @@ func (b *builder) matcherDef(n *node) (*Matcher, error) {
 	if n.nargs() > 0 {
 		if n.hasBlock {
 			return nil, errorf(n.open, "%s: write the conditions on the line or in a block, not both", m.Name)
+		}
+		if t := n.arg(0); t.kind == tokQuoted || t.kind == tokBacktick || t.kind == tokHeredoc {
+			// Caddy's shorthand: a quoted argument is a CEL expression.
+			if n.nargs() > 1 {
+				return nil, errorf(n.arg(1).pos, "%s: unexpected %q after the quoted expression (quote the whole expression)", m.Name, n.arg(1).text)
+			}
+			e, err := b.parseExpression(m, n.args[1:])
+			if err != nil {
+				return nil, err
+			}
+			m.Expressions = append(m.Expressions, e)
+			return m, nil
 		}
 		line := &node{args: n.args[1:]}
 		if err := b.matcherCond(m, line); err != nil {
@@ -182,7 +196,8 @@ func (b *builder) matcherCond(m *Matcher, c *node) error {
 		for _, a := range args[1:] {
 			f.Values = append(f.Values, a.text)
 		}
-		m.Headers = append(m.Headers, f)
+		// The same field on several lines: its values are alternatives.
+		m.Headers = mergeField(m.Headers, f)
 	case "query":
 		if err := need(1); err != nil {
 			return err
@@ -213,6 +228,10 @@ func (b *builder) matcherCond(m *Matcher, c *node) error {
 			} else if p, ok := parsePrefix(a.text); ok {
 				ps = []netip.Prefix{p}
 			} else {
+				if strings.ContainsAny(a.text, "()") {
+					// Caddy parses it as an address too, and refuses it.
+					return errorf(a.pos, "%s: %s: %q is not a CIDR or IP address (or private_ranges); a CEL call belongs in an expression matcher, where %s('10.0.0.0/8') takes string arguments", m.Name, name, a.text, name)
+				}
 				return errorf(a.pos, "%s: %s: %q is not a CIDR or IP address (or private_ranges)", m.Name, name, a.text)
 			}
 			if name == "remote_ip" {
@@ -221,6 +240,15 @@ func (b *builder) matcherCond(m *Matcher, c *node) error {
 				m.ClientIPs = append(m.ClientIPs, ps...)
 			}
 		}
+	case "expression":
+		if err := need(1); err != nil {
+			return err
+		}
+		e, err := b.parseExpression(m, args)
+		if err != nil {
+			return err
+		}
+		m.Expressions = append(m.Expressions, e)
 	case "protocol":
 		if len(args) != 1 {
 			return errorf(c.args[0].pos, "%s: protocol takes one of http, https, grpc, http/1.0, http/1.1, http/2, http/3", m.Name)

@@ -102,12 +102,18 @@ func isEnvName(s string) bool {
 // An unquoted token that is exactly one placeholder becomes the value's
 // whitespace-separated fields, so "discover static {$SEEDS}" takes several
 // seeds and an unset variable takes no argument at all.
+//
+// The tokens of a CEL expression (an expression matcher line, or a named
+// matcher whose argument is quoted) keep their {env.NAME}: the expression
+// reads it as a string value, as Caddy's does.
 func expandEnv(toks []token, lookup func(string) (string, bool)) []token {
 	out := toks[:0:0]
 	carryFirst := false
-	for _, t := range toks {
+	cel := false
+	for i, t := range toks {
 		if t.first {
 			carryFirst = false
+			cel = isExpressionLine(toks[i:])
 		}
 		var vals []string
 		switch {
@@ -118,7 +124,7 @@ func expandEnv(toks []token, lookup func(string) (string, bool)) []token {
 		default:
 			vals = []string{replaceEnv(t.text, lookup)}
 		}
-		if t.kind != tokComment {
+		if t.kind != tokComment && !cel {
 			// After {$NAME}, which is text substitution: a {env.NAME}
 			// it brought in is a placeholder as Caddy reads it.
 			for i, v := range vals {
@@ -130,6 +136,36 @@ func expandEnv(toks []token, lookup func(string) (string, bool)) []token {
 		out = splice(out, t, vals, &carryFirst)
 	}
 	return out
+}
+
+// isExpressionLine reports whether the line starting at line[0] holds a
+// CEL expression: "expression ...", "not expression ...", "@name
+// expression ..." or "@name `...`".
+func isExpressionLine(line []token) bool {
+	at := func(i int) *token {
+		if i < len(line) && (i == 0 || !line[i].first) {
+			return &line[i]
+		}
+		return nil
+	}
+	t := at(0)
+	if t == nil || t.kind != tokWord {
+		return false
+	}
+	if strings.HasPrefix(t.text, "@") {
+		t = at(1)
+		if t == nil {
+			return false
+		}
+		if t.kind == tokQuoted || t.kind == tokBacktick || t.kind == tokHeredoc {
+			return true
+		}
+		return t.kind == tokWord && t.text == "expression"
+	}
+	if t.text == "not" {
+		t = at(1)
+	}
+	return t != nil && t.kind == tokWord && t.text == "expression"
 }
 
 // splice appends t to out as one token per value, or none for no values.

@@ -35,6 +35,14 @@ type Route struct {
 	FileServer    *FileServer // file_server
 	TryFiles      *TryFiles   // try_files
 	Error         *ErrorAnswer
+	// CopyResponse and CopyResponseHeaders are copy_response and
+	// copy_response_headers, in a reverse_proxy's handle_response block.
+	CopyResponse        *CopyResponse
+	CopyResponseHeaders *CopyResponseHeaders
+	// Method is Caddy's method directive: the request's method becomes
+	// this one (upper case) for the rest of the pipeline, the members
+	// included (X-Accel-Redirect's "method GET" in handle_response).
+	Method string
 	// Root is a root directive with a matcher: the directory the
 	// file_server and try_files of the requests it matches use. (A root
 	// without one is the block's: it is on those directives themselves.)
@@ -68,9 +76,9 @@ type Rewrite struct {
 // pipeline runs them in regardless of the order written (a route block
 // keeps its own). import_jk sorts as reverse_proxy.
 var directiveOrder = []string{
-	"root", "header", "request_body", "redir", "method", "rewrite", "uri", "try_files",
+	"root", "header", "copy_response_headers", "request_body", "redir", "method", "rewrite", "uri", "try_files",
 	"basic_auth", "forward_auth", "request_header", "encode", "templates",
-	"handle", "route", "abort", "error", "respond", "metrics", "reverse_proxy",
+	"handle", "route", "abort", "error", "copy_response", "respond", "metrics", "reverse_proxy",
 	"php_fastcgi", "file_server",
 }
 
@@ -173,6 +181,9 @@ type scope struct {
 	matchers map[string]*Matcher
 	root     string
 	host     string // for balancer default names
+	// inResponse: the block is (in) a reverse_proxy's handle_response,
+	// where copy_response and copy_response_headers may be.
+	inResponse bool
 }
 
 // siteOnly are the directives of a site block that cannot go in a handle,
@@ -181,8 +192,9 @@ var siteOnly = []string{"trusted_proxies", "proxy_protocol", "tls", "access_log"
 
 // blockDirectives are those of handle, handle_path and route blocks (and
 // of the site's pipeline).
-var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "uri", "basic_auth", "basicauth", "encode",
-	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root", "try_files", "error"}
+var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "uri", "method", "basic_auth", "basicauth", "encode",
+	"handle", "handle_path", "route", "abort", "respond", "reverse_proxy", "file_server", "root", "try_files", "error",
+	"copy_response", "copy_response_headers"}
 
 // Caddy's directives Tether does not have, by kind, so that a pasted
 // Caddyfile gets a plain answer: one of Caddy's own (caddyUnsupported),
@@ -192,25 +204,23 @@ var blockDirectives = []string{"header", "request_header", "redir", "rewrite", "
 // caddyUnsupported are Caddy's standard directives Tether does not have,
 // with what to do instead.
 var caddyUnsupported = map[string]string{
-	"php_fastcgi":   "FastCGI to PHP-FPM is not supported; proxy to a PHP server over HTTP",
-	"templates":     "server-side templates are not supported",
-	"forward_auth":  "not supported yet; basic_auth, or authentication in the members",
-	"metrics":       "Tether serves /metrics on its admin listener",
-	"push":          "HTTP/2 server push is not supported (browsers dropped it)",
-	"acme_server":   "Tether is not an ACME server",
-	"map":           "not supported",
-	"vars":          "not supported",
-	"invoke":        "named routes are not supported",
-	"intercept":     "intercepting answers is not supported",
-	"tracing":       "OpenTelemetry tracing is not supported",
-	"method":        "changing the method is not supported",
-	"fs":            "file systems other than the local disk are not supported",
-	"bind":          "give the IP in the site address (http://10.0.0.1:8080): that is the address Tether listens on",
-	"log_append":    "the access log's fields are fixed",
-	"log_skip":      "every request is logged",
-	"skip_log":      "every request is logged",
-	"log_name":      "a site has one access log",
-	"copy_response": "handle_response is not supported",
+	"php_fastcgi":  "FastCGI to PHP-FPM is not supported; proxy to a PHP server over HTTP",
+	"templates":    "server-side templates are not supported",
+	"forward_auth": "not supported yet; basic_auth, or authentication in the members",
+	"metrics":      "Tether serves /metrics on its admin listener",
+	"push":         "HTTP/2 server push is not supported (browsers dropped it)",
+	"acme_server":  "Tether is not an ACME server",
+	"map":          "not supported",
+	"vars":         "not supported",
+	"invoke":       "named routes are not supported",
+	"intercept":    "intercepting answers is not supported; reverse_proxy's handle_response intercepts a member's",
+	"tracing":      "OpenTelemetry tracing is not supported",
+	"fs":           "file systems other than the local disk are not supported",
+	"bind":         "give the IP in the site address (http://10.0.0.1:8080): that is the address Tether listens on",
+	"log_append":   "the access log's fields are fixed",
+	"log_skip":     "every request is logged",
+	"skip_log":     "every request is logged",
+	"log_name":     "a site has one access log",
 }
 
 // caddyV1 are Caddy v1's directives that Caddy 2 replaced.
@@ -404,7 +414,7 @@ func (b *builder) matchedRoot(n *node, sc *scope) (*Route, error) {
 // scopeOf is what the directives of body see: the named matchers defined
 // in it and around it, and its root without a matcher.
 func (b *builder) scopeOf(body []*node, outer *scope) (*scope, error) {
-	sc := &scope{matchers: map[string]*Matcher{}, root: outer.root, host: outer.host}
+	sc := &scope{matchers: map[string]*Matcher{}, root: outer.root, host: outer.host, inResponse: outer.inResponse}
 	for k, v := range outer.matchers {
 		sc.matchers[k] = v
 	}
@@ -527,6 +537,16 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 			return nil, err
 		}
 		r.Rewrite, err = uriDirective(n)
+	case "method":
+		if r.Match, n, err = b.matcherToken(n, sc, true); err != nil {
+			return nil, err
+		}
+		if err = n.simple(1); err == nil {
+			r.Method = strings.ToUpper(n.arg(0).text)
+			if !validMethod(r.Method) {
+				err = errorf(n.arg(0).pos, "method: %q is not a method (a token such as GET or POST)", n.arg(0).text)
+			}
+		}
 	case "abort":
 		if r.Match, n, err = b.matcherToken(n, sc, true); err != nil {
 			return nil, err
@@ -567,7 +587,7 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 		}
 		b.proxies[sc.host]++
 		var bal *Balancer
-		if bal, err = b.reverseProxy(n, sc.host+"-"+strconv.Itoa(b.proxies[sc.host])); err != nil {
+		if bal, err = b.reverseProxy(n, sc.host+"-"+strconv.Itoa(b.proxies[sc.host]), sc, s); err != nil {
 			return nil, err
 		}
 		r.Balancers = []*Balancer{bal}
@@ -589,6 +609,18 @@ func (b *builder) route(n *node, sc *scope, s *Site) (*Route, error) {
 			return nil, err
 		}
 		r.Error, err = errorDirective(n)
+	case "copy_response", "copy_response_headers":
+		if !sc.inResponse {
+			return nil, errorf(n.args[0].pos, "%s belongs in a reverse_proxy's handle_response block (it copies the member's answer there)", name)
+		}
+		if r.Match, n, err = b.matcherToken(n, sc, true); err != nil {
+			return nil, err
+		}
+		if name == "copy_response" {
+			r.CopyResponse, err = copyResponse(n)
+		} else {
+			r.CopyResponseHeaders, err = copyResponseHeaders(n)
+		}
 	default:
 		return nil, caddyDirectiveError(n)
 	}
@@ -687,6 +719,20 @@ func uriDirective(n *node) (*Rewrite, error) {
 		return nil, errorf(op.pos, "uri: unknown operation %q (want strip_prefix, strip_suffix, replace or path_regexp)", op.text)
 	}
 	return rw, nil
+}
+
+// validMethod reports whether m is an HTTP method token (RFC 9110 5.6.2).
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasFileServer(routes []*Route) bool {

@@ -430,7 +430,7 @@ func (b *builder) tlsDirective(n *node) (*TLS, error) {
 				t.Challenges = append(t.Challenges, c)
 			}
 		case "dns", "resolvers", "propagation_timeout", "propagation_delay", "eab":
-			if err := tlsACMEOption(t, s); err != nil {
+			if err := b.tlsACMEOption(t, s); err != nil {
 				return nil, err
 			}
 		default:

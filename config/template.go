@@ -21,7 +21,9 @@ type Template struct {
 // "remote", "client_ip", "query" with Arg (one query parameter), "header"
 // with Arg (one request header), "cookie" with Arg (one cookie) and "tls"
 // with Arg (a field of the client's TLS connection: "version",
-// "client.subject", ...; see TLSFields).
+// "client.subject", ...; see TLSFields), "rp.status_code",
+// "rp.status_text" and "rp.header" with Arg (the member's answer that a
+// handle_response block handles).
 type TemplatePart struct {
 	Lit string
 	Var string
@@ -60,6 +62,35 @@ var placeholderNames = map[string]string{
 	"remote": "remote", "http.request.remote": "remote",
 	// The client's address as trusted_proxies lets Tether believe it.
 	"client_ip": "client_ip", "http.vars.client_ip": "client_ip",
+	// The member's answer a handle_response block handles (Caddy's
+	// {rp.*}); empty elsewhere. status_text is the status line's text
+	// after the code ("502 Bad Gateway").
+	"rp.status_code": "rp.status_code", "http.reverse_proxy.status_code": "rp.status_code",
+	"rp.status_text": "rp.status_text", "http.reverse_proxy.status_text": "rp.status_text",
+}
+
+// longNames are the long spellings of the placeholders, as Caddy's
+// Caddyfile adapter writes them ({path} is {http.request.uri.path}).
+var longNames = map[string]string{
+	"uri": "http.request.uri", "path": "http.request.uri.path", "query": "http.request.uri.query",
+	"host": "http.request.host", "hostport": "http.request.hostport", "scheme": "http.request.scheme",
+	"method": "http.request.method", "remote_host": "http.request.remote.host", "remote_port": "http.request.remote.port",
+	"upstream_hostport": "http.reverse_proxy.upstream.hostport",
+	"err.status_code":   "http.error.status_code", "err.status_text": "http.error.status_text",
+	"err.message": "http.error.message", "err.id": "http.error.id", "err.trace": "http.error.trace",
+	"port": "http.request.port", "remote": "http.request.remote", "client_ip": "http.vars.client_ip",
+	"rp.status_code": "http.reverse_proxy.status_code", "rp.status_text": "http.reverse_proxy.status_text",
+	"header": "http.request.header.", "cookie": "http.request.cookie.", "tls": "http.request.tls.",
+	"rp.header": "http.reverse_proxy.header.",
+}
+
+// Long is the placeholder's name in its long form, without braces:
+// "http.request.uri.path", "http.request.header.X-Id".
+func (p TemplatePart) Long() string {
+	if p.Var == "query" && p.Arg != "" {
+		return "http.request.uri.query." + p.Arg
+	}
+	return longNames[p.Var] + p.Arg
 }
 
 // Static reports whether t has no placeholders.
@@ -147,6 +178,7 @@ func placeholder(name string) (TemplatePart, bool) {
 		{"query.", "query."}, {"http.request.uri.query.", "query."},
 		{"header.", "header."}, {"http.request.header.", "header."},
 		{"cookie.", "cookie."}, {"http.request.cookie.", "cookie."},
+		{"rp.header.", "rp.header."}, {"http.reverse_proxy.header.", "rp.header."},
 	} {
 		if arg, ok := strings.CutPrefix(name, pre.prefix); ok && arg != "" {
 			return TemplatePart{Var: strings.TrimSuffix(pre.v, "."), Arg: arg}, true

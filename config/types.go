@@ -492,6 +492,9 @@ type Balancer struct {
 
 	// Active health checks; HealthURI "" disables them.
 	HealthURI string
+	// HealthPort is the port HTTP members' active checks go to (Caddy's
+	// health_port; alone it checks /); 0: the member's own.
+	HealthPort int
 	// HealthStatus is the status an active health check expects: "200"
 	// exactly, or a class ("2xx"); "" accepts 2xx and 3xx.
 	HealthStatus string
@@ -499,10 +502,14 @@ type Balancer struct {
 	// operations on the request sent to a member (after the forwarded
 	// headers; "Host" sets the Host sent) and on the member's answer.
 	HeaderUp, HeaderDown []HeaderOp
-	HealthInterval       time.Duration // default 5s
-	HealthTimeout        time.Duration // default 2s
-	HealthFails          int           // consecutive failures to mark down; default 2
-	HealthPasses         int           // consecutive passes to mark up; default 1
+	// HandleResponse are Caddy's handle_response and replace_status, in
+	// file order: the first whose response matcher passes a member's
+	// answer takes it (after passive health has counted it).
+	HandleResponse []*ResponseHandler
+	HealthInterval time.Duration // default 5s
+	HealthTimeout  time.Duration // default 2s
+	HealthFails    int           // consecutive failures to mark down; default 2
+	HealthPasses   int           // consecutive passes to mark up; default 1
 
 	// Retries is how many other members a failed request may try. Default
 	// 1; 0 means none.

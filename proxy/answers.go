@@ -62,6 +62,17 @@ func expand(t *config.Template, r *http.Request, upstream string) string {
 			if c, err := r.Cookie(p.Arg); err == nil {
 				b = append(b, c.Value...)
 			}
+		case "rp.status_code", "rp.status_text", "rp.header":
+			resp := interceptedOf(r)
+			switch {
+			case resp == nil:
+			case p.Var == "rp.status_code":
+				b = strconv.AppendInt(b, int64(resp.StatusCode), 10)
+			case p.Var == "rp.status_text":
+				b = append(b, resp.Status...)
+			default:
+				b = append(b, joinValues(resp.Header.Values(p.Arg))...)
+			}
 		case "remote_host", "remote_port":
 			host, port, err := net.SplitHostPort(r.RemoteAddr)
 			if err != nil {

@@ -36,13 +36,16 @@ type Balancer struct {
 	cfg  *config.Balancer
 	// headerUp and headerDown are header_up and header_down, compiled.
 	headerUp, headerDown []headerOp
-	names                routing.SessionNames
-	opts                 routing.Options
-	log                  zerolog.Logger
-	now                  func() time.Time
-	srv                  *Server   // for the error page
-	site                 *site     // for forwarded-header trust
-	affinity             *affinity // signs sticky cookie values: the server's, or the balancer's own secret
+	// intercepts are handle_response and replace_status, compiled with
+	// the site's pipeline (nil: every answer passes as it is).
+	intercepts []*responseHandler
+	names      routing.SessionNames
+	opts       routing.Options
+	log        zerolog.Logger
+	now        func() time.Time
+	srv        *Server   // for the error page
+	site       *site     // for forwarded-header trust
+	affinity   *affinity // signs sticky cookie values: the server's, or the balancer's own secret
 
 	set atomic.Pointer[memberSet]
 
@@ -159,7 +162,7 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		Rewrite:        b.rewrite,
 		ModifyResponse: b.modifyResponse,
 		Transport:      roundTripFunc(b.roundTrip),
-		ErrorHandler:   srv.proxyError,
+		ErrorHandler:   b.proxyError,
 		ErrorLog:       newStdLogger(b.log, "reverse proxy"),
 		BufferPool:     bufferPool{},
 		// FlushInterval 0: Go flushes at once for text/event-stream and
@@ -264,6 +267,11 @@ type reqState struct {
 	// goes away. The outbound request may run on a context of its own
 	// (see ServeHTTP).
 	client context.Context
+
+	// in is the incoming request (for placeholders in answers);
+	// intercept, the member's answer a handle_response block took.
+	in        *http.Request
+	intercept *interception
 }
 
 // clientGone reports whether the client went away (it closed or reset its
@@ -307,6 +315,7 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 	if set.hasAJP {
 		r = withAJPClientInfo(r, st.trusted)
 	}
+	st.in = r
 	ctx := r.Context()
 	if r.ProtoMajor == 1 {
 		// net/http cancels an HTTP/1.x request's context when the client
@@ -417,15 +426,35 @@ func (b *Balancer) refuseGRPC(w http.ResponseWriter, r *http.Request, why string
 }
 
 // modifyResponse records what the member's answer says about the session
-// (failover pins, learned sessions, the affinity cookie).
+// (failover pins, learned sessions, the affinity cookie), hands it to
+// handle_response or replace_status when one takes it, and applies
+// header_down.
 func (b *Balancer) modifyResponse(resp *http.Response) error {
 	if st, ok := resp.Request.Context().Value(stateKey{}).(*reqState); ok {
 		b.recordSession(resp, st)
+		if len(b.intercepts) > 0 {
+			if err := b.intercept(resp, st); err != nil {
+				return err // the error handler runs handle_response's routes
+			}
+		}
 	}
 	for i := range b.headerDown {
 		b.headerDown[i].apply(resp.Header, resp.Request, resp.Request.URL.Host)
 	}
 	return nil
+}
+
+// proxyError is the reverse proxy's error handler: a member's answer a
+// handle_response block took goes to its routes, anything else to the
+// server's error mapping.
+func (b *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errIntercepted) {
+		if st, ok := r.Context().Value(stateKey{}).(*reqState); ok && st.intercept != nil {
+			b.handleIntercepted(w, r, st)
+			return
+		}
+	}
+	b.srv.proxyError(w, r, err)
 }
 
 // rewrite points the outbound request at the chosen member. The incoming
@@ -757,6 +786,9 @@ func (b *Balancer) probe(ctx context.Context, m *member) string {
 	u := *m.target
 	u.Scheme = m.scheme
 	u.Path = b.cfg.HealthURI
+	if b.cfg.HealthPort != 0 {
+		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(b.cfg.HealthPort))
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err.Error()

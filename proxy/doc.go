@@ -6,7 +6,10 @@
 // failover pins), forwarded headers, client certificates (from the
 // handshake or a trusted ALB, to AJP and HTTP members: clientcert.go),
 // errors classified by who caused them, the access log, the file server,
-// and reloads.
+// and reloads. Each site's request pipeline (pipeline.go) runs its
+// handlers in Caddy's order, with matchers compiled once (matcher.go; CEL
+// expression matchers evaluated by expr.go), and a reverse_proxy may hand
+// members' answers to handle_response routes (handleresponse.go).
 //
 // A Server is one running configuration. New builds it from a
 // config.Config (pure: nothing is bound), Listen binds, Serve serves until

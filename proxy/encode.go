@@ -16,7 +16,8 @@ import (
 )
 
 // encoder is a site's `encode`: it compresses the answers the client
-// accepts compressed, with Caddy's rules: only compressible content types,
+// accepts compressed, with Caddy's rules: only compressible content types
+// (or the answers its match block matches, by status and header fields),
 // only answers of at least minimum_length bytes (or of unknown length),
 // never an answer a member already encoded, never a range or an upgrade;
 // Vary: Accept-Encoding on the answers it compresses and on 304s (as
@@ -26,6 +27,9 @@ import (
 type encoder struct {
 	formats []*encodeFormat // in the config's order of preference
 	minLen  int64
+	// match is Caddy's match block: the answers to compress, in place of
+	// compressible content types; nil: those.
+	match *respMatcher
 }
 
 // encodeFormat is one encoding and a pool of its compressors.
@@ -46,7 +50,7 @@ type compressor interface {
 const zstdWindow = 512 << 10
 
 func newEncoder(c *config.Encode) *encoder {
-	e := &encoder{minLen: c.MinimumLength}
+	e := &encoder{minLen: c.MinimumLength, match: compileRespMatcher(c.Match)}
 	for _, f := range c.Formats {
 		ef := &encodeFormat{name: f.Name}
 		switch f.Name {
@@ -154,6 +158,15 @@ func compressible(ct string) bool {
 	return strings.HasSuffix(ct, "+json") || strings.HasSuffix(ct, "+xml")
 }
 
+// wants reports whether an answer with this status and header is one to
+// compress: the match block's, else a compressible Content-Type.
+func (e *encoder) wants(code int, h http.Header) bool {
+	if e.match != nil {
+		return e.match.match(code, h)
+	}
+	return compressible(h.Get("Content-Type"))
+}
+
 // begin wraps w when r accepts one of the formats; call finish on the
 // result (a nil *encodeWriter when it did not wrap, which finish allows).
 func (e *encoder) begin(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *encodeWriter) {
@@ -202,7 +215,7 @@ func (w *encodeWriter) WriteHeader(code int) {
 	}
 	eligible := h.Get("Content-Encoding") == "" && code != http.StatusNoContent && code != http.StatusNotModified &&
 		code != http.StatusPartialContent && h.Get("Content-Range") == ""
-	if eligible && h.Get("Content-Type") != "" && !compressible(h.Get("Content-Type")) {
+	if eligible && h.Get("Content-Type") != "" && !w.e.wants(code, h) {
 		eligible = false
 	}
 	if !eligible {
@@ -279,7 +292,7 @@ func (w *encodeWriter) Write(p []byte) (int, error) {
 	if w.state == encodeUndecided && w.Header().Get("Content-Type") == "" {
 		ct := http.DetectContentType(p)
 		w.Header().Set("Content-Type", ct)
-		if !compressible(ct) {
+		if !w.e.wants(w.status, w.Header()) {
 			w.plain()
 		} else {
 			w.decideByLength()

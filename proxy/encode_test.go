@@ -249,3 +249,64 @@ func FuzzAcceptEncoding(f *testing.F) {
 		}
 	})
 }
+
+// TestEncodeMatch: encode's match block replaces the default content
+// types: the answers whose Content-Type (compared case-sensitively as a
+// whole, with Caddy's * wildcards; one field on several lines takes any
+// of its values) and status match are compressed, and only those: an
+// image/svg+xml the list leaves out passes plain, and a status class
+// keeps a 404 page plain.
+func TestEncodeMatch(t *testing.T) {
+	text := []byte(strings.Repeat("{\"event\": \"a member's answer worth compressing\"}\n", 4000))
+	member := newBackend(t, "m", func(w http.ResponseWriter, r *http.Request) {
+		ct, status := r.URL.Query().Get("ct"), http.StatusOK
+		if s := r.URL.Query().Get("status"); s != "" {
+			fmt.Sscan(s, &status)
+		}
+		if ct != "" {
+			w.Header().Set("Content-Type", ct)
+		}
+		w.WriteHeader(status)
+		w.Write(text)
+	})
+	site := "{\n\tadmin off\n}\nhttp://127.0.0.1:0 {\n" +
+		"\tencode {\n\t\tgzip 6\n\t\tminimum_length 256\n\t\tmatch {\n" +
+		"\t\t\theader Content-Type text/*\n\t\t\theader Content-Type application/json*\n\t\t\theader Content-Type *+xml\n" +
+		"\t\t\tstatus 2xx 410\n\t\t}\n\t}\n" +
+		"\treverse_proxy " + member.hostport() + "\n}\n"
+	_, addr := startProxy(t, site, nil)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+	for _, tc := range []struct {
+		query   string
+		wantEnc string
+	}{
+		{"ct=text/html;+charset=utf-8", "gzip"},
+		{"ct=application/json", "gzip"},
+		{"ct=application/json;+charset=utf-8", "gzip"},
+		{"ct=application/atom%2Bxml", "gzip"},
+		{"ct=application/javascript", ""}, // compressible by default, not in this list
+		{"ct=image/svg", ""},
+		{"ct=Text/HTML", ""}, // Caddy compares the value case-sensitively
+		{"ct=text/plain&status=404", ""},
+		{"ct=text/plain&status=410", "gzip"},
+		{"ct=text/plain&status=203", "gzip"},
+		{"", "gzip"}, // no Content-Type: sniffed (text/plain) before matching
+	} {
+		req, _ := http.NewRequest(http.MethodGet, addr+"/x?"+tc.query, nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		enc := resp.Header.Get("Content-Encoding")
+		if enc != tc.wantEnc {
+			t.Errorf("?%s: Content-Encoding %q; want %q", tc.query, enc, tc.wantEnc)
+			continue
+		}
+		if plain := testpeers.Decode(t, enc, body); !bytes.Equal(plain, text) {
+			t.Errorf("?%s: %d bytes after decoding; want the member's %d", tc.query, len(plain), len(text))
+		}
+	}
+}

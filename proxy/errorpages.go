@@ -14,8 +14,9 @@ import (
 // 401, the error directive, try_files' =STATUS, a request no route
 // answered) are answered by the site's error routes when one handles the
 // status, instead of the default error page. A member's answer is never an
-// error, whatever its status: it passes as it is (Caddy intercepts one
-// only when told to, which Tether does not offer).
+// error, whatever its status: it passes as it is, unless the
+// reverse_proxy's handle_response takes it (handleresponse.go), as in
+// Caddy.
 //
 // A site with error routes puts them in the request's context; the
 // producers call serveError, which finds them there. The error routes run

@@ -26,6 +26,7 @@ type matcher struct {
 	client  []netip.Prefix
 	trusted *trustedProxies // for client
 	proto   string
+	exprs   []*celProgram
 	not     []*matcher
 	// mount is reverse_proxy's own path patterns (mod_jk's semantics:
 	// case-sensitive, with exclusions); nil when it has none.
@@ -68,6 +69,9 @@ func compileMatcher(c *config.Matcher, trusted *trustedProxies) *matcher {
 	}
 	for _, q := range c.Query {
 		m.query = append(m.query, fieldMatch{field: q.Field, values: q.Values})
+	}
+	for _, e := range c.Expressions {
+		m.exprs = append(m.exprs, compileExpr(e, trusted))
 	}
 	for _, n := range c.Not {
 		m.not = append(m.not, compileMatcher(n, trusted))
@@ -159,6 +163,11 @@ func (m *matcher) match(r *http.Request) bool {
 	}
 	if m.proto != "" && !matchProto(m.proto, r) {
 		return false
+	}
+	for _, e := range m.exprs {
+		if !e.match(r) {
+			return false
+		}
 	}
 	for _, n := range m.not {
 		if n.match(r) {

@@ -164,12 +164,24 @@ func (c *compiler) handlerFor(r *config.Route) (handler, error) {
 		return errorHandler{r.Error}, nil
 	case r.Directive == "root":
 		return newRootHandler(r.Root), nil
+	case r.Method != "":
+		return methodHandler{r.Method}, nil
+	case r.CopyResponse != nil:
+		return copyResponseHandler{r.CopyResponse}, nil
+	case r.CopyResponseHeaders != nil:
+		return copyHeadersHandler{r.CopyResponseHeaders}, nil
 	case r.Directive == "reverse_proxy" && len(r.Balancers) == 1:
 		b, err := c.balancer(r.Balancers[0])
 		if err != nil {
 			return nil, err
 		}
-		return terminal{siteBalancer{b, c.st}}, nil
+		if len(r.Balancers[0].HandleResponse) == 0 {
+			return terminal{siteBalancer{b, c.st}}, nil
+		}
+		if err := c.intercepts(b, r.Balancers[0]); err != nil {
+			return nil, err
+		}
+		return interceptingProxy{b, c.st}, nil
 	case r.Directive == "import_jk":
 		jk := &jkMounts{}
 		for _, bc := range r.Balancers {
@@ -183,6 +195,28 @@ func (c *compiler) handlerFor(r *config.Route) (handler, error) {
 		return jk, nil
 	}
 	return nil, errUnknownRoute(r)
+}
+
+// intercepts compiles a balancer's handle_response and replace_status;
+// each handle_response's routes are a program of their own, whose end
+// goes on past the reverse_proxy.
+func (c *compiler) intercepts(b *Balancer, bc *config.Balancer) error {
+	var hs []*responseHandler
+	for _, h := range bc.HandleResponse {
+		rh := &responseHandler{cfg: h, match: compileRespMatcher(h.Match)}
+		if h.Status == nil {
+			saved := c.ops
+			c.ops = nil
+			if err := c.compileRoutes(h.Routes); err != nil {
+				return err
+			}
+			rh.prog = &program{ops: c.ops, end: continueAfterProxy{}}
+			c.ops = saved
+		}
+		hs = append(hs, rh)
+	}
+	b.intercepts = hs
+	return nil
 }
 
 type routeError struct{ r *config.Route }
@@ -272,6 +306,15 @@ func (j *jkMounts) serve(w http.ResponseWriter, r *http.Request, p *program, nex
 			return
 		}
 	}
+	p.run(w, r, next)
+}
+
+// methodHandler is Caddy's method directive: the request goes on with
+// another method.
+type methodHandler struct{ method string }
+
+func (h methodHandler) serve(w http.ResponseWriter, r *http.Request, p *program, next int) {
+	r.Method = h.method
 	p.run(w, r, next)
 }
 

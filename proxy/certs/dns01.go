@@ -63,7 +63,9 @@ func (m *Manager) acmeOptions(ctx context.Context, tmpl *certmagic.ACMEIssuer, p
 func newDNSProvider(ctx context.Context, d *config.DNSProvider) (certmagic.DNSProvider, error) {
 	switch d.Name {
 	case "route53":
-		p, err := route53dns.New(ctx, route53dns.Config{HostedZoneID: d.HostedZoneID, Region: d.Region, Endpoint: d.Endpoint})
+		p, err := route53dns.New(ctx, route53dns.Config{HostedZoneID: d.HostedZoneID, Region: d.Region, Endpoint: d.Endpoint,
+			AccessKeyID: d.AccessKeyID, SecretAccessKey: d.SecretAccessKey, SessionToken: d.SessionToken,
+			Profile: d.Profile, MaxAttempts: d.MaxRetries})
 		if err != nil {
 			return nil, fmt.Errorf("%s: dns route53: %w", d.Pos, err)
 		}

@@ -30,6 +30,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"github.com/libdns/libdns"
@@ -59,6 +60,15 @@ type Config struct {
 	Endpoint string
 	// TTL is the TTL of records written without one. Default 60s.
 	TTL time.Duration
+	// AccessKeyID and SecretAccessKey are static credentials (with
+	// SessionToken for temporary ones) used instead of the SDK's chain;
+	// both empty: the chain.
+	AccessKeyID, SecretAccessKey, SessionToken string
+	// Profile is the shared config profile to read; "": the default.
+	Profile string
+	// MaxAttempts bounds each call's attempts, the first included; 0: the
+	// SDK's default (3).
+	MaxAttempts int
 }
 
 // Provider writes records in Route 53. It is safe for concurrent use.
@@ -77,13 +87,24 @@ var (
 	_ libdns.RecordDeleter  = (*Provider)(nil)
 )
 
-// New returns a Provider with the AWS SDK's default credential chain
-// (environment, web identity, shared files, container and instance roles).
-// It does no network I/O.
+// New returns a Provider with cfg's static credentials, else the AWS
+// SDK's default credential chain (environment, web identity, shared files
+// in cfg's profile, container and instance roles). It does no network
+// I/O.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	if cfg.Profile != "" {
+		opts = append(opts, awsconfig.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.AccessKeyID != "" && cfg.SecretAccessKey != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
+	}
+	if cfg.MaxAttempts > 0 {
+		opts = append(opts, awsconfig.WithRetryMaxAttempts(cfg.MaxAttempts))
 	}
 	ac, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {

@@ -3,9 +3,17 @@ package route53dns
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -251,4 +259,111 @@ func FuzzTXTRoundTrip(f *testing.F) {
 		}
 		DecodeTXT(s)
 	})
+}
+
+// recorder is a loopback front to moto_server that records the access
+// key each request was signed with and its session token, and answers
+// the first fail requests with a 503 itself (Route 53 unavailable).
+type recorder struct {
+	mu     sync.Mutex
+	keys   []string // Credential=KEY/... of each request
+	tokens []string
+	fail   atomic.Int32
+	seen   atomic.Int32
+}
+
+func newRecorder(t *testing.T) (*recorder, string) {
+	rec := &recorder{}
+	target, _ := url.Parse(moto.URL)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.seen.Add(1)
+		auth := r.Header.Get("Authorization")
+		key := ""
+		if _, after, ok := strings.Cut(auth, "Credential="); ok {
+			key, _, _ = strings.Cut(after, "/")
+		}
+		rec.mu.Lock()
+		rec.keys = append(rec.keys, key)
+		rec.tokens = append(rec.tokens, r.Header.Get("X-Amz-Security-Token"))
+		rec.mu.Unlock()
+		if rec.fail.Add(-1) >= 0 {
+			w.Header().Set("Content-Type", "text/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>try again</Message></Error></ErrorResponse>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return rec, srv.URL
+}
+
+// TestCredentialsAndRetries: Caddy's route53 options reach the SDK:
+// static credentials (with a session token) sign the requests instead of
+// the environment's, a profile's are read from the shared files, and
+// max_retries bounds each call's attempts.
+func TestCredentialsAndRetries(t *testing.T) {
+	needMoto(t)
+	moto.AWSEnv(t.Setenv)
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAFROMENVIRONMENT")
+	shared := filepath.Join(t.TempDir(), "credentials")
+	if err := os.WriteFile(shared, []byte("[dns]\naws_access_key_id = AKIAFROMPROFILE\naws_secret_access_key = x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", shared)
+	zone := fmt.Sprintf("creds%d.test.", time.Now().UnixNano())
+	id := newZone(t, zone, false)
+	for _, tc := range []struct {
+		name     string
+		cfg      Config
+		key, tok string
+	}{
+		{"environment", Config{}, "AKIAFROMENVIRONMENT", ""},
+		{"static", Config{AccessKeyID: "AKIASTATIC", SecretAccessKey: "s3cret", SessionToken: "tok"}, "AKIASTATIC", "tok"},
+		{"profile", Config{Profile: "dns"}, "AKIAFROMPROFILE", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec, front := newRecorder(t)
+			tc.cfg.Endpoint, tc.cfg.HostedZoneID = front, id
+			p, err := New(t.Context(), tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.AppendRecords(t.Context(), zone, challenge(tc.name)); err != nil {
+				t.Fatal(err)
+			}
+			if v := txt(t, id, "_acme-challenge."+zone); !slices.Contains(v, tc.name) {
+				t.Errorf("moto holds %q; want %q among them", v, tc.name)
+			}
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			for i := range rec.keys {
+				if rec.keys[i] != tc.key || rec.tokens[i] != tc.tok {
+					t.Errorf("request %d signed by %q with token %q; want %q, %q", i, rec.keys[i], rec.tokens[i], tc.key, tc.tok)
+				}
+			}
+		})
+	}
+	for _, tc := range []struct {
+		maxAttempts, failures int
+		wantOK                bool
+	}{
+		{maxAttempts: 3, failures: 2, wantOK: true},
+		{maxAttempts: 2, failures: 2, wantOK: false},
+	} {
+		rec, front := newRecorder(t)
+		rec.fail.Store(int32(tc.failures))
+		p, err := New(t.Context(), Config{Endpoint: front, HostedZoneID: id, MaxAttempts: tc.maxAttempts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.AppendRecords(t.Context(), zone, challenge(fmt.Sprint("retry", tc.maxAttempts)))
+		if (err == nil) != tc.wantOK {
+			t.Errorf("max_retries %d, %d failures: AppendRecords = %v; want success %v", tc.maxAttempts, tc.failures, err, tc.wantOK)
+		}
+		if !tc.wantOK && rec.seen.Load() != int32(tc.maxAttempts) {
+			t.Errorf("max_retries %d: %d attempts; want %d", tc.maxAttempts, rec.seen.Load(), tc.maxAttempts)
+		}
+	}
 }

@@ -67,7 +67,9 @@ func (o ParseOptions) ApacheCaddyfile(ia ImportApache) (*ApacheImport, error) {
 	if err := t.server(t.main, ds, nil); err != nil {
 		return nil, err
 	}
-	t.write()
+	if err := t.write(); err != nil {
+		return nil, err
+	}
 	slices.SortStableFunc(r.warns, func(a, b Warning) int {
 		return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
@@ -122,7 +124,20 @@ type apSSL struct {
 	engine               *bool
 	engineAt             Pos
 	cert, key, chain, ca string
-	certAt               Pos
+	certAt, caAt         Pos
+	caPath               string
+	caPathAt             Pos
+
+	protocols    apProto
+	protocolSet  bool
+	protocolAt   Pos
+	protocolArgs string
+	ciphers      apCipherSpec
+	verify       string // none, optional, require, optional_no_ca; "" unset
+	verifyAt     Pos
+	depth        int
+	depthSet     bool
+	depthAt      Pos
 }
 
 // apAddr is one address of a <VirtualHost> or a Listen.
@@ -271,6 +286,9 @@ func (t *apTrans) directive(s *apServer, d *apDirective, loc *apLocation) error 
 	if loc != nil {
 		return t.locationDirective(s, d, loc)
 	}
+	if ok, err := t.sslDirective(s, d); ok {
+		return err
+	}
 	switch name {
 	case "listen":
 		if !main {
@@ -331,16 +349,6 @@ func (t *apTrans) directive(s *apServer, d *apDirective, loc *apLocation) error 
 			s.ssl.chain = t.r.rootRelative(args[0])
 			t.warn(d.pos, "SSLCertificateChainFile: Tether reads the chain from the certificate file; append %s to the certificate file", s.ssl.chain)
 		}
-	case "sslcacertificatefile":
-		if len(args) == 1 {
-			s.ssl.ca = t.r.rootRelative(args[0])
-		}
-	case "sslverifyclient":
-		if len(args) == 1 && !strings.EqualFold(args[0], "none") {
-			t.warn(d.pos, "SSLVerifyClient %s: client certificates are not imported yet (Caddy's tls { client_auth { mode require_and_verify; trust_pool file %s } }, which Tether does not read yet); the site accepts every client", args[0], cmp.Or(s.ssl.ca, "CA.pem"))
-		}
-	case "sslprotocol":
-		t.warn(d.pos, "SSLProtocol %s: not imported; Tether offers TLS 1.2 and 1.3 (Caddy's tls { protocols }, which Tether does not read yet)", strings.Join(args, " "))
 	case "jkworkersfile":
 		if !main {
 			return errorf(d.pos, "JkWorkersFile is only allowed in the main server (httpd refuses it elsewhere)")
@@ -403,6 +411,10 @@ func (t *apTrans) directive(s *apServer, d *apDirective, loc *apLocation) error 
 			t.warn(d.pos, "JkStripSession: not supported; Tether does not remove ;jsessionid from the URLs it does not proxy (file_server ignores it)")
 		}
 	case "jkenvvar":
+		if len(args) >= 1 && strings.HasPrefix(strings.ToUpper(args[0]), "SSL_CLIENT_") {
+			t.warn(d.pos, "JkEnvVar %s: not sent as an attribute of that name; the client certificate reaches Tomcat as mod_jk sends it by default (ssl_cert: jakarta.servlet.request.X509Certificate, with the cipher, key size and session), and HTTP members get Apache's SSL_CLIENT_* headers with reverse_proxy's client_cert_headers", strings.Join(args, " "))
+			break
+		}
 		t.warn(d.pos, "JkEnvVar %s: not supported; Tether sends no request attributes from environment variables (Tomcat refuses unknown ones anyway)", strings.Join(args, " "))
 	case "jkautoalias", "jkworkerindicator", "jkhttpsindicator", "jkcertsindicator", "jkcipherindicator", "jkcertchainprefix",
 		"jksessionindicator", "jkkeysizeindicator", "jksslprotocolindicator", "jklocalnameindicator", "jkignorecl",
@@ -620,6 +632,8 @@ func (t *apTrans) locationDirective(s *apServer, d *apDirective, loc *apLocation
 		default:
 			t.warn(d.pos, "SetHandler %s in <Location %s>: not imported", strings.Join(args, " "), loc.path)
 		}
+	case "sslverifyclient", "sslverifydepth", "sslciphersuite", "sslrequire", "sslrequiressl", "ssloptions":
+		t.warn(d.pos, "%s in <Location %s>: not imported; Tether settles TLS (and asks for client certificates) once per connection for the whole site, where httpd renegotiates for this path: the path is served under the site's own settings", d.name, loc.path)
 	case "limitrequestbody":
 		t.warn(d.pos, "LimitRequestBody in <Location %s>: Tether's request_body limit is per site; not imported", loc.path)
 	default:
@@ -638,7 +652,12 @@ func (t *apTrans) jkOptions(d *apDirective) {
 			if off {
 				t.warn(a.pos, "JkOptions %s: Tether forwards the URI as mod_jk's default ForwardURIProxy does", a.text)
 			}
-		case "forwardlocaladdress", "forwardphysicaladdress", "forwardsslcertchain", "forwardkeysize", "forwarddirectories",
+		case "forwardsslcertchain":
+			if off {
+				t.warn(a.pos, "JkOptions %s: Tether sends the certificate chain the client presented (leaf first, as +ForwardSSLCertChain does), not the leaf alone; Tomcat's X509Certificate[0] is the same leaf", a.text)
+			}
+			// +ForwardSSLCertChain: what Tether sends to Tomcat already.
+		case "forwardlocaladdress", "forwardphysicaladdress", "forwardkeysize", "forwarddirectories",
 			"forwarduricompat", "forwarduricompatunparsed", "forwarduriescaped", "flushpackets", "flushheader", "disablereuse", "rejectunsafeuri":
 			if !off {
 				t.warn(a.pos, "JkOptions %s: not supported; Tether forwards as mod_jk does by default", a.text)

@@ -14,7 +14,7 @@ import (
 // when the import succeeds, the Caddyfile tether import-apache prints
 // parses.
 func FuzzApacheConfig(f *testing.F) {
-	for _, p := range []string{"testdata/apache/rich/httpd.conf", "../testdata/tomcat-lab/conf/apache/httpd.conf.tmpl",
+	for _, p := range []string{"testdata/apache/rich/httpd.conf", "testdata/apache/ssl/httpd.conf", "../testdata/tomcat-lab/conf/apache/httpd.conf.tmpl",
 		"testdata/apache/corpus/ideaesb__configs/vhosts.conf", "testdata/apache/corpus/misterpremium__apache2/virtualhost/instancia.apachepi/apps.apachepi/balanceador.conf"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(string(b), "worker.list=lb\nworker.a.host=h\nworker.lb.type=lb\nworker.lb.balance_workers=a\n", "JkMount /inc/* lb\n")

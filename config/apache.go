@@ -106,7 +106,6 @@ type apServer struct {
 	// runs first in httpd), each already written as Caddyfile lines.
 	rewriteOn   bool
 	pendingCond bool // a RewriteCond waits for its RewriteRule
-	rewriteStop bool // a rewrite with [L] was read: later rules would not see its path
 	rewrites    []apBlock
 	redirects   []apBlock
 	headers     []apBlock // header / request_header lines
@@ -151,6 +150,10 @@ type apAddr struct {
 type apBlock struct {
 	lines []string
 	at    Pos
+	// last names the matcher (defined by lines) of a rewrite with [L]:
+	// inner rewrites what it matches, and no rule after it applies then.
+	last  string
+	inner []string
 }
 
 // apProxyPass is one ProxyPass or ProxyPassMatch.
@@ -997,9 +1000,6 @@ func (t *apTrans) rewriteRule(s *apServer, d *apDirective) {
 		t.warn(d.pos, "RewriteRule %s: not imported", strings.Join(args, " "))
 		return
 	}
-	if s.rewriteStop {
-		t.warn(d.pos, "RewriteRule %s: an earlier rewrite has [L], after which httpd applies no more rules; Tether applies this one to the rewritten path too", strings.Join(args, " "))
-	}
 	pattern, subst := args[0], args[1]
 	flags := map[string]string{}
 	if len(args) == 3 {
@@ -1095,12 +1095,16 @@ func (t *apTrans) rewriteRule(s *apServer, d *apDirective) {
 		if !strings.HasPrefix(subst, "/") {
 			subst = "/" + subst
 		}
-		lines = []string{"uri @" + name + " path_regexp " + whole + " " + quoteToken(apGoRepl(esc.Replace(subst)))}
-		if !hasKey(flags, "L") && !hasKey(flags, "LAST") && !hasKey(flags, "END") && !hasKey(flags, "PT") {
-			// Later rules see the rewritten path, as in httpd.
-		} else {
-			s.rewriteStop = true
+		if hasKey(flags, "L") || hasKey(flags, "LAST") || hasKey(flags, "END") || hasKey(flags, "PT") || hasKey(flags, "PASSTHROUGH") {
+			// httpd applies no rule after this one to the requests it
+			// rewrites: written as a handle of its own beside a handle of
+			// the rules after it (apachewrite.go's rules).
+			s.rewrites = append(s.rewrites, apBlock{lines: def, at: d.pos, last: name,
+				inner: []string{"uri path_regexp " + whole + " " + quoteToken(apGoRepl(esc.Replace(subst)))}})
+			return
 		}
+		// Later rules see the rewritten path, as in httpd.
+		lines = []string{"uri @" + name + " path_regexp " + whole + " " + quoteToken(apGoRepl(esc.Replace(subst)))}
 	}
 	lines = append(def, lines...)
 	s.rewrites = append(s.rewrites, apBlock{lines: lines, at: d.pos})

@@ -339,12 +339,7 @@ func (t *apTrans) site(site *apSite) error {
 			first = s.rewrites
 		}
 		t.line(1, "route {", first[0].at)
-		for _, b := range s.rewrites {
-			t.block(2, b)
-		}
-		for _, b := range s.redirects {
-			t.block(2, b)
-		}
+		t.rules(2, append(slices.Clone(s.rewrites), s.redirects...))
 		t.line(1, "}", first[0].at)
 	}
 	t.proxies(s)
@@ -356,6 +351,29 @@ func (t *apTrans) site(site *apSite) error {
 	}
 	t.line(0, "}", at)
 	return nil
+}
+
+// rules writes a site's rewrites and redirects in order. A rewrite with
+// [L] (or [END], [PT]) ends the rules for the requests it rewrites, as in
+// httpd: it is a handle block, and the rules after it a handle block
+// beside it, which only the requests it does not match enter.
+func (t *apTrans) rules(indent int, rules []apBlock) {
+	for i, b := range rules {
+		if b.last == "" {
+			t.block(indent, b)
+			continue
+		}
+		t.block(indent, apBlock{lines: b.lines, at: b.at})
+		t.line(indent, "handle @"+b.last+" {", b.at)
+		t.block(indent+1, apBlock{lines: b.inner, at: b.at})
+		t.line(indent, "}", b.at)
+		if rest := rules[i+1:]; len(rest) > 0 {
+			t.line(indent, "handle {", b.at)
+			t.rules(indent+1, rest)
+			t.line(indent, "}", b.at)
+		}
+		return
+	}
 }
 
 // apCompressibleTypes are the types Tether's encode compresses (Caddy's

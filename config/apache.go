@@ -945,27 +945,37 @@ func (t *apTrans) redirect(s *apServer, d *apDirective, loc *apLocation) {
 	case status == "410":
 		lines = []string{"respond @" + name + " 410"}
 	case match:
-		// The target, with $N filled in, replaces the path; redir sends it.
+		// The target, with $N filled in, replaces the path; redir sends it
+		// with the query string unless the target has one (mod_alias).
 		lines = []string{
 			"route @" + name + " {",
 			"uri path_regexp " + quoteToken("^(?:.*?)(?:"+from+")(?:.*)$") + " " + quoteToken(apGoRepl(esc.Replace(to))),
-			"redir {path} " + status,
+			"redir " + apRedirTarget(to) + " " + status,
 			"}",
 		}
 	default:
-		// Redirect /old URL: /old and what is under it go to URL plus the
-		// rest of the path, with the query string.
+		// Redirect /old URL: /old and what is under it (on a segment
+		// boundary, the matcher's) go to URL plus the rest of the path,
+		// with the query string unless URL has one (mod_alias's
+		// alias_matches and translate_alias_redir).
 		lines = []string{
 			"route @" + name + " {",
-			"uri strip_prefix " + quoteToken(strings.TrimSuffix(from, "/")),
-			"redir " + quoteToken(strings.TrimSuffix(esc.Replace(to), "/")+"{uri}") + " " + status,
+			"uri path_regexp " + quoteToken("^"+regexp.QuoteMeta(from)) + " " + quoteToken(strings.ReplaceAll(esc.Replace(to), "$", "$$")),
+			"redir " + apRedirTarget(to) + " " + status,
 			"}",
-		}
-		if strings.HasSuffix(from, "/") != strings.HasSuffix(to, "/") {
-			t.warn(d.pos, "%s %s %s: one of the two ends with / and the other does not; httpd joins them as written, Tether with one /", d.name, from, to)
 		}
 	}
 	s.redirects = append(s.redirects, apBlock{lines: append(def, lines...), at: d.pos})
+}
+
+// apRedirTarget is what redir sends once the path holds the target: the
+// path and the request's query string, or the path alone when the target
+// has a query string of its own (httpd appends the request's otherwise).
+func apRedirTarget(to string) string {
+	if strings.Contains(to, "?") {
+		return "{path}"
+	}
+	return "{uri}"
 }
 
 // apGoRepl turns an httpd substitution ($1, $2) into a Go regexp

@@ -67,7 +67,9 @@ func (o ParseOptions) ApacheCaddyfile(ia ImportApache) (*ApacheImport, error) {
 	if err := t.server(t.main, ds, nil); err != nil {
 		return nil, err
 	}
-	t.write()
+	if err := t.write(); err != nil {
+		return nil, err
+	}
 	slices.SortStableFunc(r.warns, func(a, b Warning) int {
 		return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line), cmp.Compare(a.Pos.Col, b.Pos.Col))
 	})
@@ -104,7 +106,6 @@ type apServer struct {
 	// runs first in httpd), each already written as Caddyfile lines.
 	rewriteOn   bool
 	pendingCond bool // a RewriteCond waits for its RewriteRule
-	rewriteStop bool // a rewrite with [L] was read: later rules would not see its path
 	rewrites    []apBlock
 	redirects   []apBlock
 	headers     []apBlock // header / request_header lines
@@ -122,7 +123,20 @@ type apSSL struct {
 	engine               *bool
 	engineAt             Pos
 	cert, key, chain, ca string
-	certAt               Pos
+	certAt, caAt         Pos
+	caPath               string
+	caPathAt             Pos
+
+	protocols    apProto
+	protocolSet  bool
+	protocolAt   Pos
+	protocolArgs string
+	ciphers      apCipherSpec
+	verify       string // none, optional, require, optional_no_ca; "" unset
+	verifyAt     Pos
+	depth        int
+	depthSet     bool
+	depthAt      Pos
 }
 
 // apAddr is one address of a <VirtualHost> or a Listen.
@@ -136,6 +150,10 @@ type apAddr struct {
 type apBlock struct {
 	lines []string
 	at    Pos
+	// last names the matcher (defined by lines) of a rewrite with [L]:
+	// inner rewrites what it matches, and no rule after it applies then.
+	last  string
+	inner []string
 }
 
 // apProxyPass is one ProxyPass or ProxyPassMatch.
@@ -271,6 +289,9 @@ func (t *apTrans) directive(s *apServer, d *apDirective, loc *apLocation) error 
 	if loc != nil {
 		return t.locationDirective(s, d, loc)
 	}
+	if ok, err := t.sslDirective(s, d); ok {
+		return err
+	}
 	switch name {
 	case "listen":
 		if !main {
@@ -331,16 +352,6 @@ func (t *apTrans) directive(s *apServer, d *apDirective, loc *apLocation) error 
 			s.ssl.chain = t.r.rootRelative(args[0])
 			t.warn(d.pos, "SSLCertificateChainFile: Tether reads the chain from the certificate file; append %s to the certificate file", s.ssl.chain)
 		}
-	case "sslcacertificatefile":
-		if len(args) == 1 {
-			s.ssl.ca = t.r.rootRelative(args[0])
-		}
-	case "sslverifyclient":
-		if len(args) == 1 && !strings.EqualFold(args[0], "none") {
-			t.warn(d.pos, "SSLVerifyClient %s: client certificates are not imported yet (Caddy's tls { client_auth { mode require_and_verify; trust_pool file %s } }, which Tether does not read yet); the site accepts every client", args[0], cmp.Or(s.ssl.ca, "CA.pem"))
-		}
-	case "sslprotocol":
-		t.warn(d.pos, "SSLProtocol %s: not imported; Tether offers TLS 1.2 and 1.3 (Caddy's tls { protocols }, which Tether does not read yet)", strings.Join(args, " "))
 	case "jkworkersfile":
 		if !main {
 			return errorf(d.pos, "JkWorkersFile is only allowed in the main server (httpd refuses it elsewhere)")
@@ -403,6 +414,10 @@ func (t *apTrans) directive(s *apServer, d *apDirective, loc *apLocation) error 
 			t.warn(d.pos, "JkStripSession: not supported; Tether does not remove ;jsessionid from the URLs it does not proxy (file_server ignores it)")
 		}
 	case "jkenvvar":
+		if len(args) >= 1 && strings.HasPrefix(strings.ToUpper(args[0]), "SSL_CLIENT_") {
+			t.warn(d.pos, "JkEnvVar %s: not sent as an attribute of that name; the client certificate reaches Tomcat as mod_jk sends it by default (ssl_cert: jakarta.servlet.request.X509Certificate, with the cipher, key size and session), and HTTP members get Apache's SSL_CLIENT_* headers with reverse_proxy's client_cert_headers", strings.Join(args, " "))
+			break
+		}
 		t.warn(d.pos, "JkEnvVar %s: not supported; Tether sends no request attributes from environment variables (Tomcat refuses unknown ones anyway)", strings.Join(args, " "))
 	case "jkautoalias", "jkworkerindicator", "jkhttpsindicator", "jkcertsindicator", "jkcipherindicator", "jkcertchainprefix",
 		"jksessionindicator", "jkkeysizeindicator", "jksslprotocolindicator", "jklocalnameindicator", "jkignorecl",
@@ -620,6 +635,8 @@ func (t *apTrans) locationDirective(s *apServer, d *apDirective, loc *apLocation
 		default:
 			t.warn(d.pos, "SetHandler %s in <Location %s>: not imported", strings.Join(args, " "), loc.path)
 		}
+	case "sslverifyclient", "sslverifydepth", "sslciphersuite", "sslrequire", "sslrequiressl", "ssloptions":
+		t.warn(d.pos, "%s in <Location %s>: not imported; Tether settles TLS (and asks for client certificates) once per connection for the whole site, where httpd renegotiates for this path: the path is served under the site's own settings", d.name, loc.path)
 	case "limitrequestbody":
 		t.warn(d.pos, "LimitRequestBody in <Location %s>: Tether's request_body limit is per site; not imported", loc.path)
 	default:
@@ -638,7 +655,12 @@ func (t *apTrans) jkOptions(d *apDirective) {
 			if off {
 				t.warn(a.pos, "JkOptions %s: Tether forwards the URI as mod_jk's default ForwardURIProxy does", a.text)
 			}
-		case "forwardlocaladdress", "forwardphysicaladdress", "forwardsslcertchain", "forwardkeysize", "forwarddirectories",
+		case "forwardsslcertchain":
+			if off {
+				t.warn(a.pos, "JkOptions %s: Tether sends the certificate chain the client presented (leaf first, as +ForwardSSLCertChain does), not the leaf alone; Tomcat's X509Certificate[0] is the same leaf", a.text)
+			}
+			// +ForwardSSLCertChain: what Tether sends to Tomcat already.
+		case "forwardlocaladdress", "forwardphysicaladdress", "forwardkeysize", "forwarddirectories",
 			"forwarduricompat", "forwarduricompatunparsed", "forwarduriescaped", "flushpackets", "flushheader", "disablereuse", "rejectunsafeuri":
 			if !off {
 				t.warn(a.pos, "JkOptions %s: not supported; Tether forwards as mod_jk does by default", a.text)
@@ -923,27 +945,37 @@ func (t *apTrans) redirect(s *apServer, d *apDirective, loc *apLocation) {
 	case status == "410":
 		lines = []string{"respond @" + name + " 410"}
 	case match:
-		// The target, with $N filled in, replaces the path; redir sends it.
+		// The target, with $N filled in, replaces the path; redir sends it
+		// with the query string unless the target has one (mod_alias).
 		lines = []string{
 			"route @" + name + " {",
 			"uri path_regexp " + quoteToken("^(?:.*?)(?:"+from+")(?:.*)$") + " " + quoteToken(apGoRepl(esc.Replace(to))),
-			"redir {path} " + status,
+			"redir " + apRedirTarget(to) + " " + status,
 			"}",
 		}
 	default:
-		// Redirect /old URL: /old and what is under it go to URL plus the
-		// rest of the path, with the query string.
+		// Redirect /old URL: /old and what is under it (on a segment
+		// boundary, the matcher's) go to URL plus the rest of the path,
+		// with the query string unless URL has one (mod_alias's
+		// alias_matches and translate_alias_redir).
 		lines = []string{
 			"route @" + name + " {",
-			"uri strip_prefix " + quoteToken(strings.TrimSuffix(from, "/")),
-			"redir " + quoteToken(strings.TrimSuffix(esc.Replace(to), "/")+"{uri}") + " " + status,
+			"uri path_regexp " + quoteToken("^"+regexp.QuoteMeta(from)) + " " + quoteToken(strings.ReplaceAll(esc.Replace(to), "$", "$$")),
+			"redir " + apRedirTarget(to) + " " + status,
 			"}",
-		}
-		if strings.HasSuffix(from, "/") != strings.HasSuffix(to, "/") {
-			t.warn(d.pos, "%s %s %s: one of the two ends with / and the other does not; httpd joins them as written, Tether with one /", d.name, from, to)
 		}
 	}
 	s.redirects = append(s.redirects, apBlock{lines: append(def, lines...), at: d.pos})
+}
+
+// apRedirTarget is what redir sends once the path holds the target: the
+// path and the request's query string, or the path alone when the target
+// has a query string of its own (httpd appends the request's otherwise).
+func apRedirTarget(to string) string {
+	if strings.Contains(to, "?") {
+		return "{path}"
+	}
+	return "{uri}"
 }
 
 // apGoRepl turns an httpd substitution ($1, $2) into a Go regexp
@@ -977,9 +1009,6 @@ func (t *apTrans) rewriteRule(s *apServer, d *apDirective) {
 	if len(args) < 2 || len(args) > 3 {
 		t.warn(d.pos, "RewriteRule %s: not imported", strings.Join(args, " "))
 		return
-	}
-	if s.rewriteStop {
-		t.warn(d.pos, "RewriteRule %s: an earlier rewrite has [L], after which httpd applies no more rules; Tether applies this one to the rewritten path too", strings.Join(args, " "))
 	}
 	pattern, subst := args[0], args[1]
 	flags := map[string]string{}
@@ -1076,12 +1105,16 @@ func (t *apTrans) rewriteRule(s *apServer, d *apDirective) {
 		if !strings.HasPrefix(subst, "/") {
 			subst = "/" + subst
 		}
-		lines = []string{"uri @" + name + " path_regexp " + whole + " " + quoteToken(apGoRepl(esc.Replace(subst)))}
-		if !hasKey(flags, "L") && !hasKey(flags, "LAST") && !hasKey(flags, "END") && !hasKey(flags, "PT") {
-			// Later rules see the rewritten path, as in httpd.
-		} else {
-			s.rewriteStop = true
+		if hasKey(flags, "L") || hasKey(flags, "LAST") || hasKey(flags, "END") || hasKey(flags, "PT") || hasKey(flags, "PASSTHROUGH") {
+			// httpd applies no rule after this one to the requests it
+			// rewrites: written as a handle of its own beside a handle of
+			// the rules after it (apachewrite.go's rules).
+			s.rewrites = append(s.rewrites, apBlock{lines: def, at: d.pos, last: name,
+				inner: []string{"uri path_regexp " + whole + " " + quoteToken(apGoRepl(esc.Replace(subst)))}})
+			return
 		}
+		// Later rules see the rewritten path, as in httpd.
+		lines = []string{"uri @" + name + " path_regexp " + whole + " " + quoteToken(apGoRepl(esc.Replace(subst)))}
 	}
 	lines = append(def, lines...)
 	s.rewrites = append(s.rewrites, apBlock{lines: lines, at: d.pos})

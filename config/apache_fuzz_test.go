@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -14,7 +15,7 @@ import (
 // when the import succeeds, the Caddyfile tether import-apache prints
 // parses.
 func FuzzApacheConfig(f *testing.F) {
-	for _, p := range []string{"testdata/apache/rich/httpd.conf", "../testdata/tomcat-lab/conf/apache/httpd.conf.tmpl",
+	for _, p := range []string{"testdata/apache/rich/httpd.conf", "testdata/apache/ssl/httpd.conf", "../testdata/tomcat-lab/conf/apache/httpd.conf.tmpl",
 		"testdata/apache/corpus/ideaesb__configs/vhosts.conf", "testdata/apache/corpus/misterpremium__apache2/virtualhost/instancia.apachepi/apps.apachepi/balanceador.conf"} {
 		if b, err := os.ReadFile(p); err == nil {
 			f.Add(string(b), "worker.list=lb\nworker.a.host=h\nworker.lb.type=lb\nworker.lb.balance_workers=a\n", "JkMount /inc/* lb\n")
@@ -47,6 +48,31 @@ func FuzzApacheConfig(f *testing.F) {
 		if _, err := o.Parse("printed", out); err != nil {
 			if _, ok := errors.AsType[*Error](err); !ok {
 				t.Fatalf("printed Caddyfile: error %v is a %T\n%s", err, err, out)
+			}
+		}
+	})
+}
+
+// FuzzApacheSSL: mod_ssl's SSLProtocol and SSLCipherSuite values never
+// panic or hang, an SSLProtocol that is not an error is a set of known
+// versions, and a cipher string selects only suites Tether offers.
+func FuzzApacheSSL(f *testing.F) {
+	for _, s := range []string{"all -SSLv3", "-all +TLSv1.3", "TLSv1 +TLSv1.1", "HIGH:!aNULL:!MD5", "EECDH+AESGCM:EDH+AESGCM",
+		"ECDHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES128-GCM-SHA256 @STRENGTH", "-AESGCM:+AES:!SHA1,kRSA"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		names, _, _ := apCipherSuite(spec)
+		for _, n := range names {
+			if !slices.Contains(cipherNames(), n) {
+				t.Fatalf("%q selects %s, which Tether does not offer", spec, n)
+			}
+		}
+		conf := "SSLProtocol " + strings.ReplaceAll(spec, "\n", " ") + "\nSSLCipherSuite " + quoteToken(spec) + "\n"
+		o := memFS{"/srv/httpd.conf": conf}.opts()
+		if _, err := o.ApacheCaddyfile(ImportApache{File: "/srv/httpd.conf"}); err != nil {
+			if ce, ok := errors.AsType[*Error](err); !ok || ce.Pos.Line == 0 {
+				t.Fatalf("error %v is not an *Error at a line", err)
 			}
 		}
 	})

@@ -38,7 +38,7 @@ type apSite struct {
 }
 
 // write writes every site.
-func (t *apTrans) write() {
+func (t *apTrans) write() error {
 	used := map[string]Pos{} // site addresses taken
 	var sites []*apSite
 	// Which listeners httpd has: without a Listen (a fragment) every
@@ -164,8 +164,11 @@ func (t *apTrans) write() {
 		if i > 0 {
 			t.line(0, "", site.s.pos)
 		}
-		t.site(site)
+		if err := t.site(site); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func apIsIP(h string) bool {
@@ -203,6 +206,7 @@ func (t *apTrans) effective(v *apServer) *apServer {
 	if e.ssl.cert == "" {
 		e.ssl.cert, e.ssl.key, e.ssl.certAt = m.ssl.cert, m.ssl.key, m.ssl.certAt
 	}
+	inheritSSL(&e, m)
 	e.headers = append(slices.Clone(m.headers), v.headers...)       // mod_headers: the server's, then the host's
 	e.redirects = append(slices.Clone(v.redirects), m.redirects...) // mod_alias: the host's first
 	e.proxies = nil                                                 // mod_proxy: the server's ProxyPass lines, then the host's
@@ -266,7 +270,7 @@ func apJKKey(m JKMount) string {
 }
 
 // site writes one site block.
-func (t *apTrans) site(site *apSite) {
+func (t *apTrans) site(site *apSite) error {
 	s := site.s
 	t.records = append(t.records, apSiteRecord{addrs: site.addrs, jkWorkers: t.jkWorkers, jkProps: t.jkProps, jkMountF: s.jkMountFile,
 		jkMounts: s.jkMounts, proxies: s.proxies, docRoot: s.docRoot, hasRewrite: len(s.rewrites)+len(s.redirects) > 0})
@@ -278,15 +282,30 @@ func (t *apTrans) site(site *apSite) {
 	t.line(0, "# "+what+" at "+at.String(), at)
 	t.line(0, strings.Join(site.addrs, ", ")+" {", at)
 	if site.https {
+		settings, err := t.tlsSettings(s)
+		if err != nil {
+			return err
+		}
+		head, headAt := "tls", s.ssl.engineAt
 		switch {
 		case s.ssl.cert != "":
 			key := s.ssl.key
 			if key == "" {
 				key = s.ssl.cert // httpd reads the key from the certificate file then
 			}
-			t.line(1, "tls "+quoteToken(s.ssl.cert)+" "+quoteToken(key), s.ssl.certAt)
+			head, headAt = "tls "+quoteToken(s.ssl.cert)+" "+quoteToken(key), s.ssl.certAt
 		default:
 			t.warn(s.ssl.engineAt, "SSLEngine on without SSLCertificateFile (httpd does not start so); Tether gets a certificate itself (ACME, or its internal CA for IP addresses)")
+		}
+		switch {
+		case len(settings) > 0:
+			t.line(1, head+" {", headAt)
+			for _, b := range settings {
+				t.block(2, b)
+			}
+			t.line(1, "}", headAt)
+		case head != "tls":
+			t.line(1, head, headAt)
 		}
 	}
 	if t.remoteIP && len(s.trusted) > 0 {
@@ -320,12 +339,7 @@ func (t *apTrans) site(site *apSite) {
 			first = s.rewrites
 		}
 		t.line(1, "route {", first[0].at)
-		for _, b := range s.rewrites {
-			t.block(2, b)
-		}
-		for _, b := range s.redirects {
-			t.block(2, b)
-		}
+		t.rules(2, append(slices.Clone(s.rewrites), s.redirects...))
 		t.line(1, "}", first[0].at)
 	}
 	t.proxies(s)
@@ -336,6 +350,30 @@ func (t *apTrans) site(site *apSite) {
 		t.line(1, "}", s.docAt)
 	}
 	t.line(0, "}", at)
+	return nil
+}
+
+// rules writes a site's rewrites and redirects in order. A rewrite with
+// [L] (or [END], [PT]) ends the rules for the requests it rewrites, as in
+// httpd: it is a handle block, and the rules after it a handle block
+// beside it, which only the requests it does not match enter.
+func (t *apTrans) rules(indent int, rules []apBlock) {
+	for i, b := range rules {
+		if b.last == "" {
+			t.block(indent, b)
+			continue
+		}
+		t.block(indent, apBlock{lines: b.lines, at: b.at})
+		t.line(indent, "handle @"+b.last+" {", b.at)
+		t.block(indent+1, apBlock{lines: b.inner, at: b.at})
+		t.line(indent, "}", b.at)
+		if rest := rules[i+1:]; len(rest) > 0 {
+			t.line(indent, "handle {", b.at)
+			t.rules(indent+1, rest)
+			t.line(indent, "}", b.at)
+		}
+		return
+	}
 }
 
 // apCompressibleTypes are the types Tether's encode compresses (Caddy's

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,8 @@ type Balancer struct {
 	srv        *Server   // for the error page
 	site       *site     // for forwarded-header trust
 	affinity   *affinity // signs sticky cookie values: the server's, or the balancer's own secret
+	// healthBody is health_body, compiled; nil checks no body.
+	healthBody *regexp.Regexp
 
 	set atomic.Pointer[memberSet]
 
@@ -133,6 +136,11 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		tab:  srv.opts.Sessions,
 	}
 	b.affinity = srv.affinity
+	if cfg.HealthBody != "" {
+		if b.healthBody, err = regexp.Compile(cfg.HealthBody); err != nil {
+			return nil, fmt.Errorf("%s: balancer %s: health_body: %w", cfg.Pos, cfg.Name, err)
+		}
+	}
 	if cfg.Sticky.Secret != "" {
 		b.affinity = newAffinity([]byte(cfg.Sticky.Secret))
 	}
@@ -789,33 +797,64 @@ func (b *Balancer) probe(ctx context.Context, m *member) string {
 	if b.cfg.HealthPort != 0 {
 		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(b.cfg.HealthPort))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	method := cmp(b.cfg.HealthMethod, http.MethodGet)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return err.Error()
 	}
 	req.Header.Set("User-Agent", "tether-health-check")
+	for _, h := range b.cfg.HealthHeaders {
+		if h.Name == "Host" {
+			req.Host = h.Values[0] // net/http sends Request.Host, not Header["Host"]
+			continue
+		}
+		req.Header[h.Name] = h.Values
+	}
 	resp, err := m.rt.RoundTrip(req)
 	if err != nil {
 		return failReason(err)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if !healthy(b.cfg.HealthStatus, resp.StatusCode) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, healthBodyMax))
 		return fmt.Sprintf("health status %d", resp.StatusCode)
+	}
+	if b.healthBody == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, healthBodyMax))
+		return ""
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, healthBodyMax))
+	if err != nil {
+		return "health body: " + failReason(err)
+	}
+	if !b.healthBody.Match(body) {
+		return "health body does not match"
 	}
 	return ""
 }
 
+// healthBodyMax is how much of an active check's answer is read (and
+// matched against health_body).
+const healthBodyMax = 64 << 10
+
 // healthy reports whether an active check's status passes: want is
-// health_status ("200", or a class such as "2xx"); "" passes 2xx and 3xx.
-func healthy(want string, code int) bool {
-	switch {
-	case want == "":
+// health_status, any of its statuses ("200", or a class such as "2xx");
+// none passes 2xx and 3xx.
+func healthy(want []string, code int) bool {
+	if len(want) == 0 {
 		return code >= 200 && code < 400
-	case len(want) == 3 && want[1:] == "xx":
-		return code/100 == int(want[0]-'0')
 	}
-	return strconv.Itoa(code) == want
+	for _, w := range want {
+		switch {
+		case len(w) == 3 && w[1:] == "xx":
+			if code/100 == int(w[0]-'0') {
+				return true
+			}
+		case len(w) == 3 && code >= 100 && code <= 999 && int(w[0]-'0')*100+int(w[1]-'0')*10+int(w[2]-'0') == code:
+			return true
+		}
+	}
+	return false
 }
 
 // pinger is the part of the AJP transport active checks use (CPing/CPong).

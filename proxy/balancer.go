@@ -78,6 +78,13 @@ type Balancer struct {
 
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
+
+	// budget is retry_budget; nil without one (retrybudget.go, issue 15).
+	budget *retryBudget
+	// ejections counts outlier ejections; ejectionsKept, outliers left
+	// in because max_ejection was reached (outlier.go, issue 15).
+	ejections     atomic.Uint64
+	ejectionsKept atomic.Uint64
 	recent    failoverLog // the last failovers and retries, for the status page
 }
 
@@ -145,6 +152,7 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		b.affinity = newAffinity([]byte(cfg.Sticky.Secret))
 	}
 	b.hasStore = b.tab != nil && srv.opts.SessionStore
+	b.budget = newRetryBudget(cfg.RetryBudget)
 	b.fetchers = make(chan struct{}, storeFetchers)
 	b.pins = newPinLimiter(pinBurst, pinRate)
 	if b.tr, err = newTransports(cfg, srv.ajpTransport); err != nil {
@@ -304,9 +312,15 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 		return
 	}
 	st := &reqState{b: b, set: set, start: b.now(), client: r.Context(), grpc: grpc, trusted: s.trusted}
+	if b.budget != nil {
+		b.budget.request(st.start.UnixNano())
+	}
 	b.findSession(r, st)
 	b.balanceKeys(r, st)
 	dec, err := set.table.Pick(&st.req)
+	if err != nil && b.cfg.TryDuration > 0 && !errors.Is(err, routing.ErrStickyForced) {
+		dec, err = b.waitPick(r.Context(), st) // lb_try_duration: wait for a member
+	}
 	if err != nil {
 		b.noMember.Add(1)
 		b.srv.proxyError(w, r, err)
@@ -522,7 +536,11 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(out)
 		if err == nil {
 			m.requests.Add(1)
-			m.observe(resp.StatusCode, b.now().Sub(t0))
+			d := b.now().Sub(t0)
+			m.observe(resp.StatusCode, d)
+			if b.cfg.Outlier != nil {
+				m.outlier.answer(resp.StatusCode, d)
+			}
 			if slices.Contains(b.cfg.FailOnStatus, resp.StatusCode) {
 				b.memberFailed(m, fmt.Sprintf("status %d", resp.StatusCode))
 			} else {
@@ -541,8 +559,11 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		m.responses[0].Add(1)
+		if b.cfg.Outlier != nil {
+			m.outlier.failure()
+		}
 		b.memberFailed(m, failReason(err))
-		if !b.retryable(out, body, err) || st.attempts > b.cfg.Retries {
+		if !b.retryable(out, body, err) || st.attempts > b.cfg.Retries || b.tryTimeUp(st) {
 			return nil, err
 		}
 		st.req.Exclude |= 1 << uint(st.dec.Index)
@@ -550,8 +571,15 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		if errors.Is(perr, routing.ErrStickyForced) {
 			return nil, fmt.Errorf("%w (member %s: %w)", perr, m.name, err)
 		}
+		if perr != nil && b.cfg.TryDuration > 0 {
+			dec, perr = b.waitPick(out.Context(), st)
+		}
 		if perr != nil {
 			return nil, err // nothing left to try: report the member's failure
+		}
+		if b.budget != nil && !b.budget.allow(b.now().UnixNano()) {
+			b.retryRefused(m, err)
+			return nil, err
 		}
 		m.retried.Add(1)
 		st.retried = true
@@ -727,7 +755,12 @@ func (b *Balancer) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	var probe <-chan time.Time
+	var probe, judge <-chan time.Time
+	if o := b.cfg.Outlier; o != nil {
+		t := time.NewTicker(o.Interval)
+		defer t.Stop()
+		judge = t.C
+	}
 	active := b.cfg.HealthURI != "" || b.cfg.AJPPing
 	if active {
 		t := time.NewTicker(orDefault(b.cfg.HealthInterval, 5*time.Second))
@@ -743,11 +776,19 @@ func (b *Balancer) Run(ctx context.Context) error {
 			now := b.now()
 			set := b.set.Load()
 			for i, m := range set.members {
+				ejected, at, _ := m.ejection()
 				if m.recoverIfDue(now, active) {
 					set.table.CatchUp(i) // least_requests: no burst onto the returning member
+					if ejected {
+						b.recent.add(FailoverEvent{At: now, To: m.name, Reason: "back after ejection of " + now.Sub(at).Round(time.Millisecond).String()})
+						b.log.Info().Str("member", m.name).Msg("member back after ejection")
+						continue
+					}
 					b.log.Info().Str("member", m.name).Msg("member back after recover time")
 				}
 			}
+		case <-judge:
+			b.judgeOutliers(b.now())
 		case <-probe:
 			b.probeAll(ctx)
 		}

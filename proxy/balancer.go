@@ -85,7 +85,7 @@ type Balancer struct {
 	// in because max_ejection was reached (outlier.go, issue 15).
 	ejections     atomic.Uint64
 	ejectionsKept atomic.Uint64
-	recent    failoverLog // the last failovers and retries, for the status page
+	recent        failoverLog // the last failovers and retries, for the status page
 }
 
 // memberSet is an immutable pairing of members and the routing table built

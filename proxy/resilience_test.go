@@ -158,7 +158,7 @@ func TestRetryBudgetDeadMember(t *testing.T) {
 		survivors := func() int64 { return a.hits.Load() + b.hits.Load() }
 		load(t.Context(), site+"/", 8, perPhase)
 		pre := float64(survivors()) / perPhase
-		c.Close() // killed: connections refused from now on
+		c.Close()                           // killed: connections refused from now on
 		time.Sleep(1100 * time.Millisecond) // the budget's 1s window forgets the pre-kill requests
 		before := survivors()
 		got := load(t.Context(), site+"/", 8, perPhase)

@@ -78,14 +78,14 @@ type Balancer struct {
 
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
+	recent    failoverLog // the last failovers and retries, for the status page
 
-	// budget is retry_budget; nil without one (retrybudget.go, issue 15).
-	budget *retryBudget
-	// ejections counts outlier ejections; ejectionsKept, outliers left
-	// in because max_ejection was reached (outlier.go, issue 15).
+	// Issue 15. budget is retry_budget, nil without one (retrybudget.go);
+	// ejections counts outlier ejections, ejectionsKept outliers left in
+	// because max_ejection was reached (outlier.go).
+	budget        *retryBudget
 	ejections     atomic.Uint64
 	ejectionsKept atomic.Uint64
-	recent        failoverLog // the last failovers and retries, for the status page
 }
 
 // memberSet is an immutable pairing of members and the routing table built

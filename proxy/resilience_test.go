@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -197,4 +198,81 @@ func cmpStr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// TestTryDuration: Caddy's lb_try_duration holds a request while its only
+// member restarts: the first attempt is refused, the member is out for its
+// recover time, and the request, instead of failing at once, waits
+// lb_try_interval at a time until the member is back and is answered by
+// it. Without lb_try_duration the same request fails.
+func TestTryDuration(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+		want        int
+	}{
+		{"without lb_try_duration", "", http.StatusBadGateway},
+		{"with lb_try_duration", "\t\tlb_try_duration 20s\n\t\tlb_try_interval 50ms\n", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close() // the member is down: connections refused
+			s, site := startProxy(t, oneBalancer("app=http://"+addr, "\t\trecover_time 300ms\n"+tc.extra), nil)
+			got := make(chan int, 1)
+			go func() {
+				resp, err := http.Get(site + "/")
+				if err != nil {
+					got <- 0
+					return
+				}
+				resp.Body.Close()
+				got <- resp.StatusCode
+			}()
+			testpeers.WaitUntil(t, 10*time.Second, "the first attempt refused", func() bool {
+				return memberOf(s, "app").Responses.Transport > 0
+			})
+			if tc.want == http.StatusOK {
+				// The member comes back on its port.
+				ln, err := net.Listen("tcp", addr)
+				if err != nil {
+					t.Skipf("the member's port was taken meanwhile: %v", err)
+				}
+				srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "back") })}
+				go srv.Serve(ln)
+				t.Cleanup(func() { srv.Close() })
+			}
+			if code := <-got; code != tc.want {
+				t.Errorf("GET / = %d; want %d", code, tc.want)
+			}
+		})
+	}
+}
+
+// TestOutlierLatency: a member whose answers take far longer than its
+// peers' (all of them 200s) is ejected for its latency when
+// latency_factor is set.
+func TestOutlierLatency(t *testing.T) {
+	slow := newBackend(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(40 * time.Millisecond)
+		fmt.Fprintln(w, "slow")
+	})
+	a, b := newBackend(t, "a", nil), newBackend(t, "b", nil)
+	s, site := startProxy(t, oneBalancer("slow=http://"+slow.hostport()+" a=http://"+a.hostport()+" b=http://"+b.hostport(),
+		"\t\toutlier {\n\t\t\tinterval 300ms\n\t\t\tmin_requests 3\n\t\t\tlatency_factor 5\n\t\t\tbase_ejection_time 1h\n\t\t}"), nil)
+	ctx, stop := context.WithCancel(t.Context())
+	done := make(chan map[int]int)
+	go func() { done <- load(ctx, site+"/", 4, 0) }()
+	defer func() { stop(); <-done }()
+	testpeers.WaitUntil(t, 10*time.Second, "slow ejected", func() bool { return memberOf(s, "slow").EjectedUntil != nil })
+	m := memberOf(s, "slow")
+	t.Logf("%s", m.Reason)
+	if !strings.HasPrefix(m.Reason, "ejected: mean latency ") {
+		t.Errorf("reason %q; want its latency", m.Reason)
+	}
+	if memberOf(s, "a").Ejections+memberOf(s, "b").Ejections != 0 {
+		t.Errorf("a fast member was ejected")
+	}
 }

@@ -14,9 +14,6 @@ import (
 // lb_try_interval, outlier { ... }, health_body, health_headers and
 // health_method. reverseProxy hands them to resilienceOption.
 
-// resilienceOptions are the reverse_proxy options resilienceOption parses.
-var resilienceOptions = []string{"retry_budget", "lb_try_duration", "lb_try_interval", "outlier", "health_body", "health_headers", "health_method"}
-
 // RetryBudget bounds the retries a balancer sends to other members to a
 // share of its recent requests (Finagle's and linkerd's rate budget, the
 // idea of Envoy's retry_budget): over the last Window, retries may be at
@@ -71,9 +68,9 @@ func DefaultOutlier() *Outlier {
 	}
 }
 
-// resilienceOption parses one of resilienceOptions into bal. seen holds the
-// options already set in the block (lb_try_duration lifts the retries
-// count unless retries was set).
+// resilienceOption parses one of retry_budget, lb_try_duration,
+// lb_try_interval, outlier, health_body, health_headers and health_method
+// into bal.
 func (b *builder) resilienceOption(d *node, bal *Balancer) error {
 	switch d.name() {
 	case "retry_budget":

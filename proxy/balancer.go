@@ -513,6 +513,11 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 //   - other failures are retried only for idempotent methods without a
 //     consumed body.
 //
+// Retries stop at retries (lb_retries), once the request has tried for
+// lb_try_duration, or when the retry_budget refuses one; with
+// lb_try_duration, a request with no member left to try waits for one
+// (waitPick). Each attempt's answer feeds the member's outlier counts.
+//
 // It works only on requests ServeHTTP prepared (their reqState), so it is
 // the reverse proxy's transport and nobody else's.
 func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {

@@ -318,7 +318,7 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 	b.findSession(r, st)
 	b.balanceKeys(r, st)
 	dec, err := set.table.Pick(&st.req)
-	if err != nil && b.cfg.TryDuration > 0 && !errors.Is(err, routing.ErrStickyForced) {
+	if b.cfg.TryDuration > 0 && errors.Is(err, routing.ErrNoMember) {
 		dec, err = b.waitPick(r.Context(), st) // lb_try_duration: wait for a member
 	}
 	if err != nil {
@@ -576,7 +576,7 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		if errors.Is(perr, routing.ErrStickyForced) {
 			return nil, fmt.Errorf("%w (member %s: %w)", perr, m.name, err)
 		}
-		if perr != nil && b.cfg.TryDuration > 0 {
+		if b.cfg.TryDuration > 0 && errors.Is(perr, routing.ErrNoMember) {
 			dec, perr = b.waitPick(out.Context(), st)
 		}
 		if perr != nil {

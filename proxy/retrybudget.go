@@ -105,7 +105,8 @@ func (b *Balancer) tryTimeUp(st *reqState) bool {
 // waitPick is lb_try_duration's wait: while the request has time left, it
 // waits lb_try_interval and picks again among all members (those it
 // already tried included: one may be back), until one is usable. It
-// returns the last pick's error when time runs out or ctx ends.
+// returns ErrNoMember when time runs out or ctx ends, and any other
+// error of a pick as it is.
 func (b *Balancer) waitPick(ctx context.Context, st *reqState) (routing.Decision, error) {
 	interval := orDefault(b.cfg.TryInterval, 250*time.Millisecond) // Caddy's default
 	for {
@@ -123,8 +124,8 @@ func (b *Balancer) waitPick(ctx context.Context, st *reqState) (routing.Decision
 		st.set = b.set.Load() // a member may have been added or re-enabled
 		st.req.Exclude = 0
 		dec, err := st.set.table.Pick(&st.req)
-		if err == nil || errors.Is(err, routing.ErrStickyForced) {
-			return dec, err
+		if !errors.Is(err, routing.ErrNoMember) {
+			return dec, err // a member, or an answer other than "none usable"
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -246,7 +247,7 @@ func outlier(d *node) (*Outlier, error) {
 		case "latency_factor":
 			v, perr := strconv.ParseFloat(strings.TrimSuffix(t.text, "x"), 64)
 			switch {
-			case perr != nil:
+			case perr != nil || math.IsNaN(v):
 				err = errorf(t.pos, "latency_factor: %q: want a factor such as 5 or 5x", t.text)
 			case v != 0 && (v < 1.5 || v > 1000):
 				err = errorf(t.pos, "latency_factor: %s is out of range 1.5..1000 (or 0, off)", t.text)

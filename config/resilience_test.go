@@ -93,6 +93,7 @@ func TestResilienceErrors(t *testing.T) {
 		{"outlier twice", "\t\toutlier {\n\t\t\tinterval 1s\n\t\t\tinterval 2s\n\t\t}\n", "Caddyfile:5:4: interval is set twice (first at Caddyfile:4:4)"},
 		{"outlier ratio", "\t\toutlier {\n\t\t\tfailure_ratio 0%\n\t\t}\n", "Caddyfile:4:18: failure_ratio: 0% is out of range 1%..100%"},
 		{"outlier latency", "\t\toutlier {\n\t\t\tlatency_factor 1.2\n\t\t}\n", "Caddyfile:4:19: latency_factor: 1.2 is out of range 1.5..1000 (or 0, off)"},
+		{"outlier latency NaN", "\t\toutlier {\n\t\t\tlatency_factor NaN\n\t\t}\n", `Caddyfile:4:19: latency_factor: "NaN": want a factor such as 5 or 5x`},
 		{"outlier latency word", "\t\toutlier {\n\t\t\tlatency_factor slow\n\t\t}\n", `Caddyfile:4:19: latency_factor: "slow": want a factor such as 5 or 5x`},
 		{"outlier max ejection", "\t\toutlier {\n\t\t\tmax_ejection 50\n\t\t}\n", `Caddyfile:4:17: max_ejection: "50": want a percentage such as 20%`},
 		{"outlier cap below base", "\t\toutlier {\n\t\t\tbase_ejection_time 1m\n\t\t\tmax_ejection_time 30s\n\t\t}\n", "Caddyfile:5:4: max_ejection_time: 30s is less than base_ejection_time 1m0s"},

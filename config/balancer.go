@@ -19,6 +19,9 @@ var reverseProxyOptions = []string{
 	"header_up", "header_down", "transport",
 	"client_cert_headers", "flush_interval", "unhealthy_status",
 	"handle_response", "replace_status", "@name",
+	// issue 15: retry budget, outlier ejection, richer active checks
+	// (resilience.go; lb_try_duration is in the list above).
+	"retry_budget", "lb_try_interval", "outlier", "health_body", "health_headers", "health_method",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
@@ -33,7 +36,6 @@ var caddyAliases = map[string]string{
 // caddyProxyIgnored are Caddy's reverse_proxy options Tether accepts and
 // does not honour (tuning that has no counterpart), each with why.
 var caddyProxyIgnored = map[string]string{
-	"lb_try_interval":         "Tether does not wait between attempts: a failed attempt goes at once to the failover member",
 	"stream_timeout":          "streams (WebSocket, SSE) last as long as both sides keep them open",
 	"stream_close_delay":      "streams are closed with the config that opened them",
 	"buffer_requests":         "request bodies stream to the member",
@@ -52,9 +54,6 @@ var caddyProxyUnsupported = map[string]string{
 	"copy_response":         "copy_response belongs in a handle_response block",
 	"copy_response_headers": "copy_response_headers belongs in a handle_response block",
 	"dynamic":               "dynamic upstreams are not supported; see discover cluster",
-	"health_headers":        "health_headers is not supported",
-	"health_body":           "health_body is not supported; health_status checks the status",
-	"health_method":         "health_method is not supported: active checks are GETs",
 	"health_request_body":   "health_request_body is not supported",
 	"health_upstream":       "health_upstream is not supported: active checks go to the member",
 	"lb_retry_match":        "lb_retry_match is not supported: Tether retries requests that never reached a member, and idempotent ones without a body",
@@ -254,15 +253,22 @@ func (b *builder) reverseProxy(n *node, defaultName string, sc *scope, s *Site) 
 				bal.HealthPort, err = intArg(d, d.arg(0), 1, 65535)
 			}
 		case "health_status":
-			if err = d.simple(1); err == nil {
-				bal.HealthStatus, err = healthStatus(d, d.arg(0))
+			if err = d.argc(1, -1); err == nil {
+				err = d.noBlock()
 			}
-		case "lb_try_duration":
-			var ignored time.Duration
-			if err = durOption(d, &ignored); err == nil {
-				b.cfg.Warnings = append(b.cfg.Warnings, Warning{Pos: d.args[0].pos,
-					Msg: "lb_try_duration is not honoured: Tether does not wait for a member to come back; a failed attempt goes at once to the failover member (retries, lb_retries)"})
+			for _, t := range d.args[1:] {
+				if err != nil {
+					break
+				}
+				var code string
+				if code, err = healthStatus(d, t); err == nil {
+					bal.HealthStatus = append(bal.HealthStatus, code)
+				}
 			}
+		// issue 15 (resilience.go): retry budget, try duration, outlier
+		// ejection, richer active checks.
+		case "retry_budget", "lb_try_duration", "lb_try_interval", "outlier", "health_body", "health_headers", "health_method":
+			err = b.resilienceOption(d, bal)
 		case "health_interval":
 			err = durOption(d, &bal.HealthInterval)
 		case "health_timeout":
@@ -323,6 +329,10 @@ func (b *builder) reverseProxy(n *node, defaultName string, sc *scope, s *Site) 
 	}
 	if bal.HealthPort != 0 && bal.HealthURI == "" {
 		bal.HealthURI = "/" // Caddy: health_port alone enables active checks
+	}
+	_, retriesSet := seen["retries"]
+	if err := checkResilience(bal, retriesSet, seen); err != nil { // issue 15
+		return nil, err
 	}
 	if weights != nil {
 		if bal.DiscoverService != "" {

@@ -17,11 +17,11 @@ func TestCaddySpellings(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := cfg.Sites[0].Balancers[0]
-	if b.LBPolicy != "least_busy" || b.Retries != 3 || b.RecoverTime != 45*time.Second || b.HealthURI != "/up" || b.HealthStatus != "2xx" {
+	if b.LBPolicy != "least_busy" || b.Retries != 3 || b.RecoverTime != 45*time.Second || b.HealthURI != "/up" || len(b.HealthStatus) != 1 || b.HealthStatus[0] != "2xx" || b.TryDuration != 5*time.Second {
 		t.Errorf("balancer %+v; want least_busy, retries 3, recover_time 45s, health_uri /up, health_status 2xx", b)
 	}
-	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0].String(), "Caddyfile:8:3: warning: lb_try_duration is not honoured") {
-		t.Errorf("warnings %v; want one for lb_try_duration at 8:3", cfg.Warnings)
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings %v; want none (lb_try_duration is honoured)", cfg.Warnings)
 	}
 	for _, tc := range []struct{ opts, mode, cookie string }{
 		{"\t\tlb_policy cookie\n", "cookie", "lb"},
@@ -159,15 +159,15 @@ func TestCaddyProxyOptions(t *testing.T) {
 	parse := func(opts string) (*Config, error) {
 		return Parse("Caddyfile", []byte("example.com {\n\treverse_proxy a=http://127.0.0.1:1 {\n"+opts+"\t}\n}\n"))
 	}
-	cfg, err := parse("\t\tunhealthy_status 429 5xx\n\t\tlb_try_interval 250ms\n\t\tstream_timeout 1h\n")
+	cfg, err := parse("\t\tunhealthy_status 429 5xx\n\t\tmax_buffer_size 1m\n\t\tstream_timeout 1h\n")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f := cfg.Sites[0].Balancers[0].FailOnStatus; len(f) != 101 || f[0] != 429 || f[1] != 500 || f[100] != 599 {
 		t.Errorf("unhealthy_status 429 5xx: fail_on_status %v; want 429 and 500..599", f)
 	}
-	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0].String(), "Caddyfile:4:3: warning: lb_try_interval is not honoured") {
-		t.Errorf("warnings %v; want lb_try_interval and stream_timeout", cfg.Warnings)
+	if len(cfg.Warnings) != 2 || !strings.Contains(cfg.Warnings[0].String(), "Caddyfile:4:3: warning: max_buffer_size is not honoured") {
+		t.Errorf("warnings %v; want max_buffer_size and stream_timeout", cfg.Warnings)
 	}
 	for _, tc := range []struct{ opts, wantErr string }{
 		{"\t\tfail_on_status 502\n\t\tunhealthy_status 503\n", "unhealthy_status is set twice"},

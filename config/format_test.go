@@ -134,7 +134,8 @@ func FuzzParse(f *testing.F) {
 		"a.com,\nb.com {\n}", "{$X:a.com} {\n}", "a.com {\n\ttrusted_proxies {$SEEDS}\n}",
 		"a.com {\n\trespond \"{env.A}{env.}{env.B\"\n}", "{\n\tservers :80 {\n\t\tprotocols h2c\n\t}\n}\nhttp://:80 {\n}",
 		"a.com {\n\troot @x /y\n\ttry_files {path} =404\n\thandle_errors 5xx {\n\t\terror x 500\n\t}\n}",
-		"a\"b\" `c`d \"e\"#f", "x <<A\nA <<B\nB\n", "a {\n\tb {\n\t}\n}\n}", "\r\n\r\n a\r b",
+		"a\"b\" `c`d \"e\"#f",
+		"a.com {\n\treverse_proxy x:1 {\n\t\tretry_budget 20% min 3 window 10s\n\t\toutlier {\n\t\t\tmax_ejection 50%\n\t\t}\n\t\thealth_headers {\n\t\t\tHost a\n\t\t}\n\t}\n}", "x <<A\nA <<B\nB\n", "a {\n\tb {\n\t}\n}\n}", "\r\n\r\n a\r b",
 	} {
 		f.Add([]byte(s))
 	}

@@ -495,9 +495,9 @@ type Balancer struct {
 	// HealthPort is the port HTTP members' active checks go to (Caddy's
 	// health_port; alone it checks /); 0: the member's own.
 	HealthPort int
-	// HealthStatus is the status an active health check expects: "200"
-	// exactly, or a class ("2xx"); "" accepts 2xx and 3xx.
-	HealthStatus string
+	// HealthStatus are the statuses an active health check accepts, any
+	// of them: "200" exactly, or a class ("2xx"); none accepts 2xx and 3xx.
+	HealthStatus []string
 	// HeaderUp and HeaderDown are Caddy's header_up and header_down: the
 	// operations on the request sent to a member (after the forwarded
 	// headers; "Host" sets the Host sent) and on the member's answer.
@@ -537,6 +537,32 @@ type Balancer struct {
 	// ...; Tomcat's SSLValve reads them); "" sends none. Headers of those
 	// names from clients never reach a member either way.
 	ClientCertHeaders string
+
+	// Issue 15: retry budget, try duration, outlier ejection and richer
+	// active checks (resilience.go).
+	//
+	// RetryBudget bounds retries to a share of recent requests; nil: only
+	// Retries bounds them.
+	RetryBudget *RetryBudget
+	// TryDuration is Caddy's lb_try_duration: no attempt starts once a
+	// request has been trying this long, and while it has time a request
+	// with no usable member left waits TryInterval and tries again. 0: one
+	// pass over the members (Retries bounds it). With TryDuration and no
+	// retries written, Retries is 100.
+	TryDuration time.Duration
+	// TryInterval is Caddy's lb_try_interval: the wait before trying again
+	// when no member is left to try; default 250ms.
+	TryInterval time.Duration
+	// Outlier is outlier ejection; nil: off.
+	Outlier *Outlier
+	// HealthBody is Caddy's health_body: a regular expression an active
+	// check's answer body (its first 64 KiB) must match; "" checks none.
+	HealthBody string
+	// HealthHeaders are Caddy's health_headers: header fields sent with
+	// every active check; Host sets the Host sent.
+	HealthHeaders []HealthHeader
+	// HealthMethod is Caddy's health_method; "" is GET.
+	HealthMethod string
 
 	Pos Pos
 }

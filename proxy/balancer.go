@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,8 @@ type Balancer struct {
 	srv        *Server   // for the error page
 	site       *site     // for forwarded-header trust
 	affinity   *affinity // signs sticky cookie values: the server's, or the balancer's own secret
+	// healthBody is health_body, compiled; nil checks no body.
+	healthBody *regexp.Regexp
 
 	set atomic.Pointer[memberSet]
 
@@ -76,6 +79,13 @@ type Balancer struct {
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
 	recent    failoverLog // the last failovers and retries, for the status page
+
+	// Issue 15. budget is retry_budget, nil without one (retrybudget.go);
+	// ejections counts outlier ejections, ejectionsKept outliers left in
+	// because max_ejection was reached (outlier.go).
+	budget        *retryBudget
+	ejections     atomic.Uint64
+	ejectionsKept atomic.Uint64
 }
 
 // memberSet is an immutable pairing of members and the routing table built
@@ -133,10 +143,16 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		tab:  srv.opts.Sessions,
 	}
 	b.affinity = srv.affinity
+	if cfg.HealthBody != "" {
+		if b.healthBody, err = regexp.Compile(cfg.HealthBody); err != nil {
+			return nil, fmt.Errorf("%s: balancer %s: health_body: %w", cfg.Pos, cfg.Name, err)
+		}
+	}
 	if cfg.Sticky.Secret != "" {
 		b.affinity = newAffinity([]byte(cfg.Sticky.Secret))
 	}
 	b.hasStore = b.tab != nil && srv.opts.SessionStore
+	b.budget = newRetryBudget(cfg.RetryBudget)
 	b.fetchers = make(chan struct{}, storeFetchers)
 	b.pins = newPinLimiter(pinBurst, pinRate)
 	if b.tr, err = newTransports(cfg, srv.ajpTransport); err != nil {
@@ -296,9 +312,15 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 		return
 	}
 	st := &reqState{b: b, set: set, start: b.now(), client: r.Context(), grpc: grpc, trusted: s.trusted}
+	if b.budget != nil {
+		b.budget.request(st.start.UnixNano())
+	}
 	b.findSession(r, st)
 	b.balanceKeys(r, st)
 	dec, err := set.table.Pick(&st.req)
+	if b.cfg.TryDuration > 0 && errors.Is(err, routing.ErrNoMember) {
+		dec, err = b.waitPick(r.Context(), st) // lb_try_duration: wait for a member
+	}
 	if err != nil {
 		b.noMember.Add(1)
 		b.srv.proxyError(w, r, err)
@@ -491,6 +513,11 @@ func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
 //   - other failures are retried only for idempotent methods without a
 //     consumed body.
 //
+// Retries stop at retries (lb_retries), once the request has tried for
+// lb_try_duration, or when the retry_budget refuses one; with
+// lb_try_duration, a request with no member left to try waits for one
+// (waitPick). Each attempt's answer feeds the member's outlier counts.
+//
 // It works only on requests ServeHTTP prepared (their reqState), so it is
 // the reverse proxy's transport and nobody else's.
 func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
@@ -514,7 +541,11 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(out)
 		if err == nil {
 			m.requests.Add(1)
-			m.observe(resp.StatusCode, b.now().Sub(t0))
+			d := b.now().Sub(t0)
+			m.observe(resp.StatusCode, d)
+			if b.cfg.Outlier != nil {
+				m.outlier.answer(resp.StatusCode, d)
+			}
 			if slices.Contains(b.cfg.FailOnStatus, resp.StatusCode) {
 				b.memberFailed(m, fmt.Sprintf("status %d", resp.StatusCode))
 			} else {
@@ -533,8 +564,11 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		m.responses[0].Add(1)
+		if b.cfg.Outlier != nil {
+			m.outlier.failure()
+		}
 		b.memberFailed(m, failReason(err))
-		if !b.retryable(out, body, err) || st.attempts > b.cfg.Retries {
+		if !b.retryable(out, body, err) || st.attempts > b.cfg.Retries || b.tryTimeUp(st) {
 			return nil, err
 		}
 		st.req.Exclude |= 1 << uint(st.dec.Index)
@@ -542,8 +576,15 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		if errors.Is(perr, routing.ErrStickyForced) {
 			return nil, fmt.Errorf("%w (member %s: %w)", perr, m.name, err)
 		}
+		if b.cfg.TryDuration > 0 && errors.Is(perr, routing.ErrNoMember) {
+			dec, perr = b.waitPick(out.Context(), st)
+		}
 		if perr != nil {
 			return nil, err // nothing left to try: report the member's failure
+		}
+		if b.budget != nil && !b.budget.allow(b.now().UnixNano()) {
+			b.retryRefused(m, err)
+			return nil, err
 		}
 		m.retried.Add(1)
 		st.retried = true
@@ -719,7 +760,12 @@ func (b *Balancer) Run(ctx context.Context) error {
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
-	var probe <-chan time.Time
+	var probe, judge <-chan time.Time
+	if o := b.cfg.Outlier; o != nil {
+		t := time.NewTicker(o.Interval)
+		defer t.Stop()
+		judge = t.C
+	}
 	active := b.cfg.HealthURI != "" || b.cfg.AJPPing
 	if active {
 		t := time.NewTicker(orDefault(b.cfg.HealthInterval, 5*time.Second))
@@ -735,11 +781,19 @@ func (b *Balancer) Run(ctx context.Context) error {
 			now := b.now()
 			set := b.set.Load()
 			for i, m := range set.members {
+				ejected, at, _ := m.ejection()
 				if m.recoverIfDue(now, active) {
 					set.table.CatchUp(i) // least_requests: no burst onto the returning member
+					if ejected {
+						b.recent.add(FailoverEvent{At: now, To: m.name, Reason: "back after ejection of " + now.Sub(at).Round(time.Millisecond).String()})
+						b.log.Info().Str("member", m.name).Msg("member back after ejection")
+						continue
+					}
 					b.log.Info().Str("member", m.name).Msg("member back after recover time")
 				}
 			}
+		case <-judge:
+			b.judgeOutliers(b.now())
 		case <-probe:
 			b.probeAll(ctx)
 		}
@@ -789,33 +843,64 @@ func (b *Balancer) probe(ctx context.Context, m *member) string {
 	if b.cfg.HealthPort != 0 {
 		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(b.cfg.HealthPort))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	method := cmp(b.cfg.HealthMethod, http.MethodGet)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return err.Error()
 	}
 	req.Header.Set("User-Agent", "tether-health-check")
+	for _, h := range b.cfg.HealthHeaders {
+		if h.Name == "Host" {
+			req.Host = h.Values[0] // net/http sends Request.Host, not Header["Host"]
+			continue
+		}
+		req.Header[h.Name] = h.Values
+	}
 	resp, err := m.rt.RoundTrip(req)
 	if err != nil {
 		return failReason(err)
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
+	defer resp.Body.Close()
 	if !healthy(b.cfg.HealthStatus, resp.StatusCode) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, healthBodyMax))
 		return fmt.Sprintf("health status %d", resp.StatusCode)
+	}
+	if b.healthBody == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, healthBodyMax))
+		return ""
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, healthBodyMax))
+	if err != nil {
+		return "health body: " + failReason(err)
+	}
+	if !b.healthBody.Match(body) {
+		return "health body does not match"
 	}
 	return ""
 }
 
+// healthBodyMax is how much of an active check's answer is read (and
+// matched against health_body).
+const healthBodyMax = 64 << 10
+
 // healthy reports whether an active check's status passes: want is
-// health_status ("200", or a class such as "2xx"); "" passes 2xx and 3xx.
-func healthy(want string, code int) bool {
-	switch {
-	case want == "":
+// health_status, any of its statuses ("200", or a class such as "2xx");
+// none passes 2xx and 3xx.
+func healthy(want []string, code int) bool {
+	if len(want) == 0 {
 		return code >= 200 && code < 400
-	case len(want) == 3 && want[1:] == "xx":
-		return code/100 == int(want[0]-'0')
 	}
-	return strconv.Itoa(code) == want
+	for _, w := range want {
+		switch {
+		case len(w) == 3 && w[1:] == "xx":
+			if code/100 == int(w[0]-'0') {
+				return true
+			}
+		case len(w) == 3 && code >= 100 && code <= 999 && int(w[0]-'0')*100+int(w[1]-'0')*10+int(w[2]-'0') == code:
+			return true
+		}
+	}
+	return false
 }
 
 // pinger is the part of the AJP transport active checks use (CPing/CPong).

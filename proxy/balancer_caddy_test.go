@@ -11,15 +11,17 @@ import (
 
 func TestHealthStatus(t *testing.T) {
 	for _, tc := range []struct {
-		want string
+		want []string
 		code int
 		ok   bool
 	}{
-		{"", 200, true}, {"", 302, true}, {"", 404, false}, {"", 503, false},
-		{"2xx", 204, true}, {"2xx", 302, false}, {"200", 200, true}, {"200", 204, false}, {"3xx", 301, true},
+		{nil, 200, true}, {nil, 302, true}, {nil, 404, false}, {nil, 503, false},
+		{[]string{"2xx"}, 204, true}, {[]string{"2xx"}, 302, false}, {[]string{"200"}, 200, true}, {[]string{"200"}, 204, false},
+		{[]string{"3xx"}, 301, true}, {[]string{"2xx", "401"}, 401, true}, {[]string{"2xx", "401"}, 403, false},
+		{[]string{"200", "3xx"}, 302, true}, {[]string{"200", "3xx"}, 204, false},
 	} {
 		if got := healthy(tc.want, tc.code); got != tc.ok {
-			t.Errorf("health_status %q, answer %d: healthy %v; want %v", tc.want, tc.code, got, tc.ok)
+			t.Errorf("healthy(%q, %d) = %v; want %v", tc.want, tc.code, got, tc.ok)
 		}
 	}
 }

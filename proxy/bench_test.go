@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tether-proxy/tether/config"
 )
 
 // BenchmarkProxySticky measures one keep-alive sticky GET through the
@@ -72,4 +75,47 @@ func newBenchH2CBackend(b *testing.B, route string) string {
 	go s.Serve(ln)
 	b.Cleanup(func() { s.Close() })
 	return ln.Addr().String()
+}
+
+// BenchmarkResilienceBookkeeping is what retry_budget and outlier
+// ejection add to a request that succeeds: the budget's request count and
+// the member's outlier counts. Both are atomics on fixed arrays: 0
+// allocs/op.
+func BenchmarkResilienceBookkeeping(b *testing.B) {
+	rb := newRetryBudget(&config.RetryBudget{Percent: 20, MinPerSec: 3, Window: 10 * time.Second})
+	var c outlierCounts
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		rb.request(now.UnixNano())
+		c.answer(200, time.Millisecond)
+	}
+}
+
+// BenchmarkProxyResilience is BenchmarkProxySticky without and with
+// retry_budget and outlier ejection on the balancer, in one run: the
+// allocs/op of the two must be the same.
+func BenchmarkProxyResilience(b *testing.B) {
+	for _, bc := range []struct{ name, extra string }{
+		{"off", ""},
+		{"budget+outlier", "\t\tretry_budget 20%\n\t\toutlier {\n\t\t\tlatency_factor 5\n\t\t}"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			m1 := newBenchBackend(b, "tomcat1")
+			m2 := newBenchBackend(b, "tomcat2")
+			_, site := startProxyB(b, oneBalancer("tomcat1=http://"+m1+" tomcat2=http://"+m2, bc.extra))
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+			req, _ := http.NewRequest(http.MethodGet, site+"/app", nil)
+			req.Header.Set("Cookie", "JSESSIONID=0123456789ABCDEF.tomcat1")
+			b.ReportAllocs()
+			for b.Loop() {
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
 }

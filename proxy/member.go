@@ -52,6 +52,15 @@ type member struct {
 	probeFails int       // consecutive active-check failures
 	probePass  int       // consecutive active-check passes
 	kept       bool      // at max_fails but kept in rotation (the cap on members out)
+
+	// Outlier ejection (outlier.go, issue 15). ejections is the back-off's
+	// multiplier (guarded by mu, as are ejected and ejectedAt: out through
+	// ejection, since then); ejectedTotal counts every ejection.
+	outlier      outlierCounts
+	ejections    int
+	ejected      bool
+	ejectedAt    time.Time
+	ejectedTotal atomic.Uint64
 }
 
 // newMember builds a member from its config, with its own transport (its
@@ -174,6 +183,7 @@ func (m *member) recoverIfDue(now time.Time, active bool) bool {
 	}
 	m.downUntil = time.Time{}
 	m.fails = 0
+	m.ejected = false
 	if active && m.probeFails > 0 {
 		return false // the active check holds it out
 	}

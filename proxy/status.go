@@ -259,6 +259,27 @@ type BalancerStatus struct {
 	// PinsRefused counts failed-over sessions left without a failover pin
 	// because the balancer's pin bucket was empty (see pins.go).
 	PinsRefused uint64 `json:"pins_refused"`
+
+	// Issue 15. RetriesRefused counts retries the retry budget refused
+	// (the client got the failed attempt's answer); RetryBudget is the
+	// budget's window now, nil without retry_budget. Ejections counts
+	// outlier ejections, EjectionsKept outliers left in rotation because
+	// max_ejection was reached.
+	RetriesRefused uint64             `json:"retries_refused"`
+	RetryBudget    *RetryBudgetStatus `json:"retry_budget,omitempty"`
+	Ejections      uint64             `json:"ejections"`
+	EjectionsKept  uint64             `json:"ejections_kept"`
+}
+
+// RetryBudgetStatus is a balancer's retry budget over its current window:
+// the requests it received and the retries it sent, and how many retries
+// the window allows (Percent of Requests plus the floor).
+type RetryBudgetStatus struct {
+	Percent  int     `json:"percent"`
+	Window   string  `json:"window"`
+	Requests int64   `json:"requests"`
+	Retries  int64   `json:"retries"`
+	Allowed  float64 `json:"allowed"`
 }
 
 // MemberStatus is one member's state and counters.
@@ -285,6 +306,13 @@ type MemberStatus struct {
 	// Cluster sums the counters above over every proxy of the cluster that
 	// reported them; absent when no peer did (alone, or no cluster).
 	Cluster *ClusterCounters `json:"cluster,omitempty"`
+
+	// Issue 15: Ejections counts the member's outlier ejections; while it
+	// is out through one, EjectedAt and EjectedUntil say since and until
+	// when (Reason says why).
+	Ejections    uint64     `json:"ejections"`
+	EjectedAt    *time.Time `json:"ejected_at,omitempty"`
+	EjectedUntil *time.Time `json:"ejected_until,omitempty"`
 }
 
 // Status reads the server's state: node, cluster, balancers and members,
@@ -331,6 +359,7 @@ func (s *Server) Status() Status {
 			Failovers: b.failovers.Load(), NoMember: b.noMember.Load(), RecentFailovers: b.recent.list(),
 			PinsRefused: b.pinsRefused.Load(),
 		}
+		b.resilienceStatus(&bs)
 		for _, m := range b.set.Load().members {
 			bs.Retries += m.retried.Load()
 			var pinned *int
@@ -345,6 +374,7 @@ func (s *Server) Status() Status {
 				Requests: m.requests.Load(), Errors: m.errors.Load(), Retried: m.retried.Load(), Source: m.source,
 				Responses: m.responseClasses(), Latency: m.latencyStatus(), Sessions: pinned,
 			})
+			m.ejectionStatus(&bs.Members[len(bs.Members)-1])
 		}
 		st.Balancers = append(st.Balancers, bs)
 	}

@@ -157,6 +157,13 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 		if b.CounterProxies > 0 {
 			counted = fmt.Sprintf("member counters summed over %d proxies, latency and sessions this proxy's", b.CounterProxies)
 		}
+		if rb := b.RetryBudget; rb != nil || b.RetriesRefused > 0 || b.Ejections > 0 || b.EjectionsKept > 0 {
+			var extra string
+			if rb != nil {
+				extra = fmt.Sprintf("retry budget %d of %.0f in %s · ", rb.Retries, rb.Allowed, rb.Window)
+			}
+			counted = fmt.Sprintf("%sretries refused %d · ejections %d · outliers kept in %d · %s", extra, b.RetriesRefused, b.Ejections, b.EjectionsKept, counted)
+		}
 		fmt.Fprintf(w, "\nBALANCER %s  %s · sticky %s\n  this proxy: failovers %d · retries %d · no member %d · pins refused %d · %s\n",
 			b.Name, or(b.Policy, "round_robin"), or(b.Sticky, "jvmroute"), b.Failovers, b.Retries, b.NoMember, b.PinsRefused, counted)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -184,7 +191,14 @@ func printStatus(w io.Writer, st proxy.Status, now time.Time) {
 				fmt.Fprintf(w, "  … %d more on the status page\n", len(b.RecentFailovers)-5)
 				break
 			}
-			fmt.Fprintf(w, "  failover %s  %s → %s  (%s)\n", f.At.Local().Format("15:04:05"), f.From, f.To, f.Reason)
+			switch {
+			case f.To == "": // an outlier ejection
+				fmt.Fprintf(w, "  ejected  %s  %s  (%s)\n", f.At.Local().Format("15:04:05"), f.From, f.Reason)
+			case f.From == "": // back after an ejection
+				fmt.Fprintf(w, "  back     %s  %s  (%s)\n", f.At.Local().Format("15:04:05"), f.To, f.Reason)
+			default:
+				fmt.Fprintf(w, "  failover %s  %s → %s  (%s)\n", f.At.Local().Format("15:04:05"), f.From, f.To, f.Reason)
+			}
 		}
 	}
 	if len(st.Certificates) > 0 {

@@ -30,3 +30,31 @@ func TestPrintStatusSaysWhoseCounters(t *testing.T) {
 		t.Errorf("tomcat1's row does not show the cluster's 9 requests:\n%s", out)
 	}
 }
+
+// TestPrintStatusResilience: tether status shows a balancer's retry budget,
+// refused retries and ejections, and ejections in its recent events.
+func TestPrintStatusResilience(t *testing.T) {
+	at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.Local)
+	st := proxy.Status{Node: proxy.NodeStatus{Name: "proxy1", Started: at}, Balancers: []proxy.BalancerStatus{{
+		Name: "app", RetriesRefused: 7, Ejections: 2, EjectionsKept: 1,
+		RetryBudget: &proxy.RetryBudgetStatus{Percent: 20, Window: "10s", Requests: 100, Retries: 5, Allowed: 50},
+		RecentFailovers: []proxy.FailoverEvent{
+			{At: at, To: "tomcat2", Reason: "back after ejection of 30s"},
+			{At: at, From: "tomcat2", Reason: "ejected for 30s: error ratio 52% (26 of 50 attempts) over 10s"},
+		},
+		Members: []proxy.MemberStatus{{Name: "tomcat2", Reason: "ejected: error ratio 52% (26 of 50 attempts) over 10s"}},
+	}}}
+	var b strings.Builder
+	printStatus(&b, st, at)
+	out := b.String()
+	for _, want := range []string{
+		"retry budget 5 of 50 in 10s · retries refused 7 · ejections 2 · outliers kept in 1 · member counters this proxy's",
+		"  ejected  12:00:00  tomcat2  (ejected for 30s: error ratio 52%",
+		"  back     12:00:00  tomcat2  (back after ejection of 30s)",
+		"down (ejected: error ratio 52%",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("tether status lacks %q:\n%s", want, out)
+		}
+	}
+}

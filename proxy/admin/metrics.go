@@ -93,6 +93,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 		mReplEntries, mReplLag} {
 		ch <- d
 	}
+	for _, d := range resilienceDescs {
+		ch <- d
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -111,6 +114,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(mFailovers, b.Failovers, b.Name)
 		counter(mNoMember, b.NoMember, b.Name)
 		counter(mPinsRefused, b.PinsRefused, b.Name)
+		collectResilience(ch, b)
 		for _, m := range b.Members {
 			r := m.Responses
 			for i, n := range [...]uint64{r.Transport, r.Informational, r.Success, r.Redirect, r.ClientError, r.ServerError} {

@@ -268,12 +268,12 @@ type BalancerStatus struct {
 // how many waited, gave up after queue_timeout, or were turned away at
 // max_queue since the start.
 type QueueStatus struct {
-	Waiting  int64         `json:"waiting"`
-	Max      int           `json:"max_queue"`
-	Timeout  float64       `json:"queue_timeout_seconds"`
-	Queued   uint64        `json:"queued"`
-	Timeouts uint64        `json:"timeouts"`
-	Refused  uint64        `json:"refused"`
+	Waiting  int64   `json:"waiting"`
+	Max      int     `json:"max_queue"`
+	Timeout  float64 `json:"queue_timeout_seconds"`
+	Queued   uint64  `json:"queued"`
+	Timeouts uint64  `json:"timeouts"`
+	Refused  uint64  `json:"refused"`
 }
 
 // MemberStatus is one member's state and counters.

@@ -135,6 +135,7 @@ func FuzzParse(f *testing.F) {
 		"a.com {\n\trespond \"{env.A}{env.}{env.B\"\n}", "{\n\tservers :80 {\n\t\tprotocols h2c\n\t}\n}\nhttp://:80 {\n}",
 		"a.com {\n\troot @x /y\n\ttry_files {path} =404\n\thandle_errors 5xx {\n\t\terror x 500\n\t}\n}",
 		"a\"b\" `c`d \"e\"#f", "x <<A\nA <<B\nB\n", "a {\n\tb {\n\t}\n}\n}", "\r\n\r\n a\r b",
+		"a.com {\n\treverse_proxy {\n\t\tbackend t1 ajp://x {\n\t\t\tmax_conns 2\n\t\t}\n\t\tmax_requests 8\n\t\tmax_queue 10\n\t\tqueue_timeout 2s\n\t\tslow_start 30s\n\t}\n}",
 	} {
 		f.Add([]byte(s))
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tether-proxy/tether/proxy/ajp"
 	"github.com/tether-proxy/tether/routing"
 )
 
@@ -288,5 +289,27 @@ func BenchmarkPickAdmit(b *testing.B) {
 				pickAdmitRelease(bal, st)
 			}
 		})
+	}
+}
+
+// TestAJPPoolHonoursMaxConns: an ajp:// member's connection pool opens at
+// most the member's max_conns connections (its own, else the balancer's).
+func TestAJPPoolHonoursMaxConns(t *testing.T) {
+	s, _ := startProxy(t, "{\n\tadmin off\n}\nhttp://127.0.0.1:0 {\n\treverse_proxy {\n\t\tname app\n\t\tbackend a ajp://127.0.0.1:1 {\n\t\t\tmax_conns 2\n\t\t}\n\t\tto b=ajp://127.0.0.1:2 c=http://127.0.0.1:3\n\t\tmax_conns 5\n\t}\n}\n", io.Discard)
+	want := map[string]int{"a": 2, "b": 5}
+	for _, m := range s.Balancer("app").set.Load().members {
+		if m.target.Scheme != "ajp" {
+			if m.maxConns != 5 {
+				t.Errorf("member %s: max_conns %d; want the balancer's 5", m.name, m.maxConns)
+			}
+			continue
+		}
+		tr, ok := m.rt.(*ajp.Transport)
+		if !ok {
+			t.Fatalf("member %s: transport %T; want *ajp.Transport", m.name, m.rt)
+		}
+		if got := tr.Config().MaxConns; got != want[m.name] || int(m.maxConns) != want[m.name] {
+			t.Errorf("member %s: AJP pool MaxConns %d, limit %d; want %d", m.name, got, m.maxConns, want[m.name])
+		}
 	}
 }

@@ -6,12 +6,10 @@ import "time"
 // and slow_start. Kept apart from the other reverse_proxy options so that
 // the balancer's parser only calls protectOption.
 
-// protectOptions are the reverse_proxy options protectOption parses.
-var protectOptions = []string{"max_conns", "max_queue", "queue_timeout", "slow_start",
-	// Caddy's spellings of max_conns: its upstream's max_requests (JSON)
-	// and unhealthy_request_count (Caddyfile), both "no more than N
-	// requests at once to one upstream".
-	"max_requests", "unhealthy_request_count"}
+// The options are listed in reverseProxyOptions; Caddy's spellings of
+// max_conns (its upstream's max_requests, and the Caddyfile's
+// unhealthy_request_count: no more than N requests at once to one
+// upstream) are caddyAliases.
 
 // Defaults of the queue, used when max_conns is set and the block does not
 // set them.
@@ -35,7 +33,7 @@ func init() {
 // any other option.
 func protectOption(d *node, name string, bal *Balancer) (handled bool, err error) {
 	switch name {
-	case "max_conns", "max_requests", "unhealthy_request_count":
+	case "max_conns":
 		return true, intOption(d, &bal.MaxConns, 1, 1<<20)
 	case "max_queue":
 		return true, intOption(d, &bal.MaxQueue, 1, 1<<20)

@@ -125,6 +125,7 @@ type protectStatus struct {
 		Members []struct {
 			Name     string
 			Healthy  bool
+			Retried  uint64
 			InFlight int64 `json:"inflight"`
 			MaxConns int64 `json:"max_conns"`
 			Queued   int64
@@ -277,7 +278,7 @@ func TestTomcatFailoverStorm(t *testing.T) {
 		case r.status != http.StatusOK && r.status != http.StatusServiceUnavailable:
 			t.Errorf("request at %v: status %d; want 200 (or 503 after queue_timeout)", r.at.Round(time.Millisecond), r.status)
 		}
-		if r.status == http.StatusOK {
+		if r.status == http.StatusOK && r.at < loadFor {
 			if r.at < killed {
 				before[r.node]++
 			} else {
@@ -292,6 +293,16 @@ func TestTomcatFailoverStorm(t *testing.T) {
 		t.Logf("%s: %.1f req/s before the kill, %.1f after", r, rate(before, r, killed), rate(after, r, loadFor-killed))
 	}
 	t.Logf("most requests held at once, measured by busy.jsp: tomcat1 %d, tomcat2 %d (max_conns %d, maxThreads %d)", peaks["tomcat1"], peaks["tomcat2"], maxConns, trioMaxThreads)
+	var retried uint64
+	for _, m := range st.Balancers[0].Members {
+		if m.Name == "tomcat3" {
+			retried = m.Retried
+		}
+	}
+	t.Logf("requests that failed on tomcat3 (in flight when it died, or sent before Tether saw it down) and were retried on a survivor: %d", retried)
+	if retried == 0 {
+		t.Errorf("no request was retried away from tomcat3; the ones in flight when it died should have been")
+	}
 	for r, n := range peaks {
 		if n > maxConns {
 			t.Errorf("%s held %d requests at once; want at most max_conns %d", r, n, maxConns)

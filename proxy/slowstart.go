@@ -35,14 +35,22 @@ func (b *Balancer) ramp(m *member, now time.Time) {
 	if from == 0 {
 		return
 	}
-	d := b.cfg.SlowStart
-	el := now.Sub(time.Unix(0, from))
-	if d <= 0 || el >= d {
+	r := rampShare(time.Unix(0, from), now, b.cfg.SlowStart)
+	if r == 0 {
 		m.rampFrom.Store(0)
-		m.load.Ramp.Store(0)
-		return
 	}
-	m.load.Ramp.Store(uint32(max(rampFloor, int64(el)*1000/int64(d))))
+	m.load.Ramp.Store(r)
+}
+
+// rampShare is the share, in thousandths, of a member warming up since
+// from over d, at now: rampFloor at first, rising evenly; 0 (full) once d
+// has passed.
+func rampShare(from, now time.Time, d time.Duration) uint32 {
+	el := now.Sub(from)
+	if d <= 0 || el >= d {
+		return 0
+	}
+	return uint32(max(rampFloor, int64(el)*1000/int64(d)))
 }
 
 // warming returns m's share of new sessions in percent while it warms up,

@@ -320,6 +320,43 @@ func TestTomcatFailoverStorm(t *testing.T) {
 	if statuses[http.StatusServiceUnavailable] > 0 {
 		t.Errorf("%d requests answered 503: with queue_timeout 20s every waiting GET should have been served", statuses[http.StatusServiceUnavailable])
 	}
+
+	// A short queue_timeout on the two survivors: 12 requests of 3 s at
+	// once with max_conns 1; one per node is served, the rest wait 500 ms
+	// and are answered 503 with Retry-After.
+	p2, ready2 := startTether(t, trioConfig(nodes, "\t\tmax_conns 1\n\t\tqueue_timeout 500ms\n\t\tretries 2"))
+	for _, r := range []string{"tomcat1", "tomcat2"} {
+		nodePeak(t, nodes[r], true)
+	}
+	short := map[string]int{}
+	var shortMu sync.Mutex
+	var wg2 sync.WaitGroup
+	for range 12 {
+		wg2.Go(func() {
+			a := labFetch(ctx, "http://"+p2.addr+"/lab/busy.jsp?ms=3000", "")
+			shortMu.Lock()
+			defer shortMu.Unlock()
+			switch {
+			case a.err != nil:
+				short["error"]++
+			case a.status == http.StatusServiceUnavailable && a.retryAfter == "1":
+				short["503 Retry-After: 1"]++
+			default:
+				short[fmt.Sprintf("%d %s Retry-After %q", a.status, a.kv["node"], a.retryAfter)]++
+			}
+		})
+	}
+	wg2.Wait()
+	q2 := readProtectStatus(t, ready2.Admin).Balancers[0].Queue
+	p1, p2peak := nodePeak(t, nodes["tomcat1"], false), nodePeak(t, nodes["tomcat2"], false)
+	t.Logf("queue_timeout 500ms, max_conns 1, 12 requests of 3 s: %v; queue: %d timed out, %d refused; most held at once: tomcat1 %d, tomcat2 %d", short, q2.Timeouts, q2.Refused, p1, p2peak)
+	served := short["200 tomcat1 Retry-After \"\""] + short["200 tomcat2 Retry-After \"\""]
+	if timedOut := short["503 Retry-After: 1"]; served+timedOut != 12 || timedOut == 0 || uint64(timedOut) != q2.Timeouts+q2.Refused {
+		t.Errorf("answers %v: want only 200s and 503s with Retry-After 1, the 503s counted by the queue (%d timeouts, %d refused)", short, q2.Timeouts, q2.Refused)
+	}
+	if p1 > 1 || p2peak > 1 {
+		t.Errorf("most held at once with max_conns 1: tomcat1 %d, tomcat2 %d; want at most 1", p1, p2peak)
+	}
 }
 
 // TestTomcatSlowStart: a node killed and restarted under load gets new

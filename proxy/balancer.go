@@ -528,6 +528,11 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 			if err := b.admit(st, nil); err != nil {
 				return nil, err
 			}
+			if c := st.cur; out.URL.Host != c.target.Host {
+				// Its member went down while it waited: it picked again.
+				out = out.Clone(out.Context())
+				out.URL.Scheme, out.URL.Host = c.scheme, c.target.Host
+			}
 		}
 		m := st.cur
 		m.load.Requests.Add(1)

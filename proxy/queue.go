@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"slices"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -142,9 +143,24 @@ func (b *Balancer) admit(st *reqState, perr error) error {
 			return nil
 		}
 		// The member it waited for is gone: pick again (its session
-		// fails over, or a new one balances).
+		// fails over, or a new one balances), from the current table,
+		// which has the member's new state.
+		st.refreshSet(b.set.Load())
 		st.dec, perr = st.set.table.Pick(&st.req)
 	}
+}
+
+// refreshSet moves the request to set, the balancer's current members.
+// Its tried members (Exclude, by index) carry over when the members are
+// the same; otherwise they are forgotten (a tried member is down anyway).
+func (st *reqState) refreshSet(set *memberSet) {
+	if set == st.set {
+		return
+	}
+	if !slices.Equal(set.members, st.set.members) {
+		st.req.Exclude = 0
+	}
+	st.set = set
 }
 
 // enqueue, under the queue's lock, takes a free slot if one is there and
@@ -202,6 +218,9 @@ func (q *waitQueue) claimedLocked(st *reqState, m *member) bool {
 // index returns m's index in the waiter's member set if the waiter may
 // take it (a new session: usable for new requests, not tried), else -1.
 func (w *waiter) index(m *member) int {
+	if routing.State(m.state.Load()) != routing.Active {
+		return -1 // the waiter's table may be older than an operator's change
+	}
 	for i, o := range w.st.set.members {
 		if o == m {
 			if w.st.set.table.Usable(&w.st.req, i) {
@@ -249,7 +268,7 @@ func (q *waitQueue) dispatch(m *member) {
 	for w := q.head; w != nil; {
 		next := w.next
 		i := -1
-		if w.want == m {
+		if w.want == m && stickyUsable(m) {
 			i = w.st.dec.Index
 		} else if w.want == nil {
 			i = w.index(m)

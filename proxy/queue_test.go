@@ -313,3 +313,35 @@ func TestAJPPoolHonoursMaxConns(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueMemberGoesDown: a session's request waiting for its full
+// member picks again when that member is stopped, and fails over.
+func TestQueueMemberGoesDown(t *testing.T) {
+	g1 := newGate()
+	defer close(g1.release)
+	m1 := newBackend(t, "t1", g1.handler)
+	m2 := newBackend(t, "t2", nil)
+	s, site := startProxy(t, oneBalancer("t1=http://"+m1.hostport()+" t2=http://"+m2.hostport(), "\t\tmax_conns 1\n\t\tqueue_timeout 1m"), nil)
+	b := s.Balancer("app")
+	c := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 100}}
+	go qget(t, c, site+"/hold", "JSESSIONID=A.t1")
+	<-g1.entered
+	var wg sync.WaitGroup
+	var code int
+	var h http.Header
+	wg.Go(func() { code, h = qget(t, c, site+"/mine", "JSESSIONID=B.t1") })
+	qwaitFor(t, "the session's request queued", func() bool { return b.set.Load().members[0].queued.Load() == 1 })
+	if err := b.SetState("t1", routing.Stopped); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if code != http.StatusOK || h.Get("X-Route") != "t2" {
+		t.Errorf("queued request of t1's session after t1 stopped = %d from %q; want 200 from t2 (failover)", code, h.Get("X-Route"))
+	}
+	if n := len(g1.entered); n != 0 {
+		t.Errorf("%d requests reached t1 after it was stopped; want none", n)
+	}
+	if w := b.queue.waiting.Load(); w != 0 {
+		t.Errorf("queue waiting = %d; want 0", w)
+	}
+}

@@ -3,8 +3,8 @@ package proxy
 import (
 	"context"
 	"errors"
-	"slices"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"

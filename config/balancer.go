@@ -22,6 +22,8 @@ var reverseProxyOptions = []string{
 	// issue 15: retry budget, outlier ejection, richer active checks
 	// (resilience.go; lb_try_duration is in the list above).
 	"retry_budget", "lb_try_interval", "outlier", "health_body", "health_headers", "health_method",
+	// Protecting the members (protect.go): max_conns and its queue, slow_start.
+	"max_conns", "max_queue", "queue_timeout", "slow_start", "max_requests", "unhealthy_request_count",
 }
 
 // caddyAliases are Caddy's names of reverse_proxy options that Tether
@@ -31,6 +33,9 @@ var caddyAliases = map[string]string{
 	"fail_duration":    "recover_time",
 	"health_path":      "health_uri",
 	"unhealthy_status": "fail_on_status",
+	// Protecting the members (protect.go).
+	"max_requests":            "max_conns",
+	"unhealthy_request_count": "max_conns",
 }
 
 // caddyProxyIgnored are Caddy's reverse_proxy options Tether accepts and
@@ -44,7 +49,6 @@ var caddyProxyIgnored = map[string]string{
 	"response_buffers":        "answers stream to the client",
 	"max_buffer_size":         "nothing is buffered",
 	"unhealthy_latency":       "a slow answer does not count against a member; response_header_timeout bounds the wait",
-	"unhealthy_request_count": "see max_conns, not built yet",
 	"health_follow_redirects": "an active check's redirect counts as its status (3xx passes unless health_status says otherwise)",
 }
 
@@ -313,6 +317,10 @@ func (b *builder) reverseProxy(n *node, defaultName string, sc *scope, s *Site) 
 				bal.ClientCertHeaders, err = oneOf(d, d.arg(0), "style", []string{"apache"})
 			}
 		default:
+			if ok, perr := protectOption(d, name, bal); ok {
+				err = perr // protect.go
+				break
+			}
 			if why, ok := caddyProxyIgnored[d.name()]; ok {
 				b.warn(d.args[0].pos, d.name()+" is not honoured: "+why)
 				break
@@ -457,7 +465,7 @@ func memberArg(d *node, t token) (Member, error) {
 	return m, nil
 }
 
-// backend parses "backend NAME URL [{ weight N; domain D; redirect M; state S }]"
+// backend parses "backend NAME URL [{ weight N; domain D; redirect M; state S; max_conns N }]"
 // and returns the position of the redirect value.
 func backend(d *node) (Member, Pos, error) {
 	var redirect Pos
@@ -496,8 +504,10 @@ func backend(d *node) (Member, Pos, error) {
 			if err = s.simple(1); err == nil {
 				m.State, err = oneOf(s, s.arg(0), "state", memberStates)
 			}
+		case "max_conns":
+			err = memberMaxConns(s, &m) // protect.go
 		default:
-			err = unknown(s, "backend option", []string{"weight", "domain", "redirect", "state"}, nil, "")
+			err = unknown(s, "backend option", []string{"weight", "domain", "redirect", "state", "max_conns"}, nil, "")
 		}
 		if err != nil {
 			return m, redirect, err
@@ -603,7 +613,7 @@ func (b *builder) checkBalancer(bal *Balancer, namePos *Pos, redirects map[int]P
 			return errorf(rp, "redirect: no member %q in balancer %s", m.Redirect, bal.Name)
 		}
 	}
-	return nil
+	return checkProtect(bal) // protect.go
 }
 
 // lbPolicy parses lb_policy: Tether's policies, and Caddy's spellings of

@@ -136,6 +136,8 @@ func FuzzParse(f *testing.F) {
 		"a.com {\n\troot @x /y\n\ttry_files {path} =404\n\thandle_errors 5xx {\n\t\terror x 500\n\t}\n}",
 		"a\"b\" `c`d \"e\"#f",
 		"a.com {\n\treverse_proxy x:1 {\n\t\tretry_budget 20% min 3 window 10s\n\t\toutlier {\n\t\t\tmax_ejection 50%\n\t\t}\n\t\thealth_headers {\n\t\t\tHost a\n\t\t}\n\t}\n}", "x <<A\nA <<B\nB\n", "a {\n\tb {\n\t}\n}\n}", "\r\n\r\n a\r b",
+		"a\"b\" `c`d \"e\"#f", "x <<A\nA <<B\nB\n", "a {\n\tb {\n\t}\n}\n}", "\r\n\r\n a\r b",
+		"a.com {\n\treverse_proxy {\n\t\tbackend t1 ajp://x {\n\t\t\tmax_conns 2\n\t\t}\n\t\tmax_requests 8\n\t\tmax_queue 10\n\t\tqueue_timeout 2s\n\t\tslow_start 30s\n\t}\n}",
 	} {
 		f.Add([]byte(s))
 	}

@@ -84,6 +84,7 @@ func (b *builder) expandJK(s *Site, proxies int) error {
 //		unmount PATTERN WORKER      # httpd's JkUnMount
 //		mount_file URIWORKERS       # httpd's JkMountFile, without a workers file
 //		worker_property KEY=VALUE   # httpd's JkWorkerProperty
+//		apache_children N           # MaxRequestWorkers ÷ ThreadsPerChild (connection_pool_size)
 //	}]
 //
 // Without WORKERS the block must mount something (mod_jk's defaults and
@@ -155,8 +156,15 @@ func importJK(n *node) (*ImportJK, error) {
 				return nil, errorf(s.arg(0).pos, "worker_property: want KEY=VALUE, got %q", s.arg(0).text)
 			}
 			jk.Properties = append(jk.Properties, JKProperty{Line: s.arg(0).text, Pos: s.arg(0).pos})
+		case "apache_children":
+			if jk.ApacheChildren != 0 {
+				return nil, errorf(s.args[0].pos, "apache_children is set twice")
+			}
+			if err := intOption(s, &jk.ApacheChildren, 1, 1<<16); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, unknown(s, "import_jk option", []string{"doc_root", "mount", "unmount", "mount_file", "worker_property"}, nil, "")
+			return nil, unknown(s, "import_jk option", []string{"doc_root", "mount", "unmount", "mount_file", "worker_property", "apache_children"}, nil, "")
 		}
 	}
 	if jk.Workers == "" && jk.URIWorkers == "" && len(jk.Mounts) == 0 && len(jk.Properties) == 0 {

@@ -106,6 +106,9 @@ type jkLoader struct {
 	list      []jkItem // worker.list, in order
 	warns     []Warning
 	warned    map[string]bool // dedupes warnings by text
+	// children is import_jk's apache_children (0: httpd's defaults), for
+	// connection_pool_size (jkprotect.go).
+	children int
 }
 
 func (l *jkLoader) warn(at Pos, format string, args ...any) {
@@ -125,7 +128,7 @@ func loadJK(wfile string, wsrc []byte, ufile string, usrc []byte, lookupEnv func
 // properties.
 func loadJKWith(jk ImportJK, wsrc, usrc []byte, lookupEnv func(string) (string, bool)) (*JKImport, error) {
 	wfile, ufile := jk.Workers, jk.URIWorkers
-	l := &jkLoader{workers: map[string]*jkWorker{}, warned: map[string]bool{}, lookupEnv: lookupEnv, mounts: jk.Mounts}
+	l := &jkLoader{workers: map[string]*jkWorker{}, warned: map[string]bool{}, lookupEnv: lookupEnv, mounts: jk.Mounts, children: jk.ApacheChildren}
 	var err error
 	if l.props, err = parseJKProps(wfile, wsrc, lookupEnv, jkWorkersFile, jk.Properties...); err != nil {
 		return nil, err
@@ -612,7 +615,9 @@ func (l *jkLoader) member(w *jkWorker, lb *jkWorker, at Pos) (*jkMember, error) 
 	l.notDefault(w, "retries", "2", "per-member connection retries are not supported; the lb worker's retries (other members) apply")
 	l.notDefault(w, "retry_interval", "100", "not supported; Tether retries on another member at once")
 	l.notDefault(w, "recovery_options", "0", "not supported; Tether retries on another member only requests it could not send, and idempotent ones")
-	l.notDefault(w, "busy_limit", "0", "not supported; Tether does not cap a member's concurrent requests")
+	if err := l.memberLimit(w, jm); err != nil { // jkprotect.go
+		return nil, err
+	}
 	return jm, nil
 }
 

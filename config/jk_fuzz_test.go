@@ -21,6 +21,7 @@ func FuzzWorkersProperties(f *testing.F) {
 	f.Add(jkTwo, "/x/y/*=lb\n*.jsp=lb\n/x/*=solo\n/a?c=other\n")
 	f.Add("worker.list=a\nworker.a.reference=worker.a\n", "")
 	f.Add("v=$(v)$(v)\nworker.list=$(v)\n", "/=$(v)\n")
+	f.Add(jkBase+"worker.a.busy_limit=4\nworker.b.connection_pool_size=25\nworker.b.busy_limit=900\n", "/app/*=lb\n")
 	f.Fuzz(func(t *testing.T, workers, uri string) {
 		files := map[string]string{"w.properties": workers, "u.properties": uri}
 		opts := ParseOptions{

@@ -187,9 +187,16 @@ func TestJKAttributes(t *testing.T) {
 		{name: "member retries", extra: "worker.a.retries=3\nworker.b.retries=2\n", warn: []string{"6:1: warning: worker.a.retries=3: per-member connection retries are not supported"}},
 		{name: "retry_interval", extra: "worker.a.retry_interval=500\nworker.lb.retry_interval=200\n", warn: []string{"6:1: warning: worker.a.retry_interval=500: not supported", "7:1: warning: worker.lb.retry_interval=200"}},
 		{name: "recovery_options", extra: "worker.a.recovery_options=3\n", warn: []string{"6:1: warning: worker.a.recovery_options=3: not supported"}},
-		{name: "busy_limit", extra: "worker.a.busy_limit=10\n", warn: []string{"6:1: warning: worker.a.busy_limit=10: not supported"}},
+		{name: "busy_limit", extra: "worker.a.busy_limit=10\n", check: want(func(b *Balancer) bool {
+			return b.Members[0].MaxConns == 10 && b.Members[1].MaxConns == 0 && b.MaxQueue == DefaultMaxQueue && b.QueueTimeout == DefaultQueueTimeout
+		})},
 		{name: "connection pool", extra: "worker.a.connection_pool_size=25\nworker.a.connection_pool_minsize=5\nworker.a.connection_acquire_timeout=100\n",
-			warn: []string{"6:1: warning: worker.a.connection_pool_size: not supported", "7:1: warning: worker.a.connection_pool_minsize: not supported", "8:1: warning: worker.a.connection_acquire_timeout: not supported"}},
+			check: want(func(b *Balancer) bool { return b.Members[0].MaxConns == 400 && b.Members[1].MaxConns == 0 }),
+			warn: []string{"6:1: warning: worker.a.connection_pool_size=25 is per Apache child: with 16 children (httpd's default MaxRequestWorkers 400 ÷ ThreadsPerChild 25; set apache_children in import_jk to yours) mod_jk sends member a at most 25×16 = 400 requests at once; Tether is one process: max_conns 400",
+				"7:1: warning: worker.a.connection_pool_minsize: not supported", "8:1: warning: worker.a.connection_acquire_timeout: not mapped"}},
+		{name: "connection pool and busy_limit", extra: "worker.a.connection_pool_size=2\nworker.a.busy_limit=20\nworker.b.connection_pool_size=4\nworker.b.busy_limit=20\n",
+			check: want(func(b *Balancer) bool { return b.Members[0].MaxConns == 20 && b.Members[1].MaxConns == 20 }),
+			warn:  []string{"6:1: warning: worker.a.connection_pool_size=2 is per Apache child", "8:1: warning: worker.b.connection_pool_size=4 is per Apache child: with 16 children (httpd's default MaxRequestWorkers 400 ÷ ThreadsPerChild 25; set apache_children in import_jk to yours) mod_jk sends member b at most 4×16 = 64 requests at once; Tether is one process: max_conns 64, but busy_limit=20 is lower and wins"}},
 		{name: "distance", extra: "worker.a.distance=1\n", warn: []string{"6:1: warning: worker.a.distance=1: not supported: Tether has no preference tiers"}},
 		{name: "lock", extra: "worker.lb.lock=P\n", warn: []string{"6:1: warning: worker.lb.lock: not needed"}},
 		{name: "error_escalation_time", extra: "worker.lb.error_escalation_time=5\n", warn: []string{"6:1: warning: worker.lb.error_escalation_time: not supported"}},

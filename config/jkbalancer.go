@@ -338,9 +338,8 @@ var jkMemberOnly = []string{"lbfactor", "route", "domain", "redirect", "distance
 // jkNotes say why an attribute is not honoured.
 var jkNotes = map[string]string{
 	"source":                     "not supported; Tether lets the OS choose the source address",
-	"connection_pool_size":       "not supported: it sizes the pool of each Apache child; Tether shares one pool per member (max_idle_conns idle connections) and does not cap open connections",
 	"connection_pool_minsize":    "not supported; Tether opens connections on demand and keeps up to max_idle_conns idle",
-	"connection_acquire_timeout": "not supported; Tether does not cap open connections, so no request waits for one",
+	"connection_acquire_timeout": "not mapped; a request waiting for a member at its max_conns waits up to the balancer's queue_timeout",
 	"lock":                       "not needed: Tether keeps load counters in process, with atomics",
 	"error_escalation_time":      "not supported; a member fails at its first connect error or failed status (max_fails 1)",
 	"session_cookie_path":        "not used: set_session_cookie is not supported",

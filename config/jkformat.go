@@ -93,6 +93,9 @@ func SiteCaddyfile(s *Site) ([]byte, error) {
 			if m.State != "" && m.State != "active" {
 				sub = append(sub, "state "+m.State)
 			}
+			if m.MaxConns > 0 {
+				sub = append(sub, "max_conns "+strconv.Itoa(m.MaxConns))
+			}
 			if len(sub) > 0 {
 				b.WriteString(" {\n\t\t\t" + strings.Join(sub, "\n\t\t\t") + "\n\t\t}")
 			}
@@ -160,6 +163,12 @@ func SiteCaddyfile(s *Site) ([]byte, error) {
 			opt("ajp_secret", q(bal.AJPSecret))
 		}
 		intOpt("ajp_packet_size", bal.AJPPacketSize, def.AJPPacketSize)
+		intOpt("max_conns", bal.MaxConns, 0)
+		if bal.MaxConns > 0 || slices.ContainsFunc(bal.Members, func(m Member) bool { return m.MaxConns > 0 }) {
+			intOpt("max_queue", bal.MaxQueue, DefaultMaxQueue)
+			durOpt("queue_timeout", bal.QueueTimeout, DefaultQueueTimeout)
+		}
+		durOpt("slow_start", bal.SlowStart, 0)
 		b.WriteString("\t}\n")
 	}
 	if fs := s.FileServer; fs != nil {

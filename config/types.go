@@ -409,7 +409,12 @@ type ImportJK struct {
 	// Properties are httpd's JkWorkerProperty lines (import_jk's
 	// worker_property), read before the workers file as mod_jk reads them.
 	Properties []JKProperty
-	Pos        Pos
+	// ApacheChildren is how many httpd child processes serve requests
+	// (MaxRequestWorkers ÷ ThreadsPerChild; import_jk's apache_children):
+	// mod_jk's connection_pool_size is per child, so a member's max_conns
+	// is pool size × children. 0: httpd's defaults (400 ÷ 25 = 16).
+	ApacheChildren int
+	Pos            Pos
 }
 
 // JKMount is one JkMount (or, with Exclude, JkUnMount) of a site.
@@ -563,6 +568,22 @@ type Balancer struct {
 	HealthHeaders []HealthHeader
 	// HealthMethod is Caddy's health_method; "" is GET.
 	HealthMethod string
+	// Protecting the members (config/protect.go). MaxConns caps the
+	// requests in flight to each member (HAProxy's maxconn, mod_jk's
+	// busy_limit; Caddy's max_requests); a backend's own max_conns
+	// overrides it. 0: no limit. When every usable member is at its
+	// limit, requests wait in the balancer's queue, first come first
+	// served (a session's requests for its own member), up to
+	// QueueTimeout (then 503 with Retry-After; default 10s); MaxQueue
+	// bounds how many wait (beyond it, 503 at once; default 1000). Both
+	// are 0 when no member has a limit.
+	MaxConns     int
+	MaxQueue     int
+	QueueTimeout time.Duration
+	// SlowStart ramps a member's share of new sessions from 5% to full
+	// over this time after it becomes usable again (recovered, re-enabled,
+	// discovered); its own sessions reach it at once. 0: off.
+	SlowStart time.Duration
 
 	Pos Pos
 }
@@ -608,5 +629,8 @@ type Member struct {
 	Redirect string // preferred failover member
 	// State is active (default), disabled or stopped.
 	State string
-	Pos   Pos // the member's name or URL token
+	// MaxConns caps the requests in flight to this member (a backend
+	// block's max_conns, mod_jk's busy_limit); 0: the balancer's.
+	MaxConns int
+	Pos      Pos // the member's name or URL token
 }

@@ -11,8 +11,10 @@ import (
 // ajpTransport builds the AJP13 transport of one ajp:// member from its
 // balancer's settings: response_header_timeout is the reply timeout (mod_jk
 // reply_timeout; finite, because Tomcat fails an oversized response header
-// silently and leaves the socket open).
-func (s *Server) ajpTransport(b *config.Balancer) (http.RoundTripper, error) {
+// silently and leaves the socket open). Its pool opens at most maxConns
+// connections (the member's max_conns, 0: no limit): one per request the
+// balancer lets through, so none waits for a connection.
+func (s *Server) ajpTransport(b *config.Balancer, maxConns int) (http.RoundTripper, error) {
 	cfg := ajp.DefaultConfig()
 	cfg.Secret = b.AJPSecret
 	if b.AJPPacketSize > 0 {
@@ -24,6 +26,7 @@ func (s *Server) ajpTransport(b *config.Balancer) (http.RoundTripper, error) {
 	cfg.IdleTimeout = orDefault(b.IdleTimeout, cfg.IdleTimeout)
 	cfg.DialTimeout = orDefault(b.DialTimeout, cfg.DialTimeout)
 	cfg.ReplyTimeout = orDefault(b.ResponseHeaderTimeout, cfg.ReplyTimeout)
+	cfg.MaxConns = maxConns
 	return ajp.New(cfg)
 }
 

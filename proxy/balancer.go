@@ -76,6 +76,10 @@ type Balancer struct {
 	// ec2 is the balancer's discover ec2; nil without one.
 	ec2 *ec2Discovery
 
+	// queue holds requests waiting for a member at max_conns (queue.go);
+	// nil when no member has a limit.
+	queue *waitQueue
+
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
 	recent    failoverLog // the last failovers and retries, for the status page
@@ -166,6 +170,9 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		}
 		members = append(members, m)
 	}
+	if cfg.MaxConns > 0 || slices.ContainsFunc(members, func(m *member) bool { return m.maxConns > 0 }) {
+		b.queue = newWaitQueue(cfg.MaxQueue, cfg.QueueTimeout)
+	}
 	if err := b.install(members); err != nil {
 		return nil, fmt.Errorf("%s: balancer %s: %w", cfg.Pos, cfg.Name, err)
 	}
@@ -209,6 +216,7 @@ func (b *Balancer) install(members []*member) error {
 			Weight:   m.weight,
 			State:    routing.State(m.state.Load()),
 			Load:     m.load,
+			MaxConns: m.maxConns,
 		}
 	}
 	t, err := routing.NewTable(rms, b.opts)
@@ -229,10 +237,11 @@ func (b *Balancer) SetState(name string, st routing.State) error {
 	if i < 0 {
 		return fmt.Errorf("balancer %s has no member %q: %w", b.name, name, ErrNotFound)
 	}
-	set.members[i].state.Store(uint32(st))
+	was := routing.State(set.members[i].state.Swap(uint32(st)))
 	if err := b.install(set.members); err != nil {
 		return err
 	}
+	b.becameUsable(set.members[i], was, st) // slowstart.go
 	b.log.Info().Str("member", name).Stringer("state", st).Msg("member state changed")
 	return nil
 }
@@ -321,12 +330,20 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 	if b.cfg.TryDuration > 0 && errors.Is(err, routing.ErrNoMember) {
 		dec, err = b.waitPick(r.Context(), st) // lb_try_duration: wait for a member
 	}
-	if err != nil {
+	st.dec = dec
+	if err != nil && !errors.Is(err, routing.ErrBusy) {
 		b.noMember.Add(1)
 		b.srv.proxyError(w, r, err)
 		return
 	}
-	st.dec = dec
+	if err := b.admit(st, err); err != nil { // queue.go: a slot of the member, or wait for one
+		if _, ok := errors.AsType[*queueError](err); !ok && !st.clientGone() {
+			b.noMember.Add(1) // the member it waited for went down and nothing is left
+		}
+		b.srv.proxyError(w, r, err)
+		return
+	}
+	dec = st.dec
 	if dec.From != "" {
 		b.failovers.Add(1)
 		b.recent.add(FailoverEvent{At: st.start, From: dec.From, To: dec.Member.Name, Reason: dec.Reason.String()})
@@ -355,7 +372,7 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 		// Deferred: a copy error ends the reverse proxy with a panic
 		// (http.ErrAbortHandler) that must not leak the in-flight count.
 		if st.cur != nil {
-			st.cur.load.InFlight.Add(-1)
+			b.release(st.cur)
 			st.cur = nil
 		}
 		setChosen(r, st)
@@ -376,6 +393,10 @@ func (b *Balancer) balanceKeys(r *http.Request, st *reqState) {
 			st.req.ClientAddr = clientHost(r, st.trusted)
 		case routing.Random, routing.P2C, routing.RandomChoose:
 			st.req.Rand = rand.Uint64()
+		case routing.RoundRobin:
+			if b.cfg.SlowStart > 0 {
+				st.req.Rand = rand.Uint64() // a warming member turns requests down at random
+			}
 		case routing.URIHash:
 			st.req.Key = r.RequestURI
 			if st.req.Key == "" {
@@ -528,10 +549,20 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		out.Body = body
 	}
 	for {
-		m := st.set.members[st.dec.Index]
-		m.load.InFlight.Add(1)
+		if st.cur == nil {
+			// A retry: it waits for a slot of its new member as any
+			// request does (serve took the first attempt's).
+			if err := b.admit(st, nil); err != nil {
+				return nil, err
+			}
+			if c := st.cur; out.URL.Host != c.target.Host {
+				// Its member went down while it waited: it picked again.
+				out = out.Clone(out.Context())
+				out.URL.Scheme, out.URL.Host = c.scheme, c.target.Host
+			}
+		}
+		m := st.cur
 		m.load.Requests.Add(1)
-		st.cur = m
 		st.attempts++
 		t0 := b.now()
 		rt := m.rt
@@ -553,7 +584,7 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 			}
 			return resp, nil
 		}
-		m.load.InFlight.Add(-1)
+		b.release(m)
 		st.cur = nil
 		if ce := st.clientFault(body, err); ce != nil {
 			return nil, ce // the member, its counters and its health are not touched
@@ -579,12 +610,19 @@ func (b *Balancer) roundTrip(out *http.Request) (*http.Response, error) {
 		if b.cfg.TryDuration > 0 && errors.Is(perr, routing.ErrNoMember) {
 			dec, perr = b.waitPick(out.Context(), st)
 		}
-		if perr != nil {
+		if perr != nil && !errors.Is(perr, routing.ErrBusy) {
 			return nil, err // nothing left to try: report the member's failure
 		}
 		if b.budget != nil && !b.budget.allow(b.now().UnixNano()) {
 			b.retryRefused(m, err)
 			return nil, err
+		}
+		if errors.Is(perr, routing.ErrBusy) {
+			// Every other member is at max_conns: wait for one.
+			if aerr := b.admit(st, perr); aerr != nil {
+				return nil, aerr
+			}
+			dec = st.dec
 		}
 		m.retried.Add(1)
 		st.retried = true
@@ -784,13 +822,18 @@ func (b *Balancer) Run(ctx context.Context) error {
 				ejected, at, _ := m.ejection()
 				if m.recoverIfDue(now, active) {
 					set.table.CatchUp(i) // least_requests: no burst onto the returning member
+					b.startRamp(m, now)
 					if ejected {
 						b.recent.add(FailoverEvent{At: now, To: m.name, Reason: "back after ejection of " + now.Sub(at).Round(time.Millisecond).String()})
 						b.log.Info().Str("member", m.name).Msg("member back after ejection")
-						continue
+					} else {
+						b.log.Info().Str("member", m.name).Msg("member back after recover time")
 					}
-					b.log.Info().Str("member", m.name).Msg("member back after recover time")
 				}
+				b.ramp(m, now)
+			}
+			if b.queue != nil {
+				b.queue.dispatchAll() // members back, sessions whose member went down
 			}
 		case <-judge:
 			b.judgeOutliers(b.now())
@@ -811,6 +854,7 @@ func (b *Balancer) probeAll(ctx context.Context) {
 			healthy, changed := m.probeResult(reason == "", b.cfg.HealthFails, b.cfg.HealthPasses, reason)
 			if changed && healthy {
 				set.table.CatchUp(i)
+				b.startRamp(m, b.now())
 			}
 			if changed {
 				ev := b.log.Info()

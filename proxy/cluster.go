@@ -133,6 +133,9 @@ func (b *Balancer) setDiscovered(source string, found []config.Member) error {
 		m.source = source
 		next = append(next, m)
 		changed = true
+		if len(cur) > 0 {
+			b.startRamp(m, b.now()) // slow start: it joins a balancer that serves
+		}
 		b.log.Info().Str("member", f.Name).Str("url", m.target.String()).Str("source", source).Msg("member discovered")
 	}
 	for _, m := range cur {

@@ -10,6 +10,8 @@
 // handlers in Caddy's order, with matchers compiled once (matcher.go; CEL
 // expression matchers evaluated by expr.go), and a reverse_proxy may hand
 // members' answers to handle_response routes (handleresponse.go).
+// Members' max_conns and the balancer's queue of requests waiting for one
+// are in queue.go, slow_start's ramp in slowstart.go.
 //
 // A Server is one running configuration. New builds it from a
 // config.Config (pure: nothing is bound), Listen binds, Serve serves until

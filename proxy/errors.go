@@ -21,6 +21,7 @@ import (
 //	request too large (body, AJP headers)    413
 //	client went away                         499 in the log, nothing written
 //	no usable member, sticky_force           503
+//	every member at max_conns (queue.go)     503 with Retry-After: queue_timeout passed, or max_queue waiting
 //	a member's timeout                       504
 //	anything else from the member            502
 //
@@ -38,10 +39,13 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusBadGateway
 	var ne net.Error
 	ce, isClient := errors.AsType[*clientError](err)
+	qe, isQueue := errors.AsType[*queueError](err)
 	switch {
 	case isClient:
 		status = ce.status
 	case errors.Is(err, routing.ErrNoMember), errors.Is(err, routing.ErrStickyForced):
+		status = http.StatusServiceUnavailable
+	case isQueue: // every member at max_conns: queue_timeout passed, or max_queue wait
 		status = http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled) && (st != nil && st.clientGone() || st == nil && r.Context().Err() != nil):
 		status = statusClientGone
@@ -83,7 +87,11 @@ func (s *Server) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "1")
+		retry := 1
+		if isQueue {
+			retry = qe.retryAfter
+		}
+		h.Set("Retry-After", strconv.Itoa(retry))
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(strconv.Itoa(status) + " " + http.StatusText(status) + "\nrequest id: " + id + "\n"))

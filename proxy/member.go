@@ -35,6 +35,13 @@ type member struct {
 	// state is the operator state, a routing.State.
 	state atomic.Uint32
 
+	// maxConns is the member's max_conns (0: none); queued counts the
+	// requests waiting for it in particular (queue.go). rampFrom is when
+	// its slow start began (Unix ns; 0: not warming), see slowstart.go.
+	maxConns int64
+	queued   atomic.Int64
+	rampFrom atomic.Int64
+
 	requests atomic.Uint64 // responses received (any status)
 	errors   atomic.Uint64 // transport failures and fail_on_status answers
 	retried  atomic.Uint64 // requests that left this member for another
@@ -87,10 +94,11 @@ func newMember(ts *transports, m config.Member) (*member, error) {
 		weight:   max(m.Weight, 1),
 		domain:   m.Domain,
 		redirect: m.Redirect,
+		maxConns: int64(ts.cfg.EffectiveMaxConns(&m)),
 	}
 	mb.load.Healthy.Store(true)
 	mb.state.Store(uint32(st))
-	if mb.rt, mb.grpc, err = ts.member(u.Scheme); err != nil {
+	if mb.rt, mb.grpc, err = ts.member(u.Scheme, int(mb.maxConns)); err != nil {
 		return nil, fmt.Errorf("member %s: %w", m.Name, err)
 	}
 	return mb, nil

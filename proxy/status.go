@@ -269,6 +269,9 @@ type BalancerStatus struct {
 	RetryBudget    *RetryBudgetStatus `json:"retry_budget,omitempty"`
 	Ejections      uint64             `json:"ejections"`
 	EjectionsKept  uint64             `json:"ejections_kept"`
+	// Queue is the balancer's queue of requests waiting for a member at
+	// max_conns; nil when no member has a limit.
+	Queue *QueueStatus `json:"queue,omitempty"`
 }
 
 // RetryBudgetStatus is a balancer's retry budget over its current window:
@@ -282,6 +285,18 @@ type RetryBudgetStatus struct {
 	Allowed  float64 `json:"allowed"`
 }
 
+// QueueStatus is a balancer's queue (queue.go): how many wait now, and
+// how many waited, gave up after queue_timeout, or were turned away at
+// max_queue since the start.
+type QueueStatus struct {
+	Waiting  int64   `json:"waiting"`
+	Max      int     `json:"max_queue"`
+	Timeout  float64 `json:"queue_timeout_seconds"`
+	Queued   uint64  `json:"queued"`
+	Timeouts uint64  `json:"timeouts"`
+	Refused  uint64  `json:"refused"`
+}
+
 // MemberStatus is one member's state and counters.
 type MemberStatus struct {
 	Name     string `json:"name"`
@@ -293,6 +308,14 @@ type MemberStatus struct {
 	Domain   string `json:"domain,omitempty"`
 	Redirect string `json:"redirect,omitempty"`
 	InFlight int64  `json:"inflight"`
+	// MaxConns is the member's max_conns (0: no limit); Queued, the
+	// requests waiting for it in particular (its sessions').
+	MaxConns int64 `json:"max_conns,omitempty"`
+	Queued   int64 `json:"queued,omitempty"`
+	// Warming is the member's share of new sessions in percent while it
+	// warms up after coming back (slow_start); 0 when it takes its full
+	// share.
+	Warming  int    `json:"warming,omitempty"`
 	Requests uint64 `json:"requests"`
 	Errors   uint64 `json:"errors"`
 	Retried  uint64 `json:"retried"`
@@ -360,6 +383,10 @@ func (s *Server) Status() Status {
 			PinsRefused: b.pinsRefused.Load(),
 		}
 		b.resilienceStatus(&bs)
+		if q := b.queue; q != nil {
+			w, queued, timeouts, refused := q.status()
+			bs.Queue = &QueueStatus{Waiting: w, Max: q.max, Timeout: q.timeout.Seconds(), Queued: queued, Timeouts: timeouts, Refused: refused}
+		}
 		for _, m := range b.set.Load().members {
 			bs.Retries += m.retried.Load()
 			var pinned *int
@@ -371,6 +398,7 @@ func (s *Server) Status() Status {
 				Name: m.name, URL: m.target.String(), State: routing.State(m.state.Load()).String(),
 				Healthy: m.load.Healthy.Load(), Reason: m.healthReason(), Weight: m.weight,
 				Domain: m.domain, Redirect: m.redirect, InFlight: m.load.InFlight.Load(),
+				MaxConns: m.maxConns, Queued: m.queued.Load(), Warming: m.warming(),
 				Requests: m.requests.Load(), Errors: m.errors.Load(), Retried: m.retried.Load(), Source: m.source,
 				Responses: m.responseClasses(), Latency: m.latencyStatus(), Sessions: pinned,
 			})

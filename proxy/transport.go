@@ -43,7 +43,9 @@ type transports struct {
 	// http:// members (h2c: HTTP/2 only).
 	h1, h2, h2c bool
 	key         string
-	ajp         func(*config.Balancer) (http.RoundTripper, error)
+	// ajp builds an ajp:// member's transport; maxConns is the member's
+	// max_conns, which its connection pool honours too.
+	ajp func(b *config.Balancer, maxConns int) (http.RoundTripper, error)
 }
 
 // Defaults of the member transport where the config leaves a value zero.
@@ -56,7 +58,7 @@ const (
 	defaultConnBuffer     = 16 << 10
 )
 
-func newTransports(cfg *config.Balancer, ajp func(*config.Balancer) (http.RoundTripper, error)) (*transports, error) {
+func newTransports(cfg *config.Balancer, ajp func(*config.Balancer, int) (http.RoundTripper, error)) (*transports, error) {
 	ts := &transports{cfg: cfg, ajp: ajp, h1: true, h2: true}
 	if cfg.Transport != nil {
 		ts.tr = *cfg.Transport
@@ -122,7 +124,7 @@ func newTransports(cfg *config.Balancer, ajp func(*config.Balancer) (http.RoundT
 // member returns the transport of a member reached by scheme, and its gRPC
 // transport (nil when the member cannot carry gRPC: it speaks HTTP/1.1 or
 // AJP).
-func (ts *transports) member(scheme string) (rt, grpc http.RoundTripper, err error) {
+func (ts *transports) member(scheme string, maxConns int) (rt, grpc http.RoundTripper, err error) {
 	switch scheme {
 	case "http":
 		if ts.h2c {
@@ -154,7 +156,7 @@ func (ts *transports) member(scheme string) (rt, grpc http.RoundTripper, err err
 		if ts.ajp == nil {
 			return nil, nil, errors.New("ajp:// members are not supported by this build")
 		}
-		rt, err = ts.ajp(ts.cfg)
+		rt, err = ts.ajp(ts.cfg, maxConns)
 		return rt, nil, err
 	}
 	return nil, nil, fmt.Errorf("unsupported scheme %q (want http, https, h2c or ajp)", scheme)

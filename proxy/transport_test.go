@@ -427,7 +427,7 @@ func TestTransportSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, grpc, err := ts.member("https")
+	rt, grpc, err := ts.member("https", 0)
 	if err != nil || grpc == nil {
 		t.Fatalf("member(https) = %v, %v, %v", rt, grpc, err)
 	}

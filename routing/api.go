@@ -47,6 +47,10 @@ var (
 	// ErrStickyForced means the session's member is unusable and the
 	// balancer has sticky_force on: answer 503, do not fail over.
 	ErrStickyForced = errors.New("session member unusable and sticky_force is on")
+	// ErrBusy means members could take the request but every one is at
+	// its MaxConns: the caller may wait for one (Table.Candidate says
+	// which may take it once one is free).
+	ErrBusy = errors.New("every usable member is at its max_conns")
 )
 
 // Member is one routing member: its identity and operator settings. Health
@@ -58,6 +62,10 @@ type Member struct {
 	Weight   int    // >= 1
 	State    State
 	Load     *Load // never nil in a Table
+	// MaxConns is the most requests in flight (Load.InFlight) the member
+	// takes: at it, balancing passes it by (a session's own member is
+	// still picked: the caller waits for it). 0: no limit.
+	MaxConns int64
 }
 
 // Load holds a member's live counters, shared between successive Tables so a
@@ -66,6 +74,12 @@ type Load struct {
 	Healthy  atomic.Bool   // false while a health check or passive failure holds it out
 	InFlight atomic.Int64  // requests in progress
 	Requests atomic.Uint64 // requests ever sent (least_requests)
+	// Ramp is the member's share of new sessions while it warms up (slow
+	// start), in thousandths: 1..999 of the share its weight gives, 0 (or
+	// 1000 and up) the full share. Balancing turns the member down with
+	// probability 1 - Ramp/1000 (its turn goes to the others); a session's
+	// requests and failovers are not affected.
+	Ramp atomic.Uint32
 }
 
 // Request is what Pick decides on. Build it without allocating.
@@ -151,6 +165,8 @@ type Options struct {
 //	func (t *Table) FindSession(path string, cookieHeaders []string, n SessionNames) (SessionID, bool)
 //	func FirstSession(path string, cookieHeaders []string, n SessionNames) (string, bool)
 //	func (t *Table) Pick(req *Request) (Decision, error)
+//	func (t *Table) Candidate(req *Request, i int) bool       // may member i take req now (MaxConns included)
+//	func (t *Table) Usable(req *Request, i int) bool          // may it take req once it has room
 //	func Rendezvous(key string, candidates ...Candidate) int  // deterministic across processes
 //
 // Added beside the contract: NewCookieScanner and CookieScanner.Next,

@@ -13,10 +13,92 @@ func (p Policy) Keyed() bool { return p == URIHash || p == HeaderHash || p == Qu
 // balance picks a member for a request without a usable session.
 func (t *Table) balance(req *Request) (Decision, error) {
 	i := t.byPolicy(req, t.opts.Policy)
+	if i >= 0 && t.opts.Policy.ramps() && ramping(t.members[i].Load) {
+		i = t.slowStart(req, i)
+	}
 	if i < 0 {
+		if t.busy(req) {
+			return Decision{Index: -1}, ErrBusy
+		}
 		return Decision{Index: -1}, ErrNoMember
 	}
 	return t.decide(i, ReasonBalanced, ""), nil
+}
+
+// ramps reports whether slow start applies to p: the policies that spread
+// load. The hash policies keep a key on its member, and first is an order.
+func (p Policy) ramps() bool {
+	switch p {
+	case RoundRobin, Random:
+		return true
+	}
+	return false // the policies that compare loads ramp through leastWeight
+}
+
+// leastWeight is member i's weight as least, p2c and random_choose compare
+// it, in thousandths:
+// while it warms up (slow start), Ramp thousandths of its weight, so that
+// its requests count for more and it gets that share. (Turning it down
+// at random, as the other policies do, would not do: it would stay the
+// least loaded and be asked again until it said yes.)
+func (t *Table) leastWeight(i int) uint64 {
+	if l := t.members[i].Load; ramping(l) {
+		return t.weights[i] * uint64(l.Ramp.Load())
+	}
+	return t.weights[i] * 1000
+}
+
+func ramping(l *Load) bool {
+	r := l.Ramp.Load()
+	return r != 0 && r < 1000
+}
+
+// slowStart keeps member first, which the policy picked, with probability
+// Ramp/1000; otherwise it asks the policy again without it, and so on
+// for members warming up in turn. When every candidate turned the request
+// down it goes to the first pick: a warming member is better than none.
+func (t *Table) slowStart(req *Request, first int) int {
+	draw := *req
+	i := first
+	for k := range len(t.members) {
+		l := t.members[i].Load
+		if !ramping(l) || scale(mix(req.Rand+uint64(k+1)*0x9e3779b97f4a7c15), 1000) < uint64(l.Ramp.Load()) || i >= 64 {
+			return i
+		}
+		draw.Exclude |= 1 << uint(i)
+		if i = t.byPolicy(&draw, t.opts.Policy); i < 0 {
+			return first
+		}
+	}
+	return i
+}
+
+// busy reports whether some member could take req but for its MaxConns.
+func (t *Table) busy(req *Request) bool {
+	for i := range t.members {
+		if !excluded(req, i) && t.usableNew(i) && t.full(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// full reports whether member i is at its MaxConns.
+func (t *Table) full(i int) bool {
+	lim := t.limits[i]
+	return lim > 0 && t.members[i].Load.InFlight.Load() >= lim
+}
+
+// Candidate reports whether member i may take the new request req now:
+// usable for new requests, not tried by it, and below its MaxConns.
+func (t *Table) Candidate(req *Request, i int) bool {
+	return i >= 0 && i < len(t.members) && t.candidate(req, i)
+}
+
+// Usable reports whether member i may take the new request req once it
+// has room below its MaxConns.
+func (t *Table) Usable(req *Request, i int) bool {
+	return i >= 0 && i < len(t.members) && !excluded(req, i) && t.usableNew(i)
 }
 
 // byPolicy returns the candidate policy p picks for req, or -1.
@@ -58,7 +140,7 @@ func (t *Table) byPolicy(req *Request, p Policy) int {
 
 // candidate reports whether member i may take this new request.
 func (t *Table) candidate(req *Request, i int) bool {
-	return !excluded(req, i) && t.usableNew(i)
+	return !excluded(req, i) && t.usableNew(i) && !t.full(i)
 }
 
 // roundRobin walks the precomputed smooth weighted schedule of the active
@@ -117,9 +199,9 @@ func (t *Table) least(req *Request, busy bool) int {
 		if !t.candidate(req, i) {
 			continue
 		}
-		v := t.load(i, busy)
-		if best < 0 || lessRatio(v, t.weights[i], bv, bw) {
-			best, bv, bw = i, v, t.weights[i]
+		v, w := t.load(i, busy), t.leastWeight(i)
+		if best < 0 || lessRatio(v, w, bv, bw) {
+			best, bv, bw = i, v, w
 		}
 	}
 	if best >= 0 {
@@ -159,7 +241,7 @@ func (t *Table) p2c(req *Request) int {
 	if b < 0 {
 		return a
 	}
-	if lessRatio(t.load(b, true), t.weights[b], t.load(a, true), t.weights[a]) {
+	if lessRatio(t.load(b, true), t.leastWeight(b), t.load(a, true), t.leastWeight(a)) {
 		return b
 	}
 	return a
@@ -190,7 +272,7 @@ func (t *Table) randomChoose(req *Request, k int) int {
 		if i < 0 {
 			break
 		}
-		if best < 0 || lessRatio(t.load(i, true), t.weights[i], t.load(best, true), t.weights[best]) {
+		if best < 0 || lessRatio(t.load(i, true), t.leastWeight(i), t.load(best, true), t.leastWeight(best)) {
 			best = i
 		}
 		if i < 64 {

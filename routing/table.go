@@ -54,6 +54,7 @@ type Table struct {
 	redirect []int            // member index → redirect member index, -1 for none
 	hashes   []uint64         // member index → nameHash(name)
 	weights  []uint64         // member index → weight
+	limits   []int64          // member index → MaxConns (0: none)
 	schedule []int32          // smooth weighted round-robin order of the active members' indexes
 
 	_      [64]byte // keep the cursor, written by every balanced pick, on its own cache line
@@ -81,6 +82,7 @@ func NewTable(members []Member, opts Options) (*Table, error) {
 		redirect: make([]int, n),
 		hashes:   make([]uint64, n),
 		weights:  make([]uint64, n),
+		limits:   make([]int64, n),
 	}
 	copy(t.members, members)
 	for i := range t.members {
@@ -108,6 +110,7 @@ func NewTable(members []Member, opts Options) (*Table, error) {
 		}
 		t.hashes[i] = nameHash(m.Name)
 		t.weights[i] = uint64(m.Weight)
+		t.limits[i] = max(m.MaxConns, 0)
 	}
 	for i := range t.members {
 		m := &t.members[i]
@@ -230,7 +233,10 @@ func excluded(req *Request, i int) bool {
 //     (ReasonBalanced).
 //
 // Members marked in req.Exclude are skipped at every step. ErrNoMember
-// means nothing is left. Decision.From names the session's member (or its
+// means nothing is left. Balancing (4) passes by members at their
+// MaxConns, and says ErrBusy when only those are left; a session's own
+// member (1, 2) is picked whether full or not: the caller waits for it.
+// Failovers (2, 3) ignore MaxConns, so every instance agrees on them. Decision.From names the session's member (or its
 // route, in case 3) for the failover reasons. Pick does not allocate, and
 // never changes counters: the proxy counts the request it sends.
 func (t *Table) Pick(req *Request) (Decision, error) {

@@ -46,6 +46,11 @@ type TomcatOptions struct {
 	// Log, if not nil, receives a line with the start time and the ready
 	// lines each time Start starts a node.
 	Log io.Writer
+	// Nodes is how many nodes: 2 (0 means 2) or 3 (tomcat3 too, every
+	// node replicating to the others; scripts/tomcat.sh TOMCAT_NODES).
+	Nodes int
+	// MaxThreads is both connectors' maxThreads; 0: Tomcat's default.
+	MaxThreads int
 }
 
 // TomcatPair is two clustered Tomcat 10 nodes on 127.0.0.1 run by
@@ -65,6 +70,8 @@ type TomcatPair struct {
 	// TOMCAT_EXTRA_WEBAPPS and TC{1,2}_{HTTP,AJP,TRIBES}_PORT.
 	Env []string
 	log io.Writer
+
+	n int // nodes: 2 or 3
 
 	mu    sync.Mutex // held by Start and Kill: one script run at a time
 	nodes map[string]TomcatNode
@@ -100,13 +107,32 @@ func NewTomcatPair(o TomcatOptions) (*TomcatPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &TomcatPair{Dir: dir, Root: o.Root, log: o.Log, nodes: map[string]TomcatNode{}}
+	n := o.Nodes
+	if n == 0 {
+		n = 2
+	}
+	if n != 2 && n != 3 {
+		return nil, fmt.Errorf("tomcat nodes: %d (want 2 or 3)", n)
+	}
+	more, err := FreePorts(3 * (n - 2))
+	if err != nil {
+		return nil, err
+	}
+	ports = append(ports, more...)
+	p := &TomcatPair{Dir: dir, Root: o.Root, log: o.Log, nodes: map[string]TomcatNode{}, n: n}
 	p.Env = append(os.Environ(),
 		"AJP_SECRET="+o.Secret,
 		"TOMCAT_EXTRA_WEBAPPS=tether="+filepath.Join(o.Root, "proxy/ajp/testdata/webapp"),
 		fmt.Sprintf("TC1_HTTP_PORT=%d", ports[0]), fmt.Sprintf("TC1_AJP_PORT=%d", ports[1]), fmt.Sprintf("TC1_TRIBES_PORT=%d", ports[2]),
 		fmt.Sprintf("TC2_HTTP_PORT=%d", ports[3]), fmt.Sprintf("TC2_AJP_PORT=%d", ports[4]), fmt.Sprintf("TC2_TRIBES_PORT=%d", ports[5]),
+		fmt.Sprintf("TOMCAT_NODES=%d", n),
 	)
+	if n == 3 {
+		p.Env = append(p.Env, fmt.Sprintf("TC3_HTTP_PORT=%d", ports[6]), fmt.Sprintf("TC3_AJP_PORT=%d", ports[7]), fmt.Sprintf("TC3_TRIBES_PORT=%d", ports[8]))
+	}
+	if o.MaxThreads > 0 {
+		p.Env = append(p.Env, fmt.Sprintf("TOMCAT_MAX_THREADS=%d", o.MaxThreads))
+	}
 	return p, nil
 }
 
@@ -204,7 +230,7 @@ func (p *TomcatPair) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, _, err := p.script(ctx, "status", p.Dir)
-	if err == nil && strings.Count(out, "running ") == 2 && len(p.nodes) == 2 {
+	if err == nil && strings.Count(out, "running ") == p.n && len(p.nodes) == p.n {
 		return nil
 	}
 	t0 := time.Now()
@@ -222,8 +248,8 @@ func (p *TomcatPair) Start() error {
 		fmt.Sscan(f["pid"], &pid)
 		p.nodes[f["route"]] = TomcatNode{Route: f["route"], AJP: f["ajp"], HTTP: f["http"], PID: pid}
 	}
-	if len(p.nodes) != 2 {
-		return fmt.Errorf("scripts/tomcat.sh reported %d ready nodes; want 2:\n%s", len(p.nodes), out)
+	if len(p.nodes) != p.n {
+		return fmt.Errorf("scripts/tomcat.sh reported %d ready nodes; want %d:\n%s", len(p.nodes), p.n, out)
 	}
 	if p.log != nil {
 		fmt.Fprintf(p.log, "tomcat nodes ready after %v: %s", time.Since(t0).Round(time.Millisecond), out)

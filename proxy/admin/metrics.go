@@ -72,6 +72,26 @@ var (
 		"How far this node's session table is behind its peers (present once replication reports).", nil, nil)
 )
 
+// Protecting the members (proxy/queue.go, proxy/slowstart.go): max_conns,
+// the queue and slow start.
+var (
+	mMaxConns = prometheus.NewDesc("tether_member_max_conns",
+		"A member's max_conns, the most requests in flight it takes (present when it has one).", memberLabels, nil)
+	mMemberQueued = prometheus.NewDesc("tether_member_queued_requests",
+		"Requests waiting for this member in particular (its sessions', while it is at max_conns).", memberLabels, nil)
+	mWarming = prometheus.NewDesc("tether_member_slow_start_share",
+		"A member's share of new sessions while it warms up (slow_start), 0..1; 1 when it takes its full share.", memberLabels, nil)
+	mQueueWaiting = prometheus.NewDesc("tether_balancer_queue_waiting",
+		"Requests waiting in the balancer's queue for a member at max_conns (present when a member has a limit).", []string{"balancer"}, nil)
+	mQueued = prometheus.NewDesc("tether_balancer_queued_total",
+		"Requests that waited in the balancer's queue.", []string{"balancer"}, nil)
+	mQueueTimeouts = prometheus.NewDesc("tether_balancer_queue_timeouts_total",
+		"Requests answered 503 after waiting queue_timeout for a member.", []string{"balancer"}, nil)
+	mQueueRefused = prometheus.NewDesc("tether_balancer_queue_refused_total",
+		"Requests answered 503 at once because max_queue requests were waiting.", []string{"balancer"}, nil)
+	protectDescs = []*prometheus.Desc{mMaxConns, mMemberQueued, mWarming, mQueueWaiting, mQueued, mQueueTimeouts, mQueueRefused}
+)
+
 // latencyBucketsSeconds are proxy.LatencyBounds in seconds, the
 // histogram's upper bounds.
 var latencyBucketsSeconds = func() []float64 {
@@ -96,6 +116,9 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range resilienceDescs {
 		ch <- d
 	}
+	for _, d := range protectDescs {
+		ch <- d
+	}
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -115,6 +138,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(mNoMember, b.NoMember, b.Name)
 		counter(mPinsRefused, b.PinsRefused, b.Name)
 		collectResilience(ch, b)
+		if q := b.Queue; q != nil {
+			gauge(mQueueWaiting, float64(q.Waiting), b.Name)
+			counter(mQueued, q.Queued, b.Name)
+			counter(mQueueTimeouts, q.Timeouts, b.Name)
+			counter(mQueueRefused, q.Refused, b.Name)
+		}
 		for _, m := range b.Members {
 			r := m.Responses
 			for i, n := range [...]uint64{r.Transport, r.Informational, r.Success, r.Redirect, r.ClientError, r.ServerError} {
@@ -131,6 +160,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstHistogram(mLatency, l.Count, l.Sum.Seconds(), buckets, b.Name, m.Name)
 			gauge(mInFlight, float64(m.InFlight), b.Name, m.Name)
+			if m.MaxConns > 0 {
+				gauge(mMaxConns, float64(m.MaxConns), b.Name, m.Name)
+			}
+			if b.Queue != nil {
+				gauge(mMemberQueued, float64(m.Queued), b.Name, m.Name)
+			}
+			share := 1.0
+			if m.Warming > 0 {
+				share = float64(m.Warming) / 100
+			}
+			gauge(mWarming, share, b.Name, m.Name)
 			gauge(mHealthy, b2f(m.Healthy), b.Name, m.Name)
 			for _, s := range [...]routing.State{routing.Active, routing.Disabled, routing.Stopped} {
 				gauge(mState, b2f(m.State == s.String()), b.Name, m.Name, s.String())

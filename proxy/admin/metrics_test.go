@@ -117,3 +117,26 @@ func TestMetricsPromtool(t *testing.T) {
 	}
 	t.Logf("promtool check metrics: ok (%d lines scraped)%s", strings.Count(body, "\n"), out.String())
 }
+
+// TestMetricsProtect: with max_conns, /metrics has each member's limit
+// and queued requests and the balancer's queue; slow start's share is 1
+// for a member that is not warming.
+func TestMetricsProtect(t *testing.T) {
+	ok := newBackend(t, "tomcat1", nil)
+	_, site, admin := adminProxy(t, "", "tomcat1=http://"+ok.hostport()+"\n\t\tmax_conns 4\n\t\tmax_queue 50\n\t\tslow_start 10s")
+	testpeers.Get(t, site+"/", nil)
+	body := scrape(t, admin)
+	for _, want := range []string{
+		`tether_member_max_conns{balancer="app",member="tomcat1"} 4`,
+		`tether_member_queued_requests{balancer="app",member="tomcat1"} 0`,
+		`tether_member_slow_start_share{balancer="app",member="tomcat1"} 1`,
+		`tether_balancer_queue_waiting{balancer="app"} 0`,
+		`tether_balancer_queued_total{balancer="app"} 0`,
+		`tether_balancer_queue_timeouts_total{balancer="app"} 0`,
+		`tether_balancer_queue_refused_total{balancer="app"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -326,3 +326,37 @@ func TestStatusPageSaysWhoseCounters(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusPageShowsLimitsAndWarming: a member at max_conns shows its
+// in-flight count against its limit and the requests queued for it, the
+// balancer its queue, and a member warming up after coming back says so.
+func TestStatusPageShowsLimitsAndWarming(t *testing.T) {
+	d := pageData{
+		Status: proxy.Status{
+			Node: proxy.NodeStatus{Version: "test", Started: time.Now().Add(-time.Hour)},
+			Balancers: []proxy.BalancerStatus{{Name: "app",
+				Queue: &proxy.QueueStatus{Waiting: 7, Max: 1000, Timeout: 10, Queued: 42, Timeouts: 2, Refused: 1},
+				Members: []proxy.MemberStatus{
+					{Name: "tomcat1", URL: "ajp://127.0.0.1:8009", State: "active", Healthy: true, InFlight: 3, MaxConns: 3, Queued: 2},
+					{Name: "tomcat2", URL: "ajp://127.0.0.1:8010", State: "active", Healthy: true, Warming: 40},
+				}}},
+		},
+		Now: time.Now(),
+	}
+	rec := httptest.NewRecorder()
+	writePage(rec, d)
+	body := rec.Body.String()
+	for _, want := range []string{
+		`3<span class="mute" title="max_conns">/3</span>`,
+		`+2 queued`,
+		`queue 7 waiting of 1000 · 42 queued · 2 timed out · 1 refused`,
+		`warming 40%`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
+	if strings.Count(body, "warming ") != 1 {
+		t.Errorf("status page says warming %d times; want once (tomcat2 only)", strings.Count(body, "warming "))
+	}
+}

@@ -192,7 +192,7 @@ func TestTomcatFailoverStorm(t *testing.T) {
 		}
 	})
 	const maxConns = 3
-	p, ready := startTether(t, trioConfig(nodes, fmt.Sprintf("\t\tmax_conns %d\n\t\tqueue_timeout 20s\n\t\tmax_queue 100\n\t\tretries 2", maxConns)))
+	p, ready := startTether(t, trioConfig(nodes, fmt.Sprintf("\t\tmax_conns %d\n\t\tqueue_timeout 20s\n\t\tmax_queue 100\n\t\tretries 2\n\t\tretry_budget 20%%", maxConns)))
 	base := "http://" + p.addr
 	for _, n := range nodes {
 		nodePeak(t, n, true)
@@ -291,6 +291,12 @@ func TestTomcatFailoverStorm(t *testing.T) {
 	t.Logf("queue: peak %d waiting, %d queued in all, %d timed out (queue_timeout 20s), %d refused (max_queue 100)", peakQueue, q.Queued, q.Timeouts, q.Refused)
 	for _, r := range []string{"tomcat1", "tomcat2", "tomcat3"} {
 		t.Logf("%s: %.1f req/s before the kill, %.1f after", r, rate(before, r, killed), rate(after, r, loadFor-killed))
+	}
+	survBefore := rate(before, "tomcat1", killed) + rate(before, "tomcat2", killed)
+	survAfter := rate(after, "tomcat1", loadFor-killed) + rate(after, "tomcat2", loadFor-killed)
+	t.Logf("survivors together: %.1f req/s before the kill, %.1f after (%.2f×; retry_budget 20%% allows at most 1.20× plus its floor of 3 retries a second)", survBefore, survAfter, survAfter/survBefore)
+	if survAfter > 1.2*survBefore+3 {
+		t.Errorf("the survivors took %.1f req/s after the kill against %.1f before: more than the retry budget allows", survAfter, survBefore)
 	}
 	t.Logf("most requests held at once, measured by busy.jsp: tomcat1 %d, tomcat2 %d (max_conns %d, maxThreads %d)", peaks["tomcat1"], peaks["tomcat2"], maxConns, trioMaxThreads)
 	var retried uint64

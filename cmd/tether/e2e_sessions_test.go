@@ -40,33 +40,7 @@ http://127.0.0.1:0 {
 	}
 }
 `, urls["tomcat1"], urls["tomcat2"]))
-	get := func(cookie string) (served, setCookie string) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/", nil)
-		if cookie != "" {
-			req.Header.Set("Cookie", "JSESSIONID="+cookie)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		for _, c := range resp.Cookies() {
-			if c.Name == "JSESSIONID" {
-				setCookie = c.Value
-			}
-		}
-		return resp.Header.Get("X-Route"), setCookie
-	}
-	sessions := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(tetherBin, append([]string{"sessions", "--admin", ready.Admin}, args...)...).CombinedOutput()
-		t.Logf("$ tether sessions %s\n%s", strings.Join(args, " "), out)
-		if err != nil {
-			t.Fatalf("tether sessions: %v", err)
-		}
-		return string(out)
-	}
+	get, sessions := sessionsClient(t, addr, ready.Admin)
 	var id string
 	for i := 0; i < 6 && id == ""; i++ {
 		if served, c := get(""); served == "tomcat1" {
@@ -150,33 +124,7 @@ http://127.0.0.1:0 {
 	}
 }
 `, addr1, lns["tomcat2"].Addr()))
-	get := func(cookie string) (served, setCookie string) {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/", nil)
-		if cookie != "" {
-			req.Header.Set("Cookie", "JSESSIONID="+cookie)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		for _, c := range resp.Cookies() {
-			if c.Name == "JSESSIONID" {
-				setCookie = c.Value
-			}
-		}
-		return resp.Header.Get("X-Route"), setCookie
-	}
-	sessions := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command(tetherBin, append([]string{"sessions", "--admin", ready.Admin}, args...)...).CombinedOutput()
-		t.Logf("$ tether sessions %s\n%s", strings.Join(args, " "), out)
-		if err != nil {
-			t.Fatalf("tether sessions: %v", err)
-		}
-		return string(out)
-	}
+	get, sessions := sessionsClient(t, addr, ready.Admin)
 	var id string
 	for i := 0; i < 6 && id == ""; i++ {
 		if served, c := get(""); served == "tomcat1" {
@@ -222,4 +170,39 @@ http://127.0.0.1:0 {
 	if strings.Contains(logs.String(), sid) {
 		t.Errorf("the proxy's log shows the session id:\n%s", logs.String())
 	}
+}
+
+// sessionsClient gives a sessions test its two tools: get sends a request
+// through the proxy at addr with the session cookie (none for ""), and says
+// which member served it and the JSESSIONID it set; sessions runs
+// "tether sessions" against the admin API and returns what it printed.
+func sessionsClient(t *testing.T, addr, admin string) (get func(cookie string) (served, setCookie string), sessions func(args ...string) string) {
+	get = func(cookie string) (served, setCookie string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/", nil)
+		if cookie != "" {
+			req.Header.Set("Cookie", "JSESSIONID="+cookie)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		for _, c := range resp.Cookies() {
+			if c.Name == "JSESSIONID" {
+				setCookie = c.Value
+			}
+		}
+		return resp.Header.Get("X-Route"), setCookie
+	}
+	sessions = func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command(tetherBin, append([]string{"sessions", "--admin", admin}, args...)...).CombinedOutput()
+		t.Logf("$ tether sessions %s\n%s", strings.Join(args, " "), out)
+		if err != nil {
+			t.Fatalf("tether sessions: %v", err)
+		}
+		return string(out)
+	}
+	return get, sessions
 }

@@ -23,6 +23,15 @@
 # /bench/hello.jsp with the same tomcat1 cookie; tomcat2's hit count is the
 # misrouted count.
 #
+# Scaling scenarios (issue 18, Tether and tether-base only): "membersN" is the
+# http scenario through a balancer of N members (tomcat1, tomcat2, then
+# tomcat3.. on the same two backends; the cookie sticks to tomcat1), "sitesN"
+# through a site of N host names (one site block, N addresses) with wrk's
+# Host the last of them; each on a port of its own (BASE_PORT+40.. for
+# tether, +70.. for tether-base). "table" is the http scenario with Tether's
+# session table pre-filled with TABLE_ENTRIES entries (bench/tablefill joins
+# Tether's cluster and hands them over); see bench/README.md.
+#
 # Settings (environment):
 #   ROUNDS=3 DURATION=10s WARMUP=2s CONNS="32 256" SCENARIOS="http"
 #   BASE_PORT=18100      ports BASE_PORT.. on 127.0.0.1 (backends +1, +2; targets +10..)
@@ -456,6 +465,7 @@ https://localhost:${HTTPS_PORT[$t]} {
 	}
 }
 EOF
+	for s in "${SCALE[@]}"; do scale_conf "$s" "${SCALE_PORT[$t/$s]}" >>"$TMP/$t.Caddyfile"; done
 	[ -n "${AJP_PORT[$t]:-}" ] || return 0
 	cat >>"$TMP/$t.Caddyfile" <<EOF
 http://127.0.0.1:${AJP_PORT[$t]} {
@@ -607,12 +617,12 @@ function done(summary, latency, requests)
 end
 EOF
 
-# wrk_run URL CONNS DURATION
+# wrk_run URL CONNS DURATION [HOST]
 wrk_run() {
 	local d
 	d=$(secs "$3")
 	timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" wrk -t"$WRK_THREADS" -c"$2" -d"$3" --timeout 5s \
-		-s "$TMP/wrk.lua" "$1" >"$TMP/wrk.out" 2>&1 &
+		${4:+-H "Host: $4"} -s "$TMP/wrk.lua" "$1" >"$TMP/wrk.out" 2>&1 &
 	LOAD_PID=$!
 	wait "$LOAD_PID" || true
 	LOAD_PID=
@@ -703,8 +713,58 @@ preflight_ajp() {
 	esac
 }
 
+# Scaling scenarios: membersN and sitesN get a listener of their own on
+# Tether (SCALE_PORT[target/scenario]); load_/supports_ are made per name.
+declare -A SCALE_PORT
+SCALE=()
 for s in $SCENARIOS; do
-	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http https handshake h2 ajp)"
+	[[ $s =~ ^(members|sites)([0-9]+)$ ]] || continue
+	n=${BASH_REMATCH[2]}
+	[ "$n" -ge 1 ] && [ "$n" -le 100000 ] || die "scenario $s: N must be 1..100000"
+	[ "${BASH_REMATCH[1]}" = sites ] || [ "$n" -ge 2 ] || die "scenario $s: a balancer has at least 2 members (tomcat1, tomcat2)"
+	[ ${#SCALE[@]} -lt 30 ] || die "at most 30 members/sites scenarios in one run"
+	SCALE_PORT[tether/$s]=$((BASE_PORT + 40 + ${#SCALE[@]}))
+	SCALE_PORT[tether-base/$s]=$((BASE_PORT + 70 + ${#SCALE[@]}))
+	SCALE+=("$s")
+	eval "supports_$s() { [ -n \"\${SCALE_PORT[\$1/$s]:-}\" ]; }; load_$s() { load_scale $s \"\$@\"; }"
+done
+
+# scale_host SCENARIO -> the Host wrk sends ("" for membersN): the last of
+# the site's names, so a lookup that scanned them would pay for all.
+scale_host() {
+	case $1 in sites*) echo "site$((${1#sites} - 1)).bench.test" ;; esac
+}
+# load_scale SCENARIO TARGET CONNS DURATION
+load_scale() { wrk_run "http://127.0.0.1:${SCALE_PORT[$2/$1]}/" "$3" "$4" "$(scale_host "$1")"; }
+
+# scale_conf SCENARIO PORT: the site block of a scaling scenario.
+scale_conf() {
+	local s=$1 port=$2 n i
+	case $s in
+	members*)
+		n=${s#members}
+		echo "http://127.0.0.1:$port {"
+		echo "	reverse_proxy {"
+		echo "		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2"
+		for ((i = 3; i <= n; i++)); do
+			echo "		to tomcat$i=http://127.0.0.1:$((i % 2 ? B1 : B2))"
+		done
+		;;
+	sites*)
+		n=${s#sites}
+		for ((i = 0; i < n - 1; i++)); do echo "http://site$i.bench.test:$port,"; done
+		echo "http://site$((n - 1)).bench.test:$port {"
+		echo "	reverse_proxy {"
+		echo "		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2"
+		;;
+	esac
+	echo "		sticky jvmroute"
+	echo "	}"
+	echo "}"
+}
+
+for s in $SCENARIOS; do
+	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http https handshake h2 ajp table membersN sitesN)"
 done
 
 # ---------------------------------------------------------------------------
@@ -714,6 +774,10 @@ for t in "${TARGETS[@]}"; do
 	[ "$t" = direct ] && continue
 	for p in ${HTTP_PORT[$t]:-} ${HTTPS_PORT[$t]:-} ${AJP_PORT[$t]:-}; do
 		port_free "$p" || die "port $p ($t) is in use (set BASE_PORT)"
+	done
+	for s in "${SCALE[@]}"; do
+		p=${SCALE_PORT[$t/$s]:-}
+		[ -z "$p" ] || port_free "$p" || die "port $p ($t, $s) is in use (set BASE_PORT)"
 	done
 	"conf_$t"
 	"start_$t"
@@ -741,7 +805,20 @@ for t in "${TARGETS[@]}"; do
 		log "$t: ajp preflight failed, skipped: $why"
 		continue
 	fi
-	log "$t: preflight ok (port ${HTTP_PORT[$t]:-}${AJP_PORT[$t]:+ ajp front ${AJP_PORT[$t]}})"
+	why=
+	for s in "${SCALE[@]}"; do
+		"supports_$s" "$t" || continue
+		h=$(scale_host "$s")
+		c=$(curl -s --max-time 5 -o /dev/null -D - ${h:+-H "Host: $h"} -H "Cookie: $COOKIE" "http://127.0.0.1:${SCALE_PORT[$t/$s]}/" |
+			tr -d '\r' | awk -F': *' 'tolower($1)=="x-route" {print $2}')
+		[ "$c" = tomcat1 ] || { why="$s: cookie .tomcat1 reached '${c:-no answer}'"; break; }
+	done
+	if [ -n "$why" ]; then
+		STATUS[$t]="skipped: preflight: $why"
+		log "$t: preflight failed, skipped: $why"
+		continue
+	fi
+	log "$t: preflight ok (port ${HTTP_PORT[$t]:-}${AJP_PORT[$t]:+ ajp front ${AJP_PORT[$t]}}${SCALE[*]:+; ${SCALE[*]}})"
 done
 
 # ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@
 # http scenario through a balancer of N members (tomcat1, tomcat2, then
 # tomcat3.. on the same two backends; the cookie sticks to tomcat1), "sitesN"
 # through a site of N host names (one site block, N addresses) with wrk's
-# Host the last of them; each on a port of its own (BASE_PORT+40.. for
+# Host the last of them, "wildsitesN" the same with wildcard names
+# (*.siteI.bench.test, Host www.site<N-1>.bench.test); each on a port of its own (BASE_PORT+40.. for
 # tether, +70.. for tether-base). "table" is the http scenario with Tether's
 # session table pre-filled with TABLE_ENTRIES entries (bench/tablefill joins
 # Tether's cluster and hands them over); see bench/README.md.
@@ -784,10 +785,10 @@ preflight_ajp() {
 declare -A SCALE_PORT
 SCALE=()
 for s in $SCENARIOS; do
-	[[ $s =~ ^(members|sites)([0-9]+)$ ]] || continue
+	[[ $s =~ ^(members|sites|wildsites)([0-9]+)$ ]] || continue
 	n=${BASH_REMATCH[2]}
 	[ "$n" -ge 1 ] && [ "$n" -le 100000 ] || die "scenario $s: N must be 1..100000"
-	[ "${BASH_REMATCH[1]}" = sites ] || [ "$n" -ge 2 ] || die "scenario $s: a balancer has at least 2 members (tomcat1, tomcat2)"
+	[ "${BASH_REMATCH[1]}" != members ] || [ "$n" -ge 2 ] || die "scenario $s: a balancer has at least 2 members (tomcat1, tomcat2)"
 	[ ${#SCALE[@]} -lt 30 ] || die "at most 30 members/sites scenarios in one run"
 	SCALE_PORT[tether/$s]=$((BASE_PORT + 40 + ${#SCALE[@]}))
 	SCALE_PORT[tether-base/$s]=$((BASE_PORT + 70 + ${#SCALE[@]}))
@@ -798,7 +799,10 @@ done
 # scale_host SCENARIO -> the Host wrk sends ("" for membersN): the last of
 # the site's names, so a lookup that scanned them would pay for all.
 scale_host() {
-	case $1 in sites*) echo "site$((${1#sites} - 1)).bench.test" ;; esac
+	case $1 in
+	sites*) echo "site$((${1#sites} - 1)).bench.test" ;;
+	wildsites*) echo "www.site$((${1#wildsites} - 1)).bench.test" ;;
+	esac
 }
 # load_scale SCENARIO TARGET CONNS DURATION
 load_scale() { wrk_run "http://127.0.0.1:${SCALE_PORT[$2/$1]}/" "$3" "$4" "$(scale_host "$1")"; }
@@ -816,10 +820,11 @@ scale_conf() {
 			echo "		to tomcat$i=http://127.0.0.1:$((i % 2 ? B1 : B2))"
 		done
 		;;
-	sites*)
-		n=${s#sites}
-		for ((i = 0; i < n - 1; i++)); do echo "http://site$i.bench.test:$port,"; done
-		echo "http://site$((n - 1)).bench.test:$port {"
+	sites* | wildsites*)
+		n=${s##*sites} w=
+		[[ $s == wild* ]] && w="*."
+		for ((i = 0; i < n - 1; i++)); do echo "http://${w}site$i.bench.test:$port,"; done
+		echo "http://${w}site$((n - 1)).bench.test:$port {"
 		echo "	reverse_proxy {"
 		echo "		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2"
 		;;
@@ -830,7 +835,7 @@ scale_conf() {
 }
 
 for s in $SCENARIOS; do
-	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http https handshake h2 ajp table membersN sitesN)"
+	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http https handshake h2 ajp table membersN sitesN wildsitesN)"
 done
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -59,5 +60,24 @@ func TestListenerLookup(t *testing.T) {
 	}
 	if exact.settings() == c {
 		t.Error("Update gave an exact name the wildcard's settings")
+	}
+}
+
+// TestNoSNIHandshakeAllocs: a hello without a server name on a listener of
+// many names finds the IP site without walking (and parsing) every name,
+// which allocated once per name.
+func TestNoSNIHandshakeAllocs(t *testing.T) {
+	lt := NewManager(&config.Global{}, "", zerolog.Nop()).NewListener()
+	for i := range 1000 {
+		lt.Add(fmt.Sprintf("site%d.example.com", i), &Policy{})
+	}
+	ip := &Policy{}
+	lt.Add("192.0.2.7", ip)
+	if n := testing.AllocsPerRun(20, func() {
+		if lt.lookup("") != ip {
+			t.Fatal("a hello without a name did not get the IP site")
+		}
+	}); n != 0 {
+		t.Errorf("lookup without a server name allocates %v times on a listener of 1,001 names; want 0", n)
 	}
 }

@@ -4,7 +4,7 @@
 GO       ?= go
 FUZZTIME ?= 20s
 
-.PHONY: all build test deps lint unit dist-check fuzz bench demo clean release package image
+.PHONY: all build test deps lint unit dist-check fuzz bench bench-scaling demo clean release package image
 
 # Release builds (make release, package, image) stamp these; VERSION is the
 # v* tag at HEAD, else v0.0.0-dev+<commit> (scripts/version.sh).
@@ -54,6 +54,10 @@ image: release
 
 bench:
 	bash bench/run.sh
+
+# bench-scaling: the go test -bench scaling curves (bench/README.md, "Scaling").
+bench-scaling:
+	bash bench/scaling.sh
 
 demo:
 	@echo "Building tether (the first build takes a minute or two; later ones are cached)..."

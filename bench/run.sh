@@ -23,6 +23,16 @@
 # /bench/hello.jsp with the same tomcat1 cookie; tomcat2's hit count is the
 # misrouted count.
 #
+# Scaling scenarios (issue 18, Tether and tether-base only): "membersN" is the
+# http scenario through a balancer of N members (tomcat1, tomcat2, then
+# tomcat3.. on the same two backends; the cookie sticks to tomcat1), "sitesN"
+# through a site of N host names (one site block, N addresses) with wrk's
+# Host the last of them, "wildsitesN" the same with wildcard names
+# (*.siteI.bench.test, Host www.site<N-1>.bench.test); each on a port of its own (BASE_PORT+40.. for
+# tether, +70.. for tether-base). "table" is the http scenario with Tether's
+# session table pre-filled with TABLE_ENTRIES entries (bench/tablefill joins
+# Tether's cluster and hands them over); see bench/README.md.
+#
 # Settings (environment):
 #   ROUNDS=3 DURATION=10s WARMUP=2s CONNS="32 256" SCENARIOS="http"
 #   BASE_PORT=18100      ports BASE_PORT.. on 127.0.0.1 (backends +1, +2; targets +10..)
@@ -37,6 +47,7 @@
 #   BENCH_TC_JAVA_OPTS="-Xms256m -Xmx256m -XX:+UseSerialGC"   Tomcat JVMs (ajp)
 #   APACHE_SERVERS=2 APACHE_THREADS=128   httpd children x threads (ajp; mod_jk pool = threads)
 #   AJP_WARMUP=15s       load on each ajp target before the rounds (Tomcat's JIT)
+#   TABLE_ENTRIES=1000000  session entries handed to Tether (scenario table)
 #
 # Installs nothing: bench/deps.sh installs the peers and load generators (root).
 set -euo pipefail
@@ -189,6 +200,9 @@ mkdir -p "$OUT"
 log "building backend, summarizer and hsload"
 (cd "$ROOT" && go build -o "$TMP/backend" ./bench/backend && go build -o "$TMP/summarize" ./bench/summarize &&
 	go build -o "$TMP/hsload" ./bench/hsload)
+if [[ " $SCENARIOS " == *" table "* ]]; then
+	(cd "$ROOT" && go build -o "$TMP/tablefill" ./bench/tablefill)
+fi
 declare -A STATUS # target -> ok | skipped: reason
 for t in "${TARGETS[@]}"; do STATUS[$t]=ok; done
 if [ -n "${STATUS[tether]:-}" ]; then
@@ -277,6 +291,48 @@ if [ -n "$TOMCAT_DIR" ]; then
 	AJP_PORT[tether]=$((BASE_PORT + 14))
 	AJP_PORT[apache-modjk]=$((BASE_PORT + 15))
 fi
+
+# Scenario table: Tether (not tether-base) joins a cluster of its own
+# (gossip +30, replication +31, admin +34) with bench/tablefill (gossip +32,
+# replication +33), which hands it TABLE_ENTRIES session entries of
+# balancer "table" and the benchmark session's pin (to tomcat1, its own
+# route: every request finds an entry and goes where its id says); the
+# scenario's site is on +35.
+TABLE_ENTRIES=${TABLE_ENTRIES:-1000000}
+declare -A TABLE_PORT
+TABLE_GOSSIP=$((BASE_PORT + 30)) TABLE_FILL=$((BASE_PORT + 32)) TABLE_ADMIN=$((BASE_PORT + 34))
+if [[ " $SCENARIOS " == *" table "* ]] && [[ " ${TARGETS[*]} " == *" tether "* ]]; then
+	[[ $TABLE_ENTRIES =~ ^[0-9]+$ ]] || die "TABLE_ENTRIES: a number"
+	TABLE_PORT[tether]=$((BASE_PORT + 35))
+	TABLE_KEY=$(head -c 32 /dev/urandom | base64)
+	for p in $TABLE_GOSSIP $((TABLE_GOSSIP + 1)) $TABLE_FILL $((TABLE_FILL + 1)) $TABLE_ADMIN; do
+		port_free "$p" || die "port $p (table) is in use (set BASE_PORT)"
+	done
+	log "tablefill: building a table of $TABLE_ENTRIES entries"
+	start tablefill "$LOAD_CORE" "$TMP/tablefill" -cluster bench -key "$TABLE_KEY" -bind "127.0.0.1:$TABLE_FILL" \
+		-join "127.0.0.1:$TABLE_GOSSIP" -balancer table -n "$TABLE_ENTRIES" -pin "${COOKIE#JSESSIONID=}=tomcat1"
+	for i in $(seq 600); do
+		grep -q '^tablefill ready' "$TMP/tablefill.log" 2>/dev/null && break
+		kill -0 "$PID" 2>/dev/null || die "tablefill failed: $(tail -3 "$TMP/tablefill.log")"
+		sleep 0.1
+	done
+	grep -q '^tablefill ready' "$TMP/tablefill.log" || die "tablefill not ready in 60 s"
+fi
+supports_table() { [ -n "${TABLE_PORT[$1]:-}" ]; }
+load_table() { wrk_run "http://127.0.0.1:${TABLE_PORT[$1]}/" "$2" "$3"; }
+
+# table_wait: until Tether holds the whole table (its admin API's
+# sessions.entries), at most 120 s.
+table_wait() {
+	local i e want=$((TABLE_ENTRIES + 1))
+	for i in $(seq 240); do
+		e=$(curl -s --max-time 2 "http://127.0.0.1:$TABLE_ADMIN/api/status" | tr -d ' \n\t' | grep -o '"sessions":{"entries":[0-9]*' | grep -o '[0-9]*$')
+		[ "${e:-0}" -ge "$want" ] && { log "tether: session table holds $e entries"; return 0; }
+		sleep 0.5
+	done
+	echo "the session table holds ${e:-no} entries of $want after 120 s"
+	return 1
+}
 
 # haproxy_conf NAME GLOBAL_EXTRA BIND_EXTRA: the HAProxy config of target NAME.
 haproxy_conf() {
@@ -434,10 +490,19 @@ start_caddy() {
 # Tether's own config syntax (Caddyfile.example). tether-base (the build of
 # TETHER_BASE_REF) runs the same config on its own ports.
 conf_tether() {
-	local t=${1:-tether}
+	local t=${1:-tether} global="admin off"
+	if [ -n "${TABLE_PORT[$t]:-}" ]; then
+		global="admin 127.0.0.1:$TABLE_ADMIN
+	cluster bench {
+		bind 127.0.0.1:$TABLE_GOSSIP
+		gossip_key $TABLE_KEY
+		profile local
+		discover static 127.0.0.1:$TABLE_FILL
+	}"
+	fi
 	cat >"$TMP/$t.Caddyfile" <<EOF
 {
-	admin off
+	$global
 	log {
 		level error
 	}
@@ -456,6 +521,18 @@ https://localhost:${HTTPS_PORT[$t]} {
 	}
 }
 EOF
+	for s in "${SCALE[@]}"; do scale_conf "$s" "${SCALE_PORT[$t/$s]}" >>"$TMP/$t.Caddyfile"; done
+	if [ -n "${TABLE_PORT[$t]:-}" ]; then
+		cat >>"$TMP/$t.Caddyfile" <<EOF
+http://127.0.0.1:${TABLE_PORT[$t]} {
+	reverse_proxy {
+		name table
+		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
+		sticky jvmroute
+	}
+}
+EOF
+	fi
 	[ -n "${AJP_PORT[$t]:-}" ] || return 0
 	cat >>"$TMP/$t.Caddyfile" <<EOF
 http://127.0.0.1:${AJP_PORT[$t]} {
@@ -607,12 +684,12 @@ function done(summary, latency, requests)
 end
 EOF
 
-# wrk_run URL CONNS DURATION
+# wrk_run URL CONNS DURATION [HOST]
 wrk_run() {
 	local d
 	d=$(secs "$3")
 	timeout -k 5 $((d + 30)) taskset -c "$LOAD_CORE" wrk -t"$WRK_THREADS" -c"$2" -d"$3" --timeout 5s \
-		-s "$TMP/wrk.lua" "$1" >"$TMP/wrk.out" 2>&1 &
+		${4:+-H "Host: $4"} -s "$TMP/wrk.lua" "$1" >"$TMP/wrk.out" 2>&1 &
 	LOAD_PID=$!
 	wait "$LOAD_PID" || true
 	LOAD_PID=
@@ -703,8 +780,62 @@ preflight_ajp() {
 	esac
 }
 
+# Scaling scenarios: membersN and sitesN get a listener of their own on
+# Tether (SCALE_PORT[target/scenario]); load_/supports_ are made per name.
+declare -A SCALE_PORT
+SCALE=()
 for s in $SCENARIOS; do
-	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http https handshake h2 ajp)"
+	[[ $s =~ ^(members|sites|wildsites)([0-9]+)$ ]] || continue
+	n=${BASH_REMATCH[2]}
+	[ "$n" -ge 1 ] && [ "$n" -le 100000 ] || die "scenario $s: N must be 1..100000"
+	[ "${BASH_REMATCH[1]}" != members ] || [ "$n" -ge 2 ] || die "scenario $s: a balancer has at least 2 members (tomcat1, tomcat2)"
+	[ ${#SCALE[@]} -lt 30 ] || die "at most 30 members/sites scenarios in one run"
+	SCALE_PORT[tether/$s]=$((BASE_PORT + 40 + ${#SCALE[@]}))
+	SCALE_PORT[tether-base/$s]=$((BASE_PORT + 70 + ${#SCALE[@]}))
+	SCALE+=("$s")
+	eval "supports_$s() { [ -n \"\${SCALE_PORT[\$1/$s]:-}\" ]; }; load_$s() { load_scale $s \"\$@\"; }"
+done
+
+# scale_host SCENARIO -> the Host wrk sends ("" for membersN): the last of
+# the site's names, so a lookup that scanned them would pay for all.
+scale_host() {
+	case $1 in
+	sites*) echo "site$((${1#sites} - 1)).bench.test" ;;
+	wildsites*) echo "www.site$((${1#wildsites} - 1)).bench.test" ;;
+	esac
+}
+# load_scale SCENARIO TARGET CONNS DURATION
+load_scale() { wrk_run "http://127.0.0.1:${SCALE_PORT[$2/$1]}/" "$3" "$4" "$(scale_host "$1")"; }
+
+# scale_conf SCENARIO PORT: the site block of a scaling scenario.
+scale_conf() {
+	local s=$1 port=$2 n i
+	case $s in
+	members*)
+		n=${s#members}
+		echo "http://127.0.0.1:$port {"
+		echo "	reverse_proxy {"
+		echo "		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2"
+		for ((i = 3; i <= n; i++)); do
+			echo "		to tomcat$i=http://127.0.0.1:$((i % 2 ? B1 : B2))"
+		done
+		;;
+	sites* | wildsites*)
+		n=${s##*sites} w=
+		[[ $s == wild* ]] && w="*."
+		for ((i = 0; i < n - 1; i++)); do echo "http://${w}site$i.bench.test:$port,"; done
+		echo "http://${w}site$((n - 1)).bench.test:$port {"
+		echo "	reverse_proxy {"
+		echo "		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2"
+		;;
+	esac
+	echo "		sticky jvmroute"
+	echo "	}"
+	echo "}"
+}
+
+for s in $SCENARIOS; do
+	declare -F "load_$s" >/dev/null || die "unknown scenario $s (known: http https handshake h2 ajp table membersN sitesN wildsitesN)"
 done
 
 # ---------------------------------------------------------------------------
@@ -712,8 +843,12 @@ done
 for t in "${TARGETS[@]}"; do
 	[ "${STATUS[$t]}" = ok ] || continue
 	[ "$t" = direct ] && continue
-	for p in ${HTTP_PORT[$t]:-} ${HTTPS_PORT[$t]:-} ${AJP_PORT[$t]:-}; do
+	for p in ${HTTP_PORT[$t]:-} ${HTTPS_PORT[$t]:-} ${AJP_PORT[$t]:-} ${TABLE_PORT[$t]:-}; do
 		port_free "$p" || die "port $p ($t) is in use (set BASE_PORT)"
+	done
+	for s in "${SCALE[@]}"; do
+		p=${SCALE_PORT[$t/$s]:-}
+		[ -z "$p" ] || port_free "$p" || die "port $p ($t, $s) is in use (set BASE_PORT)"
 	done
 	"conf_$t"
 	"start_$t"
@@ -741,7 +876,25 @@ for t in "${TARGETS[@]}"; do
 		log "$t: ajp preflight failed, skipped: $why"
 		continue
 	fi
-	log "$t: preflight ok (port ${HTTP_PORT[$t]:-}${AJP_PORT[$t]:+ ajp front ${AJP_PORT[$t]}})"
+	why=
+	for s in "${SCALE[@]}"; do
+		"supports_$s" "$t" || continue
+		h=$(scale_host "$s")
+		c=$(curl -s --max-time 5 -o /dev/null -D - ${h:+-H "Host: $h"} -H "Cookie: $COOKIE" "http://127.0.0.1:${SCALE_PORT[$t/$s]}/" |
+			tr -d '\r' | awk -F': *' 'tolower($1)=="x-route" {print $2}')
+		[ "$c" = tomcat1 ] || { why="$s: cookie .tomcat1 reached '${c:-no answer}'"; break; }
+	done
+	if [ -z "$why" ] && [ -n "${TABLE_PORT[$t]:-}" ]; then
+		why=$(table_wait) || true
+		c=$(curl -s --max-time 5 "http://127.0.0.1:$TABLE_ADMIN/api/sessions?balancer=table&id=${COOKIE#JSESSIONID=}")
+		[ -n "$why" ] || [[ $(tr -d ' \n\t' <<<"$c") == *'"entry":{'* ]] || why="table: the benchmark session has no entry: $c"
+	fi
+	if [ -n "$why" ]; then
+		STATUS[$t]="skipped: preflight: $why"
+		log "$t: preflight failed, skipped: $why"
+		continue
+	fi
+	log "$t: preflight ok (port ${HTTP_PORT[$t]:-}${AJP_PORT[$t]:+ ajp front ${AJP_PORT[$t]}}${SCALE[*]:+; ${SCALE[*]}})"
 done
 
 # ---------------------------------------------------------------------------
@@ -749,6 +902,7 @@ done
 {
 	echo "date: $(date -Is)"
 	echo "command: ${BENCH_CMD:-bench/run.sh} ${TARGETS[*]}"
+	[[ " $SCENARIOS " != *" table "* ]] || echo "table: TABLE_ENTRIES=$TABLE_ENTRIES (bench/tablefill), balancer table, the benchmark session pinned to tomcat1"
 	echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" SCENARIOS=\"$SCENARIOS\" WRK_THREADS=$WRK_THREADS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE NICE=$NICE NOISE_MAX=$NOISE_MAX NOISE_RETRIES=$NOISE_RETRIES HS_CLIENT=$HS_CLIENT"
 	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')"
 	echo "machine: $(nproc --all) cpus, $(lscpu | awk -F': *' '/^Model name/ {m=$2} /^CPU family/ {f=$2} /^Model:/ {n=$2} END {print m, "family", f, "model", n}'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM"

@@ -150,18 +150,17 @@ func (s *site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // name first, then a wildcard ("*.example.com"), then the site without a
 // name (an IP or a bare port), which takes any Host.
 type hostRouter struct {
-	exact    map[string]*site
-	wildcard []wildcardSite
+	exact map[string]*site
+	// wildcard maps a wildcard name's domain (".example.com" for
+	// "*.example.com", lower case) to its site, the first one added: a Host
+	// matches by the part from its first dot, one map lookup whatever the
+	// number of sites.
+	wildcard map[string]*site
 	any      *site
 	// checkTLS: some https site of the listener has handshake settings of
 	// its own, so a request must name a site whose settings its handshake
 	// was made with (see ServeHTTP).
 	checkTLS bool
-}
-
-type wildcardSite struct {
-	suffix string // ".example.com"
-	s      *site
 }
 
 func (h *hostRouter) add(host string, s *site) {
@@ -171,7 +170,12 @@ func (h *hostRouter) add(host string, s *site) {
 			h.any = s
 		}
 	case strings.HasPrefix(host, "*."):
-		h.wildcard = append(h.wildcard, wildcardSite{suffix: strings.ToLower(host[1:]), s: s})
+		if h.wildcard == nil {
+			h.wildcard = map[string]*site{}
+		}
+		if suffix := strings.ToLower(host[1:]); h.wildcard[suffix] == nil {
+			h.wildcard[suffix] = s
+		}
 	default:
 		if h.exact == nil {
 			h.exact = map[string]*site{}
@@ -210,9 +214,14 @@ func (h *hostRouter) lookup(host string) *site {
 	if s, ok := h.exact[strings.ToLower(host)]; ok {
 		return s
 	}
-	for _, wc := range h.wildcard {
-		if strings.HasSuffix(strings.ToLower(host), wc.suffix) && strings.Count(host, ".") == strings.Count(wc.suffix, ".") {
-			return wc.s
+	// "*.example.com" matches one label before ".example.com": the Host
+	// from its first dot.
+	if i := strings.IndexByte(host, '.'); i >= 0 && len(h.wildcard) > 0 {
+		if s, ok := h.wildcard[host[i:]]; ok {
+			return s
+		}
+		if s, ok := h.wildcard[strings.ToLower(host[i:])]; ok {
+			return s
 		}
 	}
 	return h.any

@@ -92,7 +92,14 @@ type Listener struct {
 	m        *Manager
 	exact    map[string]*Policy
 	wildcard []wildcardPolicy
-	any      *Policy
+	// wildByDomain maps a wildcard name's domain (".example.com") to the
+	// first policy added for it, so that a handshake finds it with one map
+	// lookup whatever the number of names; wildcard keeps the order.
+	wildByDomain map[string]*Policy
+	// ipHost is the first IP address among the exact names: the site of a
+	// hello without a server name.
+	ipHost string
+	any    *Policy
 
 	// mu serializes Config and Update (a reload); handshakes read the
 	// policies' conn pointers without it.
@@ -112,11 +119,20 @@ func (lt *Listener) Add(host string, p *Policy) {
 		lt.any = p
 	case strings.HasPrefix(host, "*."):
 		lt.wildcard = append(lt.wildcard, wildcardPolicy{suffix: host[1:], p: p})
+		if lt.wildByDomain == nil {
+			lt.wildByDomain = map[string]*Policy{}
+		}
+		if _, ok := lt.wildByDomain[host[1:]]; !ok {
+			lt.wildByDomain[host[1:]] = p
+		}
 	default:
 		if lt.exact == nil {
 			lt.exact = map[string]*Policy{}
 		}
 		lt.exact[host] = p
+		if lt.ipHost == "" && isIPLiteral(host) {
+			lt.ipHost = host
+		}
 	}
 }
 
@@ -125,19 +141,17 @@ func (lt *Listener) lookup(name string) *Policy {
 	if p, ok := lt.exact[name]; ok {
 		return p
 	}
-	for _, w := range lt.wildcard {
-		if strings.HasSuffix(name, w.suffix) && strings.Count(name, ".") == strings.Count(w.suffix, ".") {
-			return w.p
+	// "*.example.com" matches one label before ".example.com": the name
+	// from its first dot.
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		if p, ok := lt.wildByDomain[name[i:]]; ok {
+			return p
 		}
 	}
-	if name == "" {
+	if name == "" && lt.ipHost != "" {
 		// No SNI (an IP literal in the URL): the site of the IP the client
 		// dialed, else the unnamed site.
-		for host, p := range lt.exact {
-			if isIPLiteral(host) {
-				return p
-			}
-		}
+		return lt.exact[lt.ipHost]
 	}
 	return lt.any
 }
@@ -236,8 +250,10 @@ func (lt *Listener) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, er
 // policies lists the listener's policies once each.
 func (lt *Listener) policies() []*Policy {
 	var out []*Policy
+	seen := map[*Policy]bool{}
 	add := func(p *Policy) {
-		if p != nil && !slices.Contains(out, p) {
+		if p != nil && !seen[p] {
+			seen[p] = true
 			out = append(out, p)
 		}
 	}
@@ -266,11 +282,13 @@ func (lt *Listener) Update(from *Listener) {
 	for host, np := range from.exact {
 		set(lt.exact[host], np)
 	}
+	byDomain := map[string][]*Policy{}
+	for _, w := range lt.wildcard {
+		byDomain[w.suffix] = append(byDomain[w.suffix], w.p)
+	}
 	for _, nw := range from.wildcard {
-		for _, w := range lt.wildcard {
-			if w.suffix == nw.suffix {
-				set(w.p, nw.p)
-			}
+		for _, p := range byDomain[nw.suffix] {
+			set(p, nw.p)
 		}
 	}
 	set(lt.any, from.any)

@@ -7,6 +7,10 @@
 #                                    tether-base: Tether built from that git
 #                                    revision, beside the working tree's, for
 #                                    before/after ratios measured in one run
+#   TETHER_BALANCER="max_conns 100000" TETHER_BASE_REF=631f441 \
+#     bench/run.sh haproxy tether tether-base
+#                                    a directive added to target tether's
+#                                    http and https balancers only
 #
 # Every target sits in front of the same two Go backends (routes tomcat1 and
 # tomcat2) with its closest equivalent of jvmRoute stickiness; every request
@@ -490,7 +494,13 @@ start_caddy() {
 # Tether's own config syntax (Caddyfile.example). tether-base (the build of
 # TETHER_BASE_REF) runs the same config on its own ports.
 conf_tether() {
-	local t=${1:-tether} global="admin off"
+	local t=${1:-tether} global="admin off" extra=""
+	# TETHER_BALANCER: lines for the http and https balancers of target
+	# tether only (not tether-base), e.g. "max_conns 100000" to measure
+	# what the limiter costs against a build without it.
+	if [ "$t" = tether ] && [ -n "${TETHER_BALANCER:-}" ]; then
+		extra=$(printf '\n\t\t%s' "$TETHER_BALANCER")
+	fi
 	if [ -n "${TABLE_PORT[$t]:-}" ]; then
 		global="admin 127.0.0.1:$TABLE_ADMIN
 	cluster bench {
@@ -510,14 +520,14 @@ conf_tether() {
 http://127.0.0.1:${HTTP_PORT[$t]} {
 	reverse_proxy {
 		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
-		sticky jvmroute
+		sticky jvmroute$extra
 	}
 }
 https://localhost:${HTTPS_PORT[$t]} {
 	tls $TMP/tls.crt $TMP/tls.key
 	reverse_proxy {
 		to tomcat1=http://127.0.0.1:$B1 tomcat2=http://127.0.0.1:$B2
-		sticky jvmroute
+		sticky jvmroute$extra
 	}
 }
 EOF
@@ -903,7 +913,7 @@ done
 	echo "date: $(date -Is)"
 	echo "command: ${BENCH_CMD:-bench/run.sh} ${TARGETS[*]}"
 	[[ " $SCENARIOS " != *" table "* ]] || echo "table: TABLE_ENTRIES=$TABLE_ENTRIES (bench/tablefill), balancer table, the benchmark session pinned to tomcat1"
-	echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" SCENARIOS=\"$SCENARIOS\" WRK_THREADS=$WRK_THREADS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE NICE=$NICE NOISE_MAX=$NOISE_MAX NOISE_RETRIES=$NOISE_RETRIES HS_CLIENT=$HS_CLIENT"
+	echo "settings: ROUNDS=$ROUNDS DURATION=$DURATION WARMUP=$WARMUP CONNS=\"$CONNS\" SCENARIOS=\"$SCENARIOS\" WRK_THREADS=$WRK_THREADS PROXY_CORE=$PROXY_CORE LOAD_CORE=$LOAD_CORE NICE=$NICE NOISE_MAX=$NOISE_MAX NOISE_RETRIES=$NOISE_RETRIES HS_CLIENT=$HS_CLIENT${TETHER_BALANCER:+ TETHER_BALANCER=\"$TETHER_BALANCER\"}"
 	echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD -- . 2>/dev/null || echo ' (dirty)')"
 	echo "machine: $(nproc --all) cpus, $(lscpu | awk -F': *' '/^Model name/ {m=$2} /^CPU family/ {f=$2} /^Model:/ {n=$2} END {print m, "family", f, "model", n}'), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM"
 	echo "kernel: $(uname -r); $(. /etc/os-release && echo "$PRETTY_NAME")"

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/tether-proxy/tether/internal/testpeers"
 )
 
 // TestImportApacheMTLS is mod_ssl's import end to end: an httpd.conf with
@@ -23,18 +21,8 @@ import (
 // SSLProtocol -all +TLSv1.3 refuses openssl s_client -tls1_2 and serves
 // -tls1_3. tether import-apache prints the tls blocks.
 func TestImportApacheMTLS(t *testing.T) {
-	nodes := needTomcat(t)
-	for _, tool := range []string{"curl", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found (scripts/deps.sh installs it): %v", tool, err)
-		}
-	}
-	dir := t.TempDir()
-	serverCA := testpeers.NewCA(t, dir, "server-ca")
-	clientCA := testpeers.NewCA(t, dir, "client-ca")
-	server := serverCA.Issue(t, dir, "server", 2, "mtls.test", "tls13.test")
-	alice := clientCA.Issue(t, dir, "alice", 0xa11ce)
-	mallory := testpeers.NewCA(t, dir, "other-ca").Issue(t, dir, "mallory", 0x666)
+	nodes, dir, pki := mtlsSetup(t)
+	serverCA, clientCA, server, alice, mallory := pki.serverCA, pki.clientCA, pki.server, pki.alice, pki.mallory
 
 	port := freeLoopbackPort(t)
 	workers := fmt.Sprintf("worker.list=lb\nworker.tomcat1.host=127.0.0.1\nworker.tomcat1.port=%s\nworker.lb.type=lb\nworker.lb.balance_workers=tomcat1\nworker.lb.secret=%s\n",

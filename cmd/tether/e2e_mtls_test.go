@@ -28,18 +28,8 @@ import (
 // X-Amzn-Mtls-Clientcert-Leaf reaches Tomcat the same way, and from an
 // untrusted peer it is dropped.
 func TestMTLS(t *testing.T) {
-	nodes := needTomcat(t)
-	for _, tool := range []string{"curl", "openssl"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found (scripts/deps.sh installs it): %v", tool, err)
-		}
-	}
-	dir := t.TempDir()
-	serverCA := testpeers.NewCA(t, dir, "server-ca")
-	clientCA := testpeers.NewCA(t, dir, "client-ca")
-	server := serverCA.Issue(t, dir, "server", 2, "mtls.test", "tls13.test")
-	alice := clientCA.Issue(t, dir, "alice", 0xa11ce)
-	mallory := testpeers.NewCA(t, dir, "other-ca").Issue(t, dir, "mallory", 0x666)
+	nodes, _, pki := mtlsSetup(t)
+	serverCA, clientCA, server, alice, mallory := pki.serverCA, pki.clientCA, pki.server, pki.alice, pki.mallory
 
 	var echoHits atomic.Int64
 	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -260,4 +250,33 @@ func firstLines(out string, subs ...string) string {
 func albEncode(pemBytes []byte) string {
 	s := url.QueryEscape(string(pemBytes))
 	return strings.NewReplacer("%2B", "+", "%3D", "=", "%2F", "/", "+", "%20").Replace(s)
+}
+
+// mtlsPKI are the certificates of the client-certificate tests: a server
+// certificate for mtls.test and tls13.test from serverCA, alice's from
+// the trusted clientCA, and mallory's from a CA nobody trusts.
+type mtlsPKI struct {
+	serverCA, clientCA     *testpeers.CA
+	server, alice, mallory *testpeers.Leaf
+}
+
+// mtlsSetup starts (or finds) the Tomcat test nodes, checks that curl and
+// openssl are here, and writes the certificates into a fresh directory,
+// which it returns for the test's own files.
+func mtlsSetup(t *testing.T) (map[string]testpeers.TomcatNode, string, mtlsPKI) {
+	t.Helper()
+	nodes := needTomcat(t)
+	for _, tool := range []string{"curl", "openssl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found (scripts/deps.sh installs it): %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	var p mtlsPKI
+	p.serverCA = testpeers.NewCA(t, dir, "server-ca")
+	p.clientCA = testpeers.NewCA(t, dir, "client-ca")
+	p.server = p.serverCA.Issue(t, dir, "server", 2, "mtls.test", "tls13.test")
+	p.alice = p.clientCA.Issue(t, dir, "alice", 0xa11ce)
+	p.mallory = testpeers.NewCA(t, dir, "other-ca").Issue(t, dir, "mallory", 0x666)
+	return nodes, dir, p
 }

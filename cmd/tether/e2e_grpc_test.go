@@ -238,16 +238,25 @@ func TestGRPCEndToEnd(t *testing.T) {
 		}
 	}
 	a.srv.Stop()
+	lost := 0
 	for i := range 10 {
 		if err := call(); err != nil {
-			t.Fatalf("call %d after member a was killed: %v", i, err)
+			// A call Tether had already sent on a's connection when a
+			// died is not sent again (a gRPC call need not be idempotent):
+			// only the first call can meet that race, and it gets
+			// Unavailable; every later one must fail over.
+			if i > 0 || grpcstatus.Code(err) != codes.Unavailable {
+				t.Fatalf("call %d after member a was killed: %v", i, err)
+			}
+			lost++
+			t.Logf("call 0 after member a was killed was already on a's connection: %v", err)
 		}
 	}
 	ma, mb := memberOf(t, ready.Admin, "localhost-4", "a"), memberOf(t, ready.Admin, "localhost-4", "b")
 	t.Logf("after killing a: a calls %d healthy %v errors %d reason %q; b calls %d healthy %v", a.calls.Load(), ma.Healthy, ma.Errors, ma.Reason, b.calls.Load(), mb.Healthy)
-	if a.calls.Load() != 2 || b.calls.Load() != 12 || ma.Healthy || ma.Errors == 0 || !mb.Healthy || mb.Errors != 0 {
-		t.Errorf("failover: a %d calls (healthy %v, errors %d), b %d calls (healthy %v, errors %d); want 2 and 12, a down and counted, b healthy",
-			a.calls.Load(), ma.Healthy, ma.Errors, b.calls.Load(), mb.Healthy, mb.Errors)
+	if a.calls.Load() != 2 || b.calls.Load() != int64(12-lost) || ma.Healthy || ma.Errors == 0 || !mb.Healthy || mb.Errors != 0 {
+		t.Errorf("failover: a %d calls (healthy %v, errors %d), b %d calls (healthy %v, errors %d); want 2 and %d, a down and counted, b healthy",
+			a.calls.Load(), ma.Healthy, ma.Errors, b.calls.Load(), mb.Healthy, mb.Errors, 12-lost)
 	}
 }
 

@@ -98,7 +98,7 @@ func newMember(ts *transports, m config.Member) (*member, error) {
 	}
 	mb.load.Healthy.Store(true)
 	mb.state.Store(uint32(st))
-	if mb.rt, mb.grpc, err = ts.member(u.Scheme, int(mb.maxConns)); err != nil {
+	if mb.rt, mb.grpc, err = ts.member(u.Scheme, u.Host, int(mb.maxConns)); err != nil {
 		return nil, fmt.Errorf("member %s: %w", m.Name, err)
 	}
 	return mb, nil

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tether-proxy/tether/config"
+	"github.com/tether-proxy/tether/proxy/h1"
 )
 
 // transports builds the transports of one balancer's members from its
@@ -124,14 +125,14 @@ func newTransports(cfg *config.Balancer, ajp func(*config.Balancer, int) (http.R
 // member returns the transport of a member reached by scheme, and its gRPC
 // transport (nil when the member cannot carry gRPC: it speaks HTTP/1.1 or
 // AJP).
-func (ts *transports) member(scheme string, maxConns int) (rt, grpc http.RoundTripper, err error) {
+func (ts *transports) member(scheme, addr string, maxConns int) (rt, grpc http.RoundTripper, err error) {
 	switch scheme {
 	case "http":
 		if ts.h2c {
 			rt = ts.http(h2cOnly(), nil)
 			return rt, rt, nil
 		}
-		return ts.http(h1Only(), nil), nil, nil
+		return ts.h1Client(addr, ts.http(h1Only(), nil)), nil, nil
 	case "h2c":
 		rt = ts.http(h2cOnly(), nil)
 		return rt, rt, nil
@@ -201,6 +202,34 @@ func (ts *transports) http(protocols http.Protocols, dialTLS func(context.Contex
 		ReadBufferSize:         cmpOr(t.ReadBuffer, defaultConnBuffer),
 		DisableCompression:     true,
 		Protocols:              &protocols,
+	}
+}
+
+// StdMemberClient makes every member's client net/http's transport (the
+// design before proxy/h1), for benchmarks that compare the two in one run;
+// cmd/tether sets it from TETHER_MEMBER_CLIENT=net/http.
+var StdMemberClient bool
+
+// h1Client is the client of a member reached over cleartext HTTP/1.1: Tether's
+// own (proxy/h1) for requests without a body, on the request's goroutine;
+// std, net/http's transport, for the rest. A transport block that asks for
+// what proxy/h1 does not do (keepalive off, max_conns_per_host) gets std
+// alone.
+func (ts *transports) h1Client(addr string, std *http.Transport) http.RoundTripper {
+	t, cfg := &ts.tr, ts.cfg
+	if t.KeepAliveOff || t.MaxConnsPerHost > 0 || StdMemberClient {
+		return std
+	}
+	return &h1.Client{
+		Addr:                   addr,
+		Dial:                   ts.dial,
+		Fallback:               std,
+		MaxIdle:                cmpOr(cfg.MaxIdleConns, defaultIdleConns),
+		IdleTimeout:            orDefault(cfg.IdleTimeout, 90*time.Second),
+		ResponseHeaderTimeout:  orDefault(cfg.ResponseHeaderTimeout, 60*time.Second),
+		MaxResponseHeaderBytes: cmpOr(t.MaxResponseHeader, defaultMaxRespHeader),
+		ReadBufferSize:         int(cmpOr(int64(t.ReadBuffer), defaultConnBuffer)),
+		WriteBufferSize:        int(cmpOr(int64(t.WriteBuffer), defaultConnBuffer)),
 	}
 }
 

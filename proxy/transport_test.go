@@ -427,7 +427,7 @@ func TestTransportSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, grpc, err := ts.member("https", 0)
+	rt, grpc, err := ts.member("https", "127.0.0.1:1", 0)
 	if err != nil || grpc == nil {
 		t.Fatalf("member(https) = %v, %v, %v", rt, grpc, err)
 	}

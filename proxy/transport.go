@@ -224,7 +224,7 @@ func (ts *transports) h1Client(addr string, std *http.Transport) http.RoundTripp
 		Addr:                   addr,
 		Dial:                   ts.dial,
 		Fallback:               std,
-		MaxIdle:                cmpOr(cfg.MaxIdleConns, defaultIdleConns),
+		MaxIdle:                min(std.MaxIdleConns, std.MaxIdleConnsPerHost),
 		IdleTimeout:            orDefault(cfg.IdleTimeout, 90*time.Second),
 		ResponseHeaderTimeout:  orDefault(cfg.ResponseHeaderTimeout, 60*time.Second),
 		MaxResponseHeaderBytes: cmpOr(t.MaxResponseHeader, defaultMaxRespHeader),

@@ -77,7 +77,7 @@ const staleAfter = time.Second
 // closed; a connection goes back to the pool when its answer's body has
 // been read to its end.
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !Carries(req) {
+	if !Carries(req) || req.URL.Host != c.Addr {
 		return c.Fallback.RoundTrip(req)
 	}
 	for attempt := 0; ; attempt++ {
@@ -99,8 +99,8 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-// Carries reports whether the client writes req itself; the others go to
-// the Fallback transport: requests with a body or trailers, upgrades
+// Carries reports whether the client writes req itself (when it is for
+// Addr); the others go to the Fallback transport: requests with a body or trailers, upgrades
 // (WebSockets), CONNECT, targets in opaque form, hosts net/http would
 // rewrite (non-ASCII names, zones), and schemes other than http.
 func Carries(req *http.Request) bool {

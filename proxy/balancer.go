@@ -297,6 +297,9 @@ type reqState struct {
 	// intercept, the member's answer a handle_response block took.
 	in        *http.Request
 	intercept *interception
+
+	// ctx is the exchange's context (see serve).
+	ctx stateCtx
 }
 
 // clientGone reports whether the client went away (it closed or reset its
@@ -304,6 +307,21 @@ type reqState struct {
 func (st *reqState) clientGone() bool { return st.client.Err() != nil }
 
 type stateKey struct{}
+
+// stateCtx is the context of a request's exchange with its members: its
+// parent's, with the request's reqState as the value of stateKey. It lives
+// in the reqState (no allocation of its own).
+type stateCtx struct {
+	context.Context
+	st *reqState
+}
+
+func (c *stateCtx) Value(k any) any {
+	if _, ok := k.(stateKey); ok {
+		return c.st
+	}
+	return c.Context.Value(k)
+}
 
 // ServeHTTP routes one request of the balancer's first site; see serve.
 func (b *Balancer) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.serve(w, r, b.site) }
@@ -355,18 +373,17 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 		r = withAJPClientInfo(r, st.trusted)
 	}
 	st.in = r
-	ctx := r.Context()
+	st.ctx.st = st
+	st.ctx.Context = r.Context()
 	if r.ProtoMajor == 1 {
 		// net/http cancels an HTTP/1.x request's context when the client
 		// shuts its write side, which a client may do once it has sent its
 		// request (as HAProxy, Tether then waits for the member's answer
-		// and sends it). The exchange with the member runs on a context of
-		// its own, ended when the handler returns; a client that went away
-		// for good is noticed when its answer cannot be written. HTTP/2
-		// keeps the request's context: a reset stream asks for no answer.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
-		defer cancel()
+		// and sends it). The exchange with the member runs on a context
+		// that is not cancelled; a client that went away for good is
+		// noticed when its answer cannot be written. HTTP/2 keeps the
+		// request's context: a reset stream asks for no answer.
+		st.ctx.Context = context.WithoutCancel(st.ctx.Context)
 	}
 	defer func() {
 		// Deferred: a copy error ends the reverse proxy with a panic
@@ -377,7 +394,7 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 		}
 		setChosen(r, st)
 	}()
-	b.rp.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
+	b.rp.ServeHTTP(w, r.WithContext(&st.ctx))
 }
 
 // balanceKeys fills in what the balancing policy (and its fallback)

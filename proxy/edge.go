@@ -190,6 +190,14 @@ func (l *siteLimits) admit(w, orig http.ResponseWriter, r *http.Request) (http.R
 		r = &r2
 	}
 	dw := &deadlineWriter{ResponseWriter: w, ctl: ctl, timeout: l.WriteTimeout}
+	if fc := framingConnOf(r.Context()); fc != nil && r.ProtoMajor == 1 {
+		dw.conn = fc
+		if fc.writeTimeout == l.WriteTimeout {
+			// The deadline set for an earlier request on the
+			// connection still holds: arm renews it when it is due.
+			dw.at = fc.writeArmed
+		}
+	}
 	dw.arm(time.Now()) // also bounds what net/http writes itself (100 Continue)
 	return dw, r, true
 }
@@ -294,6 +302,9 @@ type deadlineWriter struct {
 	ctl     *http.ResponseController
 	timeout time.Duration
 	at      time.Time // when the deadline was last set
+	// conn is the HTTP/1.x connection, which remembers the deadline for
+	// its next request (nil on HTTP/2, where deadlines are per stream).
+	conn *framingConn
 }
 
 func (w *deadlineWriter) arm(now time.Time) {
@@ -302,6 +313,9 @@ func (w *deadlineWriter) arm(now time.Time) {
 	}
 	w.at = now
 	_ = w.ctl.SetWriteDeadline(now.Add(w.timeout))
+	if w.conn != nil {
+		w.conn.writeArmed, w.conn.writeTimeout = now, w.timeout
+	}
 }
 
 func (w *deadlineWriter) WriteHeader(code int) {

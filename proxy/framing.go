@@ -59,6 +59,12 @@ type framingConn struct {
 	blockTE bool
 	blockCL bool
 	tooLong bool // a request line was refused: reads end
+
+	// The write deadline last set for one of the connection's requests
+	// (see deadlineWriter): when, and for how long. Touched only by the
+	// handler of the request being served, one at a time.
+	writeArmed   time.Time
+	writeTimeout time.Duration
 }
 
 const (

@@ -327,7 +327,7 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	var resp *http.Response
 	for informational := 0; ; informational++ {
 		var err error
-		resp, err = http.ReadResponse(pc.br, req)
+		resp, err = readResponse(pc.br, req)
 		pc.gotByte = pc.gotByte || pc.lr.read > 0
 		if err != nil {
 			if pc.lr.n <= 0 {
@@ -506,6 +506,8 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	if !validMethod(method) {
 		return fmt.Errorf("%w %q", errInvalidMethod, method)
 	}
+	var buf [32]string
+	keys := buf[:0]
 	for k, vv := range req.Header {
 		if !validFieldName(k) {
 			return fmt.Errorf("net/http: invalid header field name %q", k)
@@ -515,6 +517,11 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 				return fmt.Errorf("net/http: invalid header field value for %q", k)
 			}
 		}
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		keys = append(keys, k)
 	}
 	w.WriteString(method)
 	w.WriteByte(' ')
@@ -549,15 +556,6 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	switch method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		w.WriteString("Content-Length: 0\r\n")
-	}
-	var buf [32]string
-	keys := buf[:0]
-	for k := range req.Header {
-		switch k {
-		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue
-		}
-		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -604,13 +602,21 @@ func validFieldName(s string) bool {
 	return true
 }
 
-func isTokenByte(b byte) bool {
-	switch {
-	case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
-		return true
+func isTokenByte(b byte) bool { return tokenBytes[b] }
+
+// tokenBytes are the bytes of a token (RFC 9110 §5.6.2).
+var tokenBytes = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
-}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()
 
 // validFieldValue, as httpguts.ValidHeaderFieldValue: no control byte but
 // horizontal tab (bytes of 0x80 and above pass).

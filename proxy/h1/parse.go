@@ -78,7 +78,7 @@ func parseCommon(br *bufio.Reader, req *http.Request) *http.Response {
 	}
 	text := string(raw) // the one allocation for the head's text
 	resp := &http.Response{
-		Status:     text[9:nl-1],
+		Status:     text[9 : nl-1],
 		StatusCode: code,
 		Proto:      text[:8],
 		ProtoMajor: 1,

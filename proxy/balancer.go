@@ -22,6 +22,7 @@ import (
 
 	"github.com/tether-proxy/tether/config"
 	"github.com/tether-proxy/tether/proxy/ajp"
+	"github.com/tether-proxy/tether/proxy/h1"
 	"github.com/tether-proxy/tether/replication"
 	"github.com/tether-proxy/tether/routing"
 )
@@ -37,6 +38,8 @@ type Balancer struct {
 	cfg  *config.Balancer
 	// headerUp and headerDown are header_up and header_down, compiled.
 	headerUp, headerDown []headerOp
+	// upReplaces: some header_up op is a replace (forward.go).
+	upReplaces bool
 	// intercepts are handle_response and replace_status, compiled with
 	// the site's pipeline (nil: every answer passes as it is).
 	intercepts []*responseHandler
@@ -80,6 +83,10 @@ type Balancer struct {
 	// nil when no member has a limit.
 	queue *waitQueue
 
+	// forwarded counts the requests forward.go carried (the rest went
+	// through rp).
+	forwarded atomic.Uint64
+
 	failovers atomic.Uint64
 	noMember  atomic.Uint64
 	recent    failoverLog // the last failovers and retries, for the status page
@@ -104,6 +111,8 @@ type memberSet struct {
 	// (configured members, and those discovered through the cluster or
 	// EC2 tags alike).
 	hasAJP bool
+	// allH1: every member is reached through proxy/h1 (forward.go).
+	allH1 bool
 }
 
 func policyOf(s string) (routing.Policy, error) {
@@ -136,6 +145,7 @@ func newBalancer(srv *Server, cfg *config.Balancer, log zerolog.Logger) (*Balanc
 		cfg:        cfg,
 		headerUp:   compileHeaderOps(cfg.HeaderUp),
 		headerDown: compileHeaderOps(cfg.HeaderDown),
+		upReplaces: slices.ContainsFunc(cfg.HeaderUp, func(o config.HeaderOp) bool { return o.Op == "replace" }),
 		names: routing.SessionNames{
 			Cookie:    cmp(cfg.Sticky.Cookie, "JSESSIONID"),
 			PathParam: cmp(cfg.Sticky.PathParam, "jsessionid"),
@@ -224,7 +234,8 @@ func (b *Balancer) install(members []*member) error {
 		return err
 	}
 	hasAJP := slices.ContainsFunc(members, func(m *member) bool { return m.target.Scheme == "ajp" })
-	b.set.Store(&memberSet{table: t, members: members, noGRPC: grpcRefusal(members), hasAJP: hasAJP})
+	allH1 := !slices.ContainsFunc(members, func(m *member) bool { _, ok := m.rt.(*h1.Client); return !ok })
+	b.set.Store(&memberSet{table: t, members: members, noGRPC: grpcRefusal(members), hasAJP: hasAJP, allH1: allH1})
 	return nil
 }
 
@@ -300,6 +311,11 @@ type reqState struct {
 
 	// ctx is the exchange's context (see serve).
 	ctx stateCtx
+
+	// Of a request forward carries: its outbound URL, and the client's
+	// writer while the member may send 1xx answers.
+	url url.URL
+	w   http.ResponseWriter
 }
 
 // clientGone reports whether the client went away (it closed or reset its
@@ -394,6 +410,10 @@ func (b *Balancer) serve(w http.ResponseWriter, r *http.Request, s *site) {
 		}
 		setChosen(r, st)
 	}()
+	if b.forwards(r, st) {
+		b.forward(w, r, st) // forward.go: ReverseProxy's work for the common request
+		return
+	}
 	b.rp.ServeHTTP(w, r.WithContext(&st.ctx))
 }
 
@@ -521,7 +541,11 @@ func (b *Balancer) proxyError(w http.ResponseWriter, r *http.Request, err error)
 // Host is kept (as HAProxy and mod_jk do), so the member builds its URLs and
 // cookies for the name the client used.
 func (b *Balancer) rewrite(pr *httputil.ProxyRequest) {
-	st := pr.In.Context().Value(stateKey{}).(*reqState)
+	b.rewriteFor(pr, pr.In.Context().Value(stateKey{}).(*reqState))
+}
+
+// rewriteFor is rewrite for the request st describes.
+func (b *Balancer) rewriteFor(pr *httputil.ProxyRequest, st *reqState) {
 	m := st.set.members[st.dec.Index]
 	t := m.target
 	pr.Out.URL.Scheme = m.scheme

@@ -64,6 +64,7 @@ Every command takes -h for its own flags.
 func main() {
 	// For benchmarks that compare member clients in one run (bench/README.md).
 	proxy.StdMemberClient = os.Getenv("TETHER_MEMBER_CLIENT") == "net/http"
+	proxy.SetForwarder(os.Getenv("TETHER_FORWARD") != "off")
 	if path := os.Getenv("TETHER_CPUPROFILE"); path != "" {
 		// For profiling under load (bench/README.md): a CPU profile of the
 		// whole run, written when tether exits.

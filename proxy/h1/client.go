@@ -64,6 +64,13 @@ type Client struct {
 	sweep *time.Timer
 }
 
+// Informational is a request context that takes the 1xx answers (but
+// 101) the request gets before its answer: a cheaper way to see them than
+// an httptrace.ClientTrace's Got1xxResponse, which is honoured too.
+type Informational interface {
+	Informational(code int, header http.Header) error
+}
+
 // maxInformational is how many 1xx answers one request may get before
 // its final answer (net/http allows 5).
 const maxInformational = 5
@@ -345,7 +352,11 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		if code == http.StatusSwitchingProtocols || informational == maxInformational {
 			return nil, fmt.Errorf("h1: unexpected %d answer", code)
 		}
-		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
+		if inf, ok := ctx.(Informational); ok {
+			if err := inf.Informational(code, resp.Header); err != nil {
+				return nil, err
+			}
+		} else if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
 			}

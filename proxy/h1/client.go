@@ -503,9 +503,7 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !validMethod(method) {
-		return fmt.Errorf("%w %q", errInvalidMethod, method)
-	}
+	// The header fields first, then the method, as Transport.roundTrip.
 	for k, vv := range req.Header {
 		if !validFieldName(k) {
 			return fmt.Errorf("net/http: invalid header field name %q", k)
@@ -515,6 +513,9 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 				return fmt.Errorf("net/http: invalid header field value for %q", k)
 			}
 		}
+	}
+	if !validMethod(method) {
+		return fmt.Errorf("%w %q", errInvalidMethod, method)
 	}
 	w.WriteString(method)
 	w.WriteByte(' ')

@@ -352,7 +352,9 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	pc.lr.n = -1 // the body is not limited
-	keep := !resp.Close && (resp.ContentLength >= 0 || chunked(resp.TransferEncoding))
+	// An answer without a body (a HEAD's, which need not say its
+	// length) leaves the connection as fit as one with a known length.
+	keep := !resp.Close && (resp.ContentLength >= 0 || chunked(resp.TransferEncoding) || resp.Body == http.NoBody)
 	if !pc.deadline.IsZero() && (resp.ContentLength < 0 || int64(pc.br.Buffered()) < resp.ContentLength) {
 		// The body is read from the connection, for as long as it
 		// takes: no deadline. (One already in the buffer leaves the

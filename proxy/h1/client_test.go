@@ -228,6 +228,14 @@ func TestAnswersLikeNetHTTP(t *testing.T) {
 					t.Errorf("length %d, body %q", v.ContentLength, v.Body)
 				}
 			}},
+		// net/http's server answers a HEAD whose handler wrote nothing
+		// with no Content-Length, and keeps the connection.
+		{"HEAD without a length", "HEAD", served(func(http.ResponseWriter, *http.Request) {}), 1,
+			func(t *testing.T, v answerView) {
+				if v.ContentLength != -1 || v.Close {
+					t.Errorf("length %d, close %v", v.ContentLength, v.Close)
+				}
+			}},
 		{"204", "GET", served(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), 1,
 			func(t *testing.T, v answerView) {
 				if v.Status != "204 No Content" {

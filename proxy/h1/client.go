@@ -90,9 +90,12 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		pc.close()
-		if attempt == 0 && pc.reused && !pc.gotByte && req.Context().Err() == nil && (pc.nothingWritten || replayable(req)) {
+		if attempt == 0 && pc.reused && !pc.gotByte && req.Context().Err() == nil &&
+			(pc.nothingWritten || replayable(req) && !timedOut(err)) {
 			// A kept-alive connection the member had closed (net/http
 			// sends the request again on a new one in the same case).
+			// Not a request whose answer did not come in time: the
+			// member has it and is slow, not gone.
 			continue
 		}
 		return nil, err
@@ -148,6 +151,12 @@ func replayable(req *http.Request) bool {
 	_, a := req.Header["Idempotency-Key"]
 	_, b := req.Header["X-Idempotency-Key"]
 	return a || b
+}
+
+// timedOut: err is a deadline's (ResponseHeaderTimeout's).
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // get returns an idle connection, or a new one.

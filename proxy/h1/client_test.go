@@ -553,6 +553,36 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	}
 }
 
+// TestResponseHeaderTimeoutNotResent: a GET that timed out waiting for
+// its head on a kept-alive connection is not sent again (net/http does
+// not either): the member has it, and is slow, not gone.
+func TestResponseHeaderTimeoutNotResent(t *testing.T) {
+	var reqs atomic.Int32
+	m := newRawMember(t, func(c net.Conn, br *bufio.Reader) {
+		for readHead(br) == nil {
+			if reqs.Add(1) == 1 {
+				io.WriteString(c, okAnswer)
+			}
+		}
+	})
+	c := newClient(t, m.addr())
+	c.ResponseHeaderTimeout = 200 * time.Millisecond
+	url := "http://" + m.addr() + "/"
+	fetch(t, c, http.MethodGet, url)
+	resp, err := c.RoundTrip(request(t, context.Background(), http.MethodGet, url))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a member that never answers gave an answer")
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("error %v is not a timeout", err)
+	}
+	if n := reqs.Load(); n != 2 {
+		t.Errorf("the member got %d requests, want 2: the one that timed out was sent again", n)
+	}
+}
+
 // TestSlowBodyStreams: ResponseHeaderTimeout bounds the wait for the head
 // only; a body whose parts come further apart (server-sent events) is
 // read to its end.

@@ -80,6 +80,14 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !Carries(req) {
 		return c.Fallback.RoundTrip(req)
 	}
+	// A request that cannot be sent fails before it takes a connection
+	// (and costs none).
+	if err := checkHead(req); err != nil {
+		return nil, err
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		pc, err := c.get(req.Context())
 		if err != nil {
@@ -316,9 +324,7 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		nc := pc.nc
 		pc.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	}
-	if err := writeHead(pc.bw, req); err != nil {
-		return nil, err
-	}
+	writeCheckedHead(pc.bw, req)
 	head := pc.bw.Buffered()
 	if err := pc.bw.Flush(); err != nil {
 		pc.nothingWritten = pc.bw.Buffered() == head
@@ -510,10 +516,15 @@ func hasCTL(s string) bool {
 // line breaks turned to spaces and its surrounding blanks trimmed. Field
 // names and values net/http would refuse are refused with its errors.
 func writeHead(w *bufio.Writer, req *http.Request) error {
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
+	if err := checkHead(req); err != nil {
+		return err
 	}
+	writeCheckedHead(w, req)
+	return nil
+}
+
+// checkHead refuses what net/http would refuse to write, with its errors.
+func checkHead(req *http.Request) error {
 	// The header fields first, then the method, as Transport.roundTrip.
 	for k, vv := range req.Header {
 		if !validFieldName(k) {
@@ -525,8 +536,21 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 			}
 		}
 	}
-	if !validMethod(method) {
-		return fmt.Errorf("%w %q", errInvalidMethod, method)
+	if req.Method != "" && !validMethod(req.Method) {
+		return fmt.Errorf("%w %q", errInvalidMethod, req.Method)
+	}
+	if hasCTL(req.URL.EscapedPath()) || hasCTL(req.URL.RawQuery) {
+		return errCTLInURL
+	}
+	return nil
+}
+
+// writeCheckedHead writes the head of a request checkHead let through
+// (errors are the writer's, left in it).
+func writeCheckedHead(w *bufio.Writer, req *http.Request) {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
 	}
 	w.WriteString(method)
 	w.WriteByte(' ')
@@ -534,9 +558,6 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"
-	}
-	if hasCTL(path) || hasCTL(u.RawQuery) {
-		return errCTLInURL
 	}
 	w.WriteString(path)
 	if u.ForceQuery || u.RawQuery != "" {
@@ -580,8 +601,7 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 			w.WriteString("\r\n")
 		}
 	}
-	_, err := w.WriteString("\r\n")
-	return err
+	w.WriteString("\r\n")
 }
 
 // writeValue writes a field value as net/http's Header.Write does: CR and

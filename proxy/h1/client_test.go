@@ -823,6 +823,43 @@ func TestInvalidHeaderValue(t *testing.T) {
 	}
 }
 
+// TestRefusedRequestKeepsConnection: a request refused before it is sent
+// (a field net/http would not write, a context already done) leaves the
+// pool as it was: no idle connection closed, none dialed.
+func TestRefusedRequestKeepsConnection(t *testing.T) {
+	s := newCountedServer(t, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	c := newClient(t, s.addr())
+	var dials atomic.Int32
+	dial := c.Dial
+	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		dials.Add(1)
+		return dial(ctx, network, addr)
+	}
+	fetch(t, c, http.MethodGet, s.URL)
+	badValue := request(t, context.Background(), http.MethodGet, s.URL)
+	badValue.Header.Set("X-Injected", "a\nb")
+	badQuery := request(t, context.Background(), http.MethodGet, s.URL)
+	badQuery.URL.RawQuery = "a=\x00"
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+	}{
+		{"a line feed in a value", badValue},
+		{"a control byte in the query", badQuery},
+		{"a cancelled context", request(t, done, http.MethodGet, s.URL)},
+	} {
+		if resp, err := c.RoundTrip(tc.req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("a request with %s was sent", tc.name)
+		}
+		if n, d := c.IdleConns(), dials.Load(); n != 1 || d != 1 {
+			t.Fatalf("after a request with %s: %d idle connections, %d dialed in all; want the first one, idle", tc.name, n, d)
+		}
+	}
+}
+
 func TestConcurrent(t *testing.T) {
 	s := newCountedServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.URL.Query().Get("i")) })
 	c := newClient(t, s.addr())

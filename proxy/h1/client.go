@@ -333,10 +333,11 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	pc.nothingWritten = false
 
 	c := pc.cl
-	pc.lr.n = c.MaxResponseHeaderBytes
-	if pc.lr.n <= 0 {
-		pc.lr.n = 1 << 20
+	limit := c.MaxResponseHeaderBytes
+	if limit <= 0 {
+		limit = 1 << 20
 	}
+	pc.lr.n = limit
 	pc.lr.read = 0
 	pc.armHeaderDeadline()
 	var resp *http.Response
@@ -346,7 +347,7 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		pc.gotByte = pc.gotByte || pc.lr.read > 0
 		if err != nil {
 			if pc.lr.n <= 0 {
-				return nil, fmt.Errorf("h1: answer's head larger than %d bytes", c.MaxResponseHeaderBytes)
+				return nil, fmt.Errorf("h1: answer's head larger than %d bytes", limit)
 			}
 			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("h1: member closed the connection before answering: %w", err)

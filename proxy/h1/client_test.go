@@ -682,6 +682,20 @@ func TestMaxResponseHeaderBytes(t *testing.T) {
 	if resp, _ := fetch(t, c, http.MethodGet, s.URL); len(resp.Header.Get("X-Big")) != 2<<10 {
 		t.Errorf("a 2 KiB head under a 4 KiB limit: X-Big of %d bytes", len(resp.Header.Get("X-Big")))
 	}
+
+	// 0: net/http's default, 1 MiB, and the error says so.
+	huge := newCountedServer(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Huge", strings.Repeat("a", 1<<20))
+	})
+	c = newClient(t, huge.addr())
+	resp, err = c.RoundTrip(request(t, context.Background(), http.MethodGet, huge.URL))
+	if err == nil {
+		resp.Body.Close()
+		t.Fatal("a head of more than 1 MiB passed the default limit")
+	}
+	if !strings.Contains(err.Error(), "1048576") {
+		t.Errorf("error %q does not say the default limit", err)
+	}
 }
 
 // TestBodyCloseAndEOF: a body closed before its end closes its

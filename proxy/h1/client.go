@@ -68,10 +68,6 @@ type Client struct {
 // its final answer (net/http allows 5).
 const maxInformational = 5
 
-// staleAfter is how long a connection may sit idle before it is checked
-// for a member that closed it (a peek that does not block) before use.
-const staleAfter = time.Second
-
 // RoundTrip sends req to the member and returns its answer, as
 // http.RoundTripper requires. The answer's body must be read to its end or
 // closed; a connection goes back to the pool when its answer's body has
@@ -183,7 +179,12 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 			continue
 		}
 		c.mu.Unlock()
-		if idleFor > staleAfter && !pc.clearDeadline() || idleFor > staleAfter && !alive(pc.nc) {
+		// Every time, however short the idle time: the member may have
+		// closed the connection, or sent bytes unasked, which must not
+		// be read as this request's answer (net/http's read loop drops
+		// such a connection as the bytes come). A deadline that passed
+		// would fail the peek.
+		if !pc.deadline.IsZero() && !now.Before(pc.deadline) && !pc.clearDeadline() || !alive(pc.nc) {
 			pc.nc.Close()
 			c.mu.Lock()
 			continue

@@ -412,16 +412,29 @@ func closingMember(t *testing.T) (*rawMember, chan struct{}) {
 	return m, closed
 }
 
+// noPeek hides a connection's file descriptor, so alive cannot look at
+// it: as on systems without the peek, with a wrapping Dial, or when the
+// member closes a connection between the check and the write.
+type noPeek struct{ net.Conn }
+
 // TestMemberClosedKeptAlive: a member closed a kept-alive connection the
-// client still holds. A GET on it is sent again on a new connection. A
-// bodyless POST is not: on Linux its write succeeds (the kernel takes the
-// bytes; the member's reset comes after) and only then does the read find
-// the connection closed, so the POST fails where net/http (whose read loop
-// sees the member's close while the connection is idle) would send it on a
-// new one; with an Idempotency-Key it is sent again.
+// client still holds, and the client writes on it. A GET is sent again on
+// a new connection. A bodyless POST is not: its write succeeds (the kernel
+// takes the bytes; the member's reset comes after) and only then does the
+// read find the connection closed, so the POST fails (net/http, whose read
+// loop sees the close while the connection is idle, would in most cases
+// have dropped it before); with an Idempotency-Key it is sent again.
 func TestMemberClosedKeptAlive(t *testing.T) {
 	m, closed := closingMember(t)
 	c := newClient(t, m.addr())
+	dial := c.Dial
+	c.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return noPeek{nc}, nil
+	}
 	url := "http://" + m.addr() + "/"
 	if _, body := fetch(t, c, http.MethodGet, url); body != "ok" {
 		t.Fatalf("first GET: %q", body)
@@ -461,24 +474,84 @@ func TestMemberClosedKeptAlive(t *testing.T) {
 	resp.Body.Close()
 }
 
-// TestStaleConnectionDiscarded: a connection idle for longer than
-// staleAfter whose member closed it is found closed before use, so even a
-// POST (which is never sent twice) goes on a new connection.
-func TestStaleConnectionDiscarded(t *testing.T) {
+// waitPeerClosed waits until the member's close of the client's idle
+// connection has reached it (alive sees it).
+func waitPeerClosed(t *testing.T, c *Client) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		c.mu.Lock()
+		gone := len(c.idle) == 1 && !alive(c.idle[0].nc)
+		c.mu.Unlock()
+		if gone {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the member's close did not reach the idle connection")
+		}
+	}
+}
+
+// TestClosedIdleConnectionDiscarded: an idle connection the member closed
+// is found closed before use (the peek), so even a POST, which is never
+// sent twice, goes on a new connection, as with net/http.
+func TestClosedIdleConnectionDiscarded(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the idle connection check (alive) peeks on Linux only")
 	}
 	m, closed := closingMember(t)
 	c := newClient(t, m.addr())
 	url := "http://" + m.addr() + "/"
-	fetch(t, c, http.MethodGet, url)
-	<-closed
-	time.Sleep(staleAfter + 100*time.Millisecond) // idle for longer than staleAfter
-	if _, body := fetch(t, c, http.MethodPost, url); body != "ok" {
-		t.Fatalf("POST: %q", body)
+	for i := range 3 {
+		fetch(t, c, http.MethodGet, url)
+		<-closed
+		waitPeerClosed(t, c)
+		if _, body := fetch(t, c, http.MethodPost, url); body != "ok" {
+			t.Fatalf("POST: %q", body)
+		}
+		<-closed
+		if n := m.accepted.Load(); n != int32(2*(i+1)) {
+			t.Fatalf("%d connections, want %d", n, 2*(i+1))
+		}
+		waitPeerClosed(t, c)
+		c.CloseIdleConnections()
 	}
-	if n := m.accepted.Load(); n != 2 {
-		t.Errorf("%d connections, want 2", n)
+}
+
+// TestUnaskedBytesNotAnAnswer: bytes a member sends after an answer
+// (here a whole second answer after "hello", as from a member that wrote
+// its response twice) are not taken for the answer to the next request
+// on the connection, which may be another user's: the connection is
+// dropped and the request goes on a new one, as with net/http (whose
+// read loop finds them while the connection is idle).
+func TestUnaskedBytesNotAnAnswer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the idle connection check (alive) peeks on Linux only")
+	}
+	sent := make(chan struct{}, 1)
+	var conns atomic.Int32
+	m := newRawMember(t, func(c net.Conn, br *bufio.Reader) {
+		if conns.Add(1) > 1 {
+			answerEach("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal")(c, br)
+			return
+		}
+		if readHead(br) != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+		time.Sleep(20 * time.Millisecond) // after the client has read the answer
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+		sent <- struct{}{}
+		io.Copy(io.Discard, br)
+	})
+	c := newClient(t, m.addr())
+	url := "http://" + m.addr() + "/"
+	if _, body := fetch(t, c, http.MethodGet, url); body != "hello" {
+		t.Fatalf("first answer %q", body)
+	}
+	<-sent
+	time.Sleep(20 * time.Millisecond) // for the bytes to reach the client's socket
+	if _, body := fetch(t, c, http.MethodGet, url); body != "real" {
+		t.Fatalf("second answer %q, want %q (its own, on a new connection)", body, "real")
 	}
 }
 

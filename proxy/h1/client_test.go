@@ -301,6 +301,9 @@ func TestAnswersLikeNetHTTP(t *testing.T) {
 				}
 				resp, body := fetch(t, rt, tc.method, "http://"+addr+"/")
 				views[i] = viewOf(resp, body)
+				if c, ok := rt.(*Client); ok && (c.IdleConns() == 1) != (tc.conns == 1) {
+					t.Errorf("h1 keeps %d idle connections after the answer", c.IdleConns())
+				}
 				if _, body2 := fetch(t, rt, tc.method, "http://"+addr+"/"); body2 != body {
 					t.Errorf("%s: second answer %q, first %q", name, body2, body)
 				}
@@ -380,15 +383,27 @@ func TestInformationalLimit(t *testing.T) {
 	}
 
 	six := newRawMember(t, answerEach(hints(6)))
-	if resp, err := newClient(t, six.addr()).RoundTrip(request(t, context.Background(), http.MethodGet, "http://"+six.addr()+"/")); err == nil {
+	resp, err = newClient(t, six.addr()).RoundTrip(request(t, bounded(t), http.MethodGet, "http://"+six.addr()+"/"))
+	if err == nil {
 		resp.Body.Close()
 		t.Fatalf("six 1xx answers: status %d, want an error", resp.StatusCode)
 	}
+	if !strings.Contains(err.Error(), "103") {
+		t.Errorf("error %q does not name the 1xx", err)
+	}
+}
+
+// bounded is a context that ends a test's wait for a client that would
+// otherwise wait for ever (a member that sent all it will send).
+func bounded(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func TestSwitchingProtocolsRefused(t *testing.T) {
 	m := newRawMember(t, answerEach("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"))
-	resp, err := newClient(t, m.addr()).RoundTrip(request(t, context.Background(), http.MethodGet, "http://"+m.addr()+"/"))
+	resp, err := newClient(t, m.addr()).RoundTrip(request(t, bounded(t), http.MethodGet, "http://"+m.addr()+"/"))
 	if err == nil {
 		resp.Body.Close()
 		t.Fatalf("a 101 to a GET without Upgrade gave %d, want an error", resp.StatusCode)
@@ -798,6 +813,27 @@ func TestBodyCloseAndEOF(t *testing.T) {
 	}
 	if n := s.opened.Load(); n != 2 {
 		t.Errorf("%d connections, want 2: the one closed early, then one reused", n)
+	}
+
+	// Closed when all that came of the body so far has been read (the
+	// connection's buffer is empty, the rest is yet to come).
+	m := newRawMember(t, func(c net.Conn, br *bufio.Reader) {
+		if readHead(br) == nil {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n0123456789")
+			io.Copy(io.Discard, br)
+		}
+	})
+	c = newClient(t, m.addr())
+	resp, err = c.RoundTrip(request(t, bounded(t), http.MethodGet, "http://"+m.addr()+"/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if n := c.IdleConns(); n != 0 {
+		t.Fatalf("%d idle connections after a body closed half read", n)
 	}
 }
 

@@ -220,11 +220,17 @@ func (ts *transports) h1Client(addr string, std *http.Transport) http.RoundTripp
 	if t.KeepAliveOff || t.MaxConnsPerHost > 0 || StdMemberClient {
 		return std
 	}
+	// The idle connections std keeps of its one member: the lesser of
+	// max_idle_conns and keepalive_idle_conns (see http).
+	idle := cmpOr(cfg.MaxIdleConns, defaultIdleConns)
+	if t.MaxIdleConns > 0 {
+		idle = min(idle, t.MaxIdleConns)
+	}
 	return &h1.Client{
 		Addr:                   addr,
 		Dial:                   ts.dial,
 		Fallback:               std,
-		MaxIdle:                min(std.MaxIdleConns, std.MaxIdleConnsPerHost),
+		MaxIdle:                idle,
 		IdleTimeout:            orDefault(cfg.IdleTimeout, 90*time.Second),
 		ResponseHeaderTimeout:  orDefault(cfg.ResponseHeaderTimeout, 60*time.Second),
 		MaxResponseHeaderBytes: cmpOr(t.MaxResponseHeader, defaultMaxRespHeader),

@@ -4,6 +4,10 @@ package h1
 
 import "net"
 
-// alive cannot peek here: a connection the member closed is found when
+// peeker cannot peek here: a connection the member closed is found when
 // its request fails, and sent again when that is safe (see RoundTrip).
-func alive(net.Conn) bool { return true }
+type peeker struct{}
+
+func (p *peeker) init(net.Conn) {}
+
+func (p *peeker) alive() bool { return true }

@@ -75,10 +75,6 @@ type Informational interface {
 // its final answer (net/http allows 5).
 const maxInformational = 5
 
-// staleAfter is how long a connection may sit idle before it is checked
-// for a member that closed it (a peek that does not block) before use.
-const staleAfter = time.Second
-
 // RoundTrip sends req to the member and returns its answer, as
 // http.RoundTripper requires. The answer's body must be read to its end or
 // closed; a connection goes back to the pool when its answer's body has
@@ -86,6 +82,14 @@ const staleAfter = time.Second
 func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !Carries(req) || req.URL.Host != c.Addr {
 		return c.Fallback.RoundTrip(req)
+	}
+	// A request that cannot be sent fails before it takes a connection
+	// (and costs none).
+	if err := checkHead(req); err != nil {
+		return nil, err
+	}
+	if err := req.Context().Err(); err != nil {
+		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
 		pc, err := c.get(req.Context())
@@ -97,9 +101,12 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		pc.close()
-		if attempt == 0 && pc.reused && !pc.gotByte && req.Context().Err() == nil && (pc.nothingWritten || replayable(req)) {
+		if attempt == 0 && pc.reused && !pc.gotByte && req.Context().Err() == nil &&
+			(pc.nothingWritten || replayable(req) && !timedOut(err)) {
 			// A kept-alive connection the member had closed (net/http
 			// sends the request again on a new one in the same case).
+			// Not a request whose answer did not come in time: the
+			// member has it and is slow, not gone.
 			continue
 		}
 		return nil, err
@@ -157,6 +164,12 @@ func replayable(req *http.Request) bool {
 	return a || b
 }
 
+// timedOut: err is a deadline's (ResponseHeaderTimeout's).
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // get returns an idle connection, or a new one.
 func (c *Client) get(ctx context.Context) (*conn, error) {
 	now := time.Now()
@@ -173,7 +186,12 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 			continue
 		}
 		c.mu.Unlock()
-		if idleFor > staleAfter && !pc.clearDeadline() || idleFor > staleAfter && !alive(pc.nc) {
+		// Every time, however short the idle time: the member may have
+		// closed the connection, or sent bytes unasked, which must not
+		// be read as this request's answer (net/http's read loop drops
+		// such a connection as the bytes come). A deadline that passed
+		// would fail the peek.
+		if !pc.deadline.IsZero() && !now.Before(pc.deadline) && !pc.clearDeadline() || !pc.peek.alive() {
 			pc.nc.Close()
 			c.mu.Lock()
 			continue
@@ -188,6 +206,7 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 	}
 	pc := &conn{cl: c, nc: nc}
 	pc.lr.c = nc
+	pc.peek.init(nc)
 	pc.br = bufio.NewReaderSize(&pc.lr, bufSize(c.ReadBufferSize))
 	pc.bw = bufio.NewWriterSize(nc, bufSize(c.WriteBufferSize))
 	pc.reset(false)
@@ -269,6 +288,7 @@ type conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	peek   peeker // checks the connection before it is used again
 	// deadline is the read deadline set on nc (zero: none).
 	deadline time.Time
 
@@ -314,9 +334,7 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		nc := pc.nc
 		pc.stop = context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
 	}
-	if err := writeHead(pc.bw, req); err != nil {
-		return nil, err
-	}
+	writeCheckedHead(pc.bw, req)
 	head := pc.bw.Buffered()
 	if err := pc.bw.Flush(); err != nil {
 		pc.nothingWritten = pc.bw.Buffered() == head
@@ -325,10 +343,11 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 	pc.nothingWritten = false
 
 	c := pc.cl
-	pc.lr.n = c.MaxResponseHeaderBytes
-	if pc.lr.n <= 0 {
-		pc.lr.n = 1 << 20
+	limit := c.MaxResponseHeaderBytes
+	if limit <= 0 {
+		limit = 1 << 20
 	}
+	pc.lr.n = limit
 	pc.lr.read = 0
 	pc.armHeaderDeadline()
 	var resp *http.Response
@@ -338,7 +357,7 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		pc.gotByte = pc.gotByte || pc.lr.read > 0
 		if err != nil {
 			if pc.lr.n <= 0 {
-				return nil, fmt.Errorf("h1: answer's head larger than %d bytes", c.MaxResponseHeaderBytes)
+				return nil, fmt.Errorf("h1: answer's head larger than %d bytes", limit)
 			}
 			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 				err = fmt.Errorf("h1: member closed the connection before answering: %w", err)
@@ -363,7 +382,9 @@ func (pc *conn) roundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	pc.lr.n = -1 // the body is not limited
-	keep := !resp.Close && (resp.ContentLength >= 0 || chunked(resp.TransferEncoding))
+	// An answer without a body (a HEAD's, which need not say its
+	// length) leaves the connection as fit as one with a known length.
+	keep := !resp.Close && (resp.ContentLength >= 0 || chunked(resp.TransferEncoding) || resp.Body == http.NoBody)
 	if !pc.deadline.IsZero() && (resp.ContentLength < 0 || int64(pc.br.Buffered()) < resp.ContentLength) {
 		// The body is read from the connection, for as long as it
 		// takes: no deadline. (One already in the buffer leaves the
@@ -510,15 +531,16 @@ func hasCTL(s string) bool {
 // line breaks turned to spaces and its surrounding blanks trimmed. Field
 // names and values net/http would refuse are refused with its errors.
 func writeHead(w *bufio.Writer, req *http.Request) error {
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
+	if err := checkHead(req); err != nil {
+		return err
 	}
-	if !validMethod(method) {
-		return fmt.Errorf("%w %q", errInvalidMethod, method)
-	}
-	var buf [32]string
-	keys := buf[:0]
+	writeCheckedHead(w, req)
+	return nil
+}
+
+// checkHead refuses what net/http would refuse to write, with its errors.
+func checkHead(req *http.Request) error {
+	// The header fields first, then the method, as Transport.roundTrip.
 	for k, vv := range req.Header {
 		if !validFieldName(k) {
 			return fmt.Errorf("net/http: invalid header field name %q", k)
@@ -528,11 +550,22 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 				return fmt.Errorf("net/http: invalid header field value for %q", k)
 			}
 		}
-		switch k {
-		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
-			continue
-		}
-		keys = append(keys, k)
+	}
+	if req.Method != "" && !validMethod(req.Method) {
+		return fmt.Errorf("%w %q", errInvalidMethod, req.Method)
+	}
+	if hasCTL(req.URL.EscapedPath()) || hasCTL(req.URL.RawQuery) {
+		return errCTLInURL
+	}
+	return nil
+}
+
+// writeCheckedHead writes the head of a request checkHead let through
+// (errors are the writer's, left in it).
+func writeCheckedHead(w *bufio.Writer, req *http.Request) {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
 	}
 	w.WriteString(method)
 	w.WriteByte(' ')
@@ -540,9 +573,6 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	path := u.EscapedPath()
 	if path == "" {
 		path = "/"
-	}
-	if hasCTL(path) || hasCTL(u.RawQuery) {
-		return errCTLInURL
 	}
 	w.WriteString(path)
 	if u.ForceQuery || u.RawQuery != "" {
@@ -568,6 +598,15 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 	case http.MethodPost, http.MethodPut, http.MethodPatch:
 		w.WriteString("Content-Length: 0\r\n")
 	}
+	var buf [32]string
+	keys := buf[:0]
+	for k := range req.Header {
+		switch k {
+		case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		}
+		keys = append(keys, k)
+	}
 	slices.Sort(keys)
 	for _, k := range keys {
 		for _, v := range req.Header[k] {
@@ -577,8 +616,7 @@ func writeHead(w *bufio.Writer, req *http.Request) error {
 			w.WriteString("\r\n")
 		}
 	}
-	_, err := w.WriteString("\r\n")
-	return err
+	w.WriteString("\r\n")
 }
 
 // writeValue writes a field value as net/http's Header.Write does: CR and

@@ -52,11 +52,11 @@ func FuzzReadResponseLikeNetHTTP(f *testing.F) {
 		if err != nil {
 			t.Fatalf("parseCommon read an answer net/http refuses (%v):\n%q", err, raw)
 		}
-		sameResponse(t, raw, resp, std)
+		sameAnswer(t, raw, resp, std)
 	})
 }
 
-func sameResponse(t *testing.T, raw []byte, ours, std *http.Response) {
+func sameAnswer(t *testing.T, raw []byte, ours, std *http.Response) {
 	t.Helper()
 	if ours.Status != std.Status || ours.StatusCode != std.StatusCode || ours.Proto != std.Proto ||
 		ours.ProtoMajor != std.ProtoMajor || ours.ProtoMinor != std.ProtoMinor ||
@@ -99,7 +99,7 @@ func TestReadResponseCommon(t *testing.T) {
 			t.Fatalf("%q: %v", tc.raw, err)
 		}
 		std, _ := http.ReadResponse(bufio.NewReader(strings.NewReader(tc.raw)), req)
-		sameResponse(t, []byte(tc.raw), ours, std)
+		sameAnswer(t, []byte(tc.raw), ours, std)
 	}
 	req := &http.Request{Method: http.MethodGet}
 	data := []byte(common)

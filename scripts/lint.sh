@@ -50,8 +50,8 @@ if [ -n "$bad" ]; then
 	echo "routing imports forbidden packages: $bad" >&2
 	exit 1
 fi
-# config and proxy/ajp are stdlib only.
-for p in ./config ./proxy/ajp; do
+# config, proxy/ajp and proxy/h1 are stdlib only.
+for p in ./config ./proxy/ajp ./proxy/h1; do
 	ext=$(go list -deps "$p" | grep -E '^[a-z0-9-]+\.[a-z]+/' | grep -v "^$mod" || true)
 	if [ -n "$ext" ]; then
 		echo "$p must use the standard library only, imports: $ext" >&2
@@ -59,7 +59,7 @@ for p in ./config ./proxy/ajp; do
 	fi
 done
 # The foundations import no other Tether package.
-for p in routing membership replication config proxy/ajp proxy/proxyproto internal/sdnotify; do
+for p in routing membership replication config proxy/ajp proxy/h1 proxy/proxyproto internal/sdnotify; do
 	forbid "$p" '.+' "it is a foundation: others build on it"
 done
 # Dependencies point down: cmd -> internal/node -> proxy/admin -> proxy ->

@@ -28,12 +28,13 @@ import (
 // holds the two side by side on what members and clients see.
 
 // forwards reports whether serve may send r through forward: a request
-// with no body, no trailers and no protocol upgrade, to a balancer whose
+// with no body (a Content-Length of 0, which is how ReverseProxy tells:
+// HTTP/2 gives a request that ended with its HEADERS a Body of its own), no trailers and no protocol upgrade, to a balancer whose
 // members all speak HTTP/1.1 through proxy/h1 (so retries stay on it) and
 // whose flush_interval is the default or -1. (A header_up replace edits
 // values in place, which forward shares with the inbound request.)
 func (b *Balancer) forwards(r *http.Request, st *reqState) bool {
-	return st.set.allH1 && !st.grpc && !b.upReplaces && (r.Body == nil || r.Body == http.NoBody) && r.ContentLength == 0 &&
+	return st.set.allH1 && !st.grpc && !b.upReplaces && r.ContentLength == 0 &&
 		len(r.Trailer) == 0 && r.Header["Upgrade"] == nil && b.cfg.FlushInterval <= 0 && !noForward.Load()
 }
 

@@ -95,6 +95,20 @@ localhost {
 	if v, _ := xff.Load().(string); v != "127.0.0.1" {
 		t.Errorf("X-Forwarded-For at the member = %q; want the untrusted claim replaced by 127.0.0.1", v)
 	}
+	// The HTTP/2 GET took the forwarder (forward.go), as HTTP/1.1 GETs
+	// do; a POST with a body goes through httputil.ReverseProxy.
+	b := srv.balancerList()[0]
+	if n := b.forwarded.Load(); n != 1 {
+		t.Errorf("forwarded requests after one HTTP/2 GET: %d; want 1", n)
+	}
+	if resp, err := c.Post(base+"/x", "text/plain", strings.NewReader("body")); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST over HTTP/2: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if n := b.forwarded.Load(); n != 1 {
+		t.Errorf("forwarded requests after a POST with a body: %d; want still 1", n)
+	}
 	leaf := resp.TLS.PeerCertificates[0]
 	if k, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
 		t.Errorf("leaf key = %T; want ECDSA P-256", leaf.PublicKey)

@@ -130,9 +130,10 @@
 //
 // Balancer, route and node names are interned as 16-bit ids. A shard holds
 // no pointers, so the garbage collector never walks its entries: an entry is
-// a 32-byte map slot (a keyed 64-bit hash of its key, its 16-byte state, and
-// where its key is) and its key (2-byte balancer id and the session key) in
-// the shard's byte arena; every hit is checked against the full key
+// a 32-byte map slot (its key's 64-bit placement hash, its 16-byte state,
+// and where its key is) and its key (2-byte balancer id and the session key)
+// in the shard's byte arena. Every hit is checked against the full key, and
+// keys whose hash collides are indexed by a hash keyed per process
 // (store.go). Measured: about 128 bytes per entry with 40-byte Tomcat
 // session ids, keys included (BenchmarkMemoryPerEntry), and a table of
 // 1,000,000 entries is about 5,000 heap objects, not 1,000,000

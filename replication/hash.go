@@ -38,7 +38,12 @@ func mix(h uint64) uint64 {
 }
 
 // keyHash is the placement hash of (balancer, key): it picks the shard.
-func keyHash[S string | []byte](balancer string, key S) uint64 {
+func keyHash(balancer, key string) uint64 {
+	return hashString(hashString(hashSeed, balancer), key)
+}
+
+// keyHashBytes is keyHash of a key held as bytes.
+func keyHashBytes(balancer string, key []byte) uint64 {
 	return hashString(hashString(hashSeed, balancer), key)
 }
 

@@ -50,18 +50,20 @@ func keysInShards(n int, shards ...uint64) []string {
 }
 
 // TestTableIndexCollisions runs one random sequence of writes, applies,
-// touches, sweeps and evictions on tables whose index hash is cut to 0, 1
-// and 4 bits (so that most keys share an index with another and live in
-// the spill list) and on a normal table: every read must agree, and so
-// must the final entries, digests and counts. The keys fall in two shards,
-// so the arenas are compacted many times over.
+// touches, sweeps and evictions on tables whose placement and keyed hashes
+// are cut to 0, 1 and 4 bits for indexing (so that most keys share an index
+// with another and live on the second and third levels, store.go) and on a
+// normal table: every read must agree, and so must the final entries,
+// digests and counts. The keys fall in two shards, so the arenas are
+// compacted many times over.
 func TestTableIndexCollisions(t *testing.T) {
 	const (
 		ttl    = 2000 * time.Second // slack 500 s: every expiry a write sets is 0 mod 10 s
-		perCap = 48                // per shard; the two shards share 160 keys
+		perCap = 48                 // per shard; the two shards share 160 keys
 	)
 	keys := keysInShards(160, 3, 200)
-	masks := []uint64{^uint64(0), 0, 1, 0xf}
+	// High bits: the low ones of the placement hash pick the shard.
+	masks := []uint64{^uint64(0), 0, 1 << 63, 0xf << 60}
 	tables := make([]*Table, len(masks))
 	for i, m := range masks {
 		tables[i] = newTestTable(t, Config{NodeName: "n1", SessionTTL: ttl, MaxEntries: perCap * numShards})
@@ -69,7 +71,7 @@ func TestTableIndexCollisions(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	routes := []string{"tomcat1", "tomcat2", "tomcat3"}
-	compactions := 0
+	compactions, spilled, spilled2 := 0, 0, 0
 	for op := range 6000 {
 		// One operation every 10 s, so that no two entries share an
 		// expiry and eviction (the oldest expiries first) evicts the same
@@ -118,8 +120,14 @@ func TestTableIndexCollisions(t *testing.T) {
 					t.Fatalf("op %d, index mask %#x: shard %d has %d dead arena bytes for %d live; want compacted", op, tb.indexMask, i, sh.dead, len(sh.keys)-sh.dead)
 				}
 			}
-			if after < dead && tb.indexMask == 0 {
-				compactions++
+			if tb.indexMask == 0 {
+				if after < dead {
+					compactions++
+				}
+				for i := range tb.shards {
+					spilled = max(spilled, len(tb.shards[i].spill))
+					spilled2 = max(spilled2, len(tb.shards[i].spill2))
+				}
 			}
 			got = append(got, res)
 		}
@@ -132,6 +140,9 @@ func TestTableIndexCollisions(t *testing.T) {
 	if compactions == 0 {
 		t.Error("no arena was compacted; the test does not cover compaction")
 	}
+	if spilled == 0 || spilled2 == 0 {
+		t.Errorf("at most %d and %d entries spilled to the second and third level; the test does not cover them", spilled, spilled2)
+	}
 	if tables[0].sync.evicted.Load() == 0 {
 		t.Error("no entry was evicted; the test does not cover eviction")
 	}
@@ -140,13 +151,6 @@ func TestTableIndexCollisions(t *testing.T) {
 	for i, tb := range tables[1:] {
 		if got := tableState(t, tb, now); got != want {
 			t.Errorf("index mask %#x: table\n%s\nwant\n%s", masks[i+1], got, want)
-		}
-		spilled := 0
-		for i := range tb.shards {
-			spilled += len(tb.shards[i].spill)
-		}
-		if spilled == 0 && tb.Len() > 2 {
-			t.Errorf("index mask %#x: no entry in a spill list; the test does not cover collisions", masks[i+1])
 		}
 	}
 }
@@ -164,7 +168,7 @@ func tableState(t *testing.T, tb *Table, now time.Time) string {
 	for i := range tb.shards {
 		sh := &tb.shards[i]
 		live := 0
-		sh.forEachLocked(func(_ uint64, k []byte, _ slot) bool {
+		sh.forEachLocked(func(k []byte, _ slot) bool {
 			live += len(k)
 			return true
 		})

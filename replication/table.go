@@ -44,11 +44,12 @@ type slot struct {
 type shard struct {
 	// mu guards the fields below. Lock order: shard.mu before Table.outMu;
 	// never two shards at once.
-	mu    sync.RWMutex
-	m     map[uint64]rec // by index (Table.index) of the stored key
-	spill []spilled      // entries whose index m holds for another key
-	keys  []byte         // arena of the stored keys of m and spill
-	dead  int            // bytes of keys that no entry refers to
+	mu     sync.RWMutex
+	m      map[uint64]rec // by placement hash (store.go)
+	spill  map[uint64]rec // by keyed hash; nil until needed
+	spill2 []spilled
+	keys   []byte // arena of the stored keys
+	dead   int    // bytes of keys that no entry refers to
 	shardDigest
 }
 
@@ -63,8 +64,8 @@ type Table struct {
 	slack  uint32 // seconds; see Touch
 	perCap int    // max entries per shard
 
-	// seed keys the shard maps' index hash; indexMask is all ones except
-	// in tests that force index collisions.
+	// seed keys the hash of spilled keys (store.go); indexMask is all ones
+	// except in tests that force collisions.
 	seed      maphash.Seed
 	indexMask uint64
 
@@ -177,12 +178,11 @@ func (t *Table) Get(balancer, key string, now time.Time) (route string, ok bool)
 	if !ok {
 		return "", false
 	}
-	sh, _ := t.shardOf(balancer, key)
+	sh, kh := t.shardOf(balancer, key)
 	var buf [128]byte
 	k := storeKey(buf[:0], bal, key)
-	h := t.index(k)
 	sh.mu.RLock()
-	s, ok := sh.getLocked(h, k)
+	s, ok := t.getLocked(sh, kh, k)
 	sh.mu.RUnlock()
 	if !ok || s.route == 0 || s.exp <= unixSec(now) {
 		return "", false
@@ -198,12 +198,11 @@ func (t *Table) Lookup(balancer, key string, now time.Time) (e Entry, ok bool) {
 	if !ok {
 		return Entry{}, false
 	}
-	sh, _ := t.shardOf(balancer, key)
+	sh, kh := t.shardOf(balancer, key)
 	var buf [128]byte
 	k := storeKey(buf[:0], bal, key)
-	h := t.index(k)
 	sh.mu.RLock()
-	s, ok := sh.getLocked(h, k)
+	s, ok := t.getLocked(sh, kh, k)
 	sh.mu.RUnlock()
 	if !ok || s.route == 0 || s.exp <= unixSec(now) {
 		return Entry{}, false
@@ -271,14 +270,13 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	sh, kh := t.shardOf(balancer, key)
 	var buf [128]byte
 	k := storeKey(buf[:0], bal, key)
-	h := t.index(k)
 	nowS := unixSec(now)
 	exp := addSec(addSec(nowS, t.ttl), t.slack)
 	self := uint16(1) // the node name is interned first
 	sh.mu.Lock()
-	old, had := sh.getLocked(h, k)
+	old, had := t.getLocked(sh, kh, k)
 	if had && old.exp <= nowS {
-		t.removeLocked(sh, h, k, old) // expired: as if absent
+		t.removeLocked(sh, k, old) // expired: as if absent
 		had = false
 	}
 	if had && rid != 0 && old.route == rid {
@@ -290,7 +288,7 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 		t.flipLocked(sh, kh, old)
 		old.exp = exp
 		t.flipLocked(sh, kh, old)
-		sh.putLocked(h, k, old)
+		t.putLocked(sh, kh, k, old)
 		sh.mu.Unlock()
 		t.enqueue(pending{key: key, bal: bal, s: old})
 		return t.entryOf(balancer, key, old)
@@ -303,9 +301,9 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	if had {
 		s.exp = max(s.exp, old.exp)
 		t.flipLocked(sh, kh, old)
-		sh.putLocked(h, k, s)
+		t.putLocked(sh, kh, k, s)
 	} else {
-		t.insertLocked(sh, h, k, s, nowS)
+		t.insertLocked(sh, kh, k, s, nowS)
 	}
 	t.flipLocked(sh, kh, s)
 	sh.mu.Unlock()
@@ -313,14 +311,14 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	return t.entryOf(balancer, key, s)
 }
 
-// insertLocked adds stored key k (index h), which sh does not hold, to sh,
-// evicting first if sh is full. sh.mu is held. The caller updates the
-// digest for the new slot.
-func (t *Table) insertLocked(sh *shard, h uint64, k []byte, s slot, nowS uint32) {
+// insertLocked adds stored key k (placement hash kh), which sh does not
+// hold, to sh, evicting first if sh is full. sh.mu is held. The caller
+// updates the digest for the new slot.
+func (t *Table) insertLocked(sh *shard, kh uint64, k []byte, s slot, nowS uint32) {
 	if sh.lenLocked() >= t.perCap {
 		t.evictLocked(sh, nowS)
 	}
-	if sh.putLocked(h, k, s) {
+	if t.putLocked(sh, kh, k, s) {
 		t.count.Add(1)
 	}
 }
@@ -336,7 +334,7 @@ func (t *Table) evictLocked(sh *shard, nowS uint32) {
 		return
 	}
 	exps := make([]uint32, 0, sh.lenLocked())
-	sh.forEachLocked(func(_ uint64, _ []byte, s slot) bool {
+	sh.forEachLocked(func(_ []byte, s slot) bool {
 		exps = append(exps, s.exp)
 		return true
 	})
@@ -344,9 +342,9 @@ func (t *Table) evictLocked(sh *shard, nowS uint32) {
 	n := max(len(exps)/16, 1)
 	limit := exps[n-1]
 	evicted := 0
-	sh.forEachLocked(func(h uint64, k []byte, s slot) bool {
+	sh.forEachLocked(func(k []byte, s slot) bool {
 		if s.exp <= limit {
-			t.removeLocked(sh, h, k, s)
+			t.removeLocked(sh, k, s)
 			evicted++
 		}
 		return evicted < n
@@ -371,25 +369,24 @@ func (t *Table) logEvict(evicted int) {
 // compacts the arena if that is due.
 func (t *Table) sweepLocked(sh *shard, nowS uint32) int {
 	n := 0
-	sh.forEachLocked(func(h uint64, k []byte, s slot) bool {
+	sh.forEachLocked(func(k []byte, s slot) bool {
 		if s.exp <= nowS {
-			t.removeLocked(sh, h, k, s)
+			t.removeLocked(sh, k, s)
 			n++
 		}
 		return true
 	})
-	if sh.dead >= compactMin && 2*sh.dead > len(sh.keys)-sh.dead {
-		sh.compactLocked()
-	}
+	sh.compactIfDueLocked()
 	return n
 }
 
-// removeLocked removes stored key k (index h), whose slot is s, from sh and
-// its digest. sh.mu is held for writing.
-func (t *Table) removeLocked(sh *shard, h uint64, k []byte, s slot) {
+// removeLocked removes stored key k, whose slot is s, from sh and its
+// digest. sh.mu is held for writing.
+func (t *Table) removeLocked(sh *shard, k []byte, s slot) {
 	bal := uint16(k[0])<<8 | uint16(k[1])
-	t.flipLocked(sh, keyHash(t.names.name(bal), k[2:]), s)
-	sh.delLocked(h, k)
+	kh := keyHashBytes(t.names.name(bal), k[2:])
+	t.flipLocked(sh, kh, s)
+	t.delLocked(sh, kh, k)
 	t.count.Add(-1)
 }
 
@@ -428,11 +425,10 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 	sh, kh := t.shardOf(balancer, key)
 	var buf [128]byte
 	k := storeKey(buf[:0], bal, key)
-	h := t.index(k)
 	nowS := unixSec(now)
 	need := addSec(nowS, t.ttl)
 	sh.mu.RLock()
-	s, ok := sh.getLocked(h, k)
+	s, ok := t.getLocked(sh, kh, k)
 	sh.mu.RUnlock()
 	if !ok || s.route == 0 || s.exp <= nowS {
 		return false
@@ -441,7 +437,7 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 		return true
 	}
 	sh.mu.Lock()
-	s, ok = sh.getLocked(h, k)
+	s, ok = t.getLocked(sh, kh, k)
 	if !ok || s.route == 0 || s.exp <= nowS {
 		sh.mu.Unlock()
 		return false
@@ -453,7 +449,7 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 	t.flipLocked(sh, kh, s)
 	s.exp = addSec(need, t.slack)
 	t.flipLocked(sh, kh, s)
-	sh.putLocked(h, k, s)
+	t.putLocked(sh, kh, k, s)
 	sh.mu.Unlock()
 	t.enqueue(pending{key: key, bal: bal, s: s})
 	return true
@@ -493,16 +489,15 @@ func (t *Table) Apply(entries []Entry, now time.Time) int {
 		}
 		sh, kh := t.shardOf(e.Balancer, e.Key)
 		k := storeKey(buf[:0], bal, e.Key)
-		h := t.index(k)
 		in := slot{ver: e.Version, exp: exp, route: rid, origin: origin}
 		sh.mu.Lock()
-		old, had := sh.getLocked(h, k)
+		old, had := t.getLocked(sh, kh, k)
 		if had && old.exp <= nowS {
-			t.removeLocked(sh, h, k, old)
+			t.removeLocked(sh, k, old)
 			had = false
 		}
 		if !had {
-			t.insertLocked(sh, h, k, in, nowS)
+			t.insertLocked(sh, kh, k, in, nowS)
 			t.flipLocked(sh, kh, in)
 			sh.mu.Unlock()
 			changed++
@@ -518,7 +513,7 @@ func (t *Table) Apply(entries []Entry, now time.Time) int {
 		if ns != old {
 			t.flipLocked(sh, kh, old)
 			t.flipLocked(sh, kh, ns)
-			sh.putLocked(h, k, ns)
+			t.putLocked(sh, kh, k, ns)
 			changed++
 		}
 		sh.mu.Unlock()
@@ -552,7 +547,7 @@ func (t *Table) appendShard(dst []Entry, i int, nowS uint32) []Entry {
 	var ends []int
 	sh.mu.RLock()
 	keys.Grow(len(sh.keys) - sh.dead)
-	sh.forEachLocked(func(_ uint64, k []byte, s slot) bool {
+	sh.forEachLocked(func(k []byte, s slot) bool {
 		if s.exp > nowS {
 			bal := uint16(k[0])<<8 | uint16(k[1])
 			dst = append(dst, t.entryOf(t.names.name(bal), "", s))

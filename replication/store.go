@@ -104,6 +104,9 @@ func (t *Table) findLocked(sh *shard, kh uint64, k []byte) (r rec, in int, h uin
 // held. The common cases, a key found in m and a key absent from a shard
 // with nothing spilled, take one map lookup.
 func (t *Table) getLocked(sh *shard, kh uint64, k []byte) (slot, bool) {
+	if sh.lenLocked() == 0 {
+		return slot{}, false
+	}
 	if r, ok := sh.m[kh&t.indexMask]; ok && bytes.Equal(sh.keyOf(&r), k) {
 		return r.slot, true
 	}

@@ -44,6 +44,7 @@ type Config struct {
 	// MaxEntries bounds the entries held, tombstones included; past it the
 	// entries with the oldest expiry are evicted (and a warning logged).
 	// Default 2,000,000 (about 200 MB at the measured bytes per entry).
+	// Values above 2^30 (1,073,741,824) count as 2^30.
 	MaxEntries int
 
 	// StatePath is the file that keeps the member states (SetMemberState)

@@ -11,7 +11,7 @@ const (
 )
 
 // hashString mixes s into h, eight bytes at a time.
-func hashString(h uint64, s string) uint64 {
+func hashString[S string | []byte](h uint64, s S) uint64 {
 	h ^= uint64(len(s)) * hashMul
 	for len(s) >= 8 {
 		v := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
@@ -39,6 +39,11 @@ func mix(h uint64) uint64 {
 
 // keyHash is the placement hash of (balancer, key): it picks the shard.
 func keyHash(balancer, key string) uint64 {
+	return hashString(hashString(hashSeed, balancer), key)
+}
+
+// keyHashBytes is keyHash of a key held as bytes.
+func keyHashBytes(balancer string, key []byte) uint64 {
 	return hashString(hashString(hashSeed, balancer), key)
 }
 

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -14,6 +15,7 @@ import (
 // one run prints the curve; compare sizes within a run (bench/README.md):
 //
 //	go test -run XXX -bench ScaleSessionTable -benchtime 200ms -count 3 ./replication/
+//	go test -run XXX -bench ScaleSessionTableGC -benchtime 5x -count 3 ./replication/
 //	go test -run XXX -bench ScaleReplicationCPU -benchtime 1x -count 3 ./replication/
 
 // BenchmarkScaleSessionTable is the per-request work on the session table
@@ -24,28 +26,8 @@ import (
 func BenchmarkScaleSessionTable(b *testing.B) {
 	for _, n := range []int{0, 100_000, 1_000_000} {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			tb, err := New(Config{NodeName: "n1", Logger: zerolog.Nop()})
-			if err != nil {
-				b.Fatal(err)
-			}
 			now := time.Now()
-			// Intern the balancer and route even with no entries, so that a
-			// miss is the map lookup and not the unknown-balancer shortcut.
-			tb.Set("app", "seed", "tomcat1", now.Add(-24*time.Hour))
-			tb.Sweep(now)
-			es := make([]Entry, 0, 4096)
-			for i := range n {
-				es = append(es, Entry{Balancer: "app", Key: sessionKey(i), Route: "tomcat" + strconv.Itoa(i%4), Origin: "n2", Version: MakeVersion(now, 0), Expires: now.Add(time.Hour)})
-				if len(es) == cap(es) {
-					tb.Apply(es, now)
-					es = es[:0]
-				}
-			}
-			tb.Apply(es, now)
-			es = nil
-			if tb.Len() != n {
-				b.Fatalf("Len() = %d; want %d", tb.Len(), n)
-			}
+			tb := scaleTable(b, n, now)
 			// 1024 keys of each kind, spread over the table, so that the
 			// loop does not hit one cache line.
 			const probes = 1024
@@ -101,6 +83,66 @@ func BenchmarkScaleSessionTable(b *testing.B) {
 					i++
 				}
 			})
+		})
+	}
+}
+
+// scaleTable returns a table of n Tomcat-like entries of balancer "app"
+// (sessionKey(0) to sessionKey(n-1), routes tomcat0 to tomcat3), written by
+// Apply in batches as a full copy from a peer would, expiring an hour after
+// now. The balancer and a route are interned even for n == 0, so that a miss
+// is a lookup in the shard and not the unknown-balancer shortcut. The table
+// has no listener and is never Run, so it needs no Close (and a Cleanup
+// would keep it reachable past its benchmark).
+func scaleTable(tb testing.TB, n int, now time.Time) *Table {
+	tb.Helper()
+	t, err := New(Config{NodeName: "n1", Logger: zerolog.Nop()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t.Set("app", "seed", "tomcat1", now.Add(-24*time.Hour))
+	t.Sweep(now)
+	es := make([]Entry, 0, 4096)
+	for i := range n {
+		es = append(es, Entry{Balancer: "app", Key: sessionKey(i), Route: "tomcat" + strconv.Itoa(i%4), Origin: "n2", Version: MakeVersion(now, 0), Expires: now.Add(time.Hour)})
+		if len(es) == cap(es) {
+			t.Apply(es, now)
+			es = es[:0]
+		}
+	}
+	t.Apply(es, now)
+	if t.Len() != n {
+		tb.Fatalf("Len() = %d; want %d", t.Len(), n)
+	}
+	return t
+}
+
+// BenchmarkScaleSessionTableGC is what the session table costs the garbage
+// collector at 0, 100,000 and 1,000,000 entries (built as in
+// BenchmarkScaleSessionTable): the wall time of one forced collection,
+// runtime.GC() (gc-ms; every cycle marks what the table holds, so this is
+// paid again at each cycle of a busy proxy), the heap objects left after it
+// (heap-objects, the whole test process's: compare with entries=0), and the
+// heap bytes per entry (heap-B/entry, against entries=0's heap).
+func BenchmarkScaleSessionTableGC(b *testing.B) {
+	var base uint64 // HeapAlloc with an empty table
+	for _, n := range []int{0, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			tb := scaleTable(b, n, time.Now())
+			runtime.GC()
+			for b.Loop() {
+				runtime.GC()
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "gc-ms")
+			b.ReportMetric(float64(ms.HeapObjects), "heap-objects")
+			if n == 0 {
+				base = ms.HeapAlloc
+			} else if base != 0 {
+				b.ReportMetric(float64(int64(ms.HeapAlloc)-int64(base))/float64(n), "heap-B/entry")
+			}
+			runtime.KeepAlive(tb)
 		})
 	}
 }

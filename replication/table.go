@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +31,8 @@ const MaxNameLen = 255
 // member or state that is empty or too long.
 var ErrInvalid = errors.New("invalid balancer, key, route or name")
 
-// slot is a stored entry. The map key holds the balancer id and session key;
-// see storeKey.
+// slot is a stored entry's state; its key (balancer id and session key, see
+// storeKey) is kept apart (store.go).
 type slot struct {
 	ver    Version
 	exp    uint32 // unix seconds
@@ -42,8 +44,12 @@ type slot struct {
 type shard struct {
 	// mu guards the fields below. Lock order: shard.mu before Table.outMu;
 	// never two shards at once.
-	mu sync.RWMutex
-	m  map[string]slot
+	mu     sync.RWMutex
+	m      map[uint64]rec // by placement hash (store.go)
+	spill  map[uint64]rec // by keyed hash; nil until needed
+	spill2 []spilled
+	keys   []byte // arena of the stored keys
+	dead   int    // bytes of keys that no entry refers to
 	shardDigest
 }
 
@@ -57,6 +63,11 @@ type Table struct {
 	ttl    uint32 // seconds
 	slack  uint32 // seconds; see Touch
 	perCap int    // max entries per shard
+
+	// seed keys the hash of spilled keys (store.go); indexMask is all ones
+	// except in tests that force collisions.
+	seed      maphash.Seed
+	indexMask uint64
 
 	shards [numShards]shard
 	names  *names
@@ -90,16 +101,18 @@ func New(cfg Config) (*Table, error) {
 		return nil, err
 	}
 	t := &Table{
-		cfg:     cfg,
-		log:     cfg.Logger.With().Str("component", "replication").Str("node", cfg.NodeName).Logger(),
-		ttl:     uint32(max(cfg.SessionTTL/time.Second, 1)),
-		names:   newNames(),
-		outKick: make(chan struct{}, 1),
+		cfg:       cfg,
+		log:       cfg.Logger.With().Str("component", "replication").Str("node", cfg.NodeName).Logger(),
+		ttl:       uint32(max(cfg.SessionTTL/time.Second, 1)),
+		seed:      maphash.MakeSeed(),
+		indexMask: ^uint64(0),
+		names:     newNames(),
+		outKick:   make(chan struct{}, 1),
 	}
 	t.slack = max(t.ttl/4, 1)
-	t.perCap = max((cfg.MaxEntries+numShards-1)/numShards, 1)
+	t.perCap = min(max((cfg.MaxEntries+numShards-1)/numShards, 1), maxPerShard)
 	for i := range t.shards {
-		t.shards[i].m = make(map[string]slot)
+		t.shards[i].m = make(map[uint64]rec)
 	}
 	if _, err := t.names.intern(cfg.NodeName); err != nil {
 		return nil, err
@@ -126,9 +139,8 @@ func New(cfg Config) (*Table, error) {
 	return t, nil
 }
 
-// storeKey builds the map key of (balancer id, session key) into buf: two
-// bytes of balancer id, then the key. A map index with string(storeKey(...))
-// does not allocate.
+// storeKey builds the stored key of (balancer id, session key) into buf: two
+// bytes of balancer id, then the key.
 func storeKey(buf []byte, bal uint16, key string) []byte {
 	buf = append(buf, byte(bal>>8), byte(bal))
 	return append(buf, key...)
@@ -166,11 +178,11 @@ func (t *Table) Get(balancer, key string, now time.Time) (route string, ok bool)
 	if !ok {
 		return "", false
 	}
-	sh, _ := t.shardOf(balancer, key)
+	sh, kh := t.shardOf(balancer, key)
 	var buf [128]byte
 	k := storeKey(buf[:0], bal, key)
 	sh.mu.RLock()
-	s, ok := sh.m[string(k)]
+	s, ok := t.getLocked(sh, kh, k)
 	sh.mu.RUnlock()
 	if !ok || s.route == 0 || s.exp <= unixSec(now) {
 		return "", false
@@ -186,11 +198,11 @@ func (t *Table) Lookup(balancer, key string, now time.Time) (e Entry, ok bool) {
 	if !ok {
 		return Entry{}, false
 	}
-	sh, _ := t.shardOf(balancer, key)
+	sh, kh := t.shardOf(balancer, key)
 	var buf [128]byte
 	k := storeKey(buf[:0], bal, key)
 	sh.mu.RLock()
-	s, ok := sh.m[string(k)]
+	s, ok := t.getLocked(sh, kh, k)
 	sh.mu.RUnlock()
 	if !ok || s.route == 0 || s.exp <= unixSec(now) {
 		return Entry{}, false
@@ -262,9 +274,9 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	exp := addSec(addSec(nowS, t.ttl), t.slack)
 	self := uint16(1) // the node name is interned first
 	sh.mu.Lock()
-	old, had := sh.m[string(k)]
+	old, had := t.getLocked(sh, kh, k)
 	if had && old.exp <= nowS {
-		t.removeLocked(sh, string(k), old) // expired: as if absent
+		t.removeLocked(sh, k, old) // expired: as if absent
 		had = false
 	}
 	if had && rid != 0 && old.route == rid {
@@ -276,7 +288,7 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 		t.flipLocked(sh, kh, old)
 		old.exp = exp
 		t.flipLocked(sh, kh, old)
-		sh.m[string(k)] = old
+		t.putLocked(sh, kh, k, old)
 		sh.mu.Unlock()
 		t.enqueue(pending{key: key, bal: bal, s: old})
 		return t.entryOf(balancer, key, old)
@@ -289,9 +301,9 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	if had {
 		s.exp = max(s.exp, old.exp)
 		t.flipLocked(sh, kh, old)
-		sh.m[string(k)] = s
+		t.putLocked(sh, kh, k, s)
 	} else {
-		t.insertLocked(sh, string(k), s, nowS)
+		t.insertLocked(sh, kh, k, s, nowS)
 	}
 	t.flipLocked(sh, kh, s)
 	sh.mu.Unlock()
@@ -299,18 +311,16 @@ func (t *Table) write(balancer, key string, bal, rid uint16, now time.Time) Entr
 	return t.entryOf(balancer, key, s)
 }
 
-// insertLocked adds a new key (cloned, so it does not pin the caller's
-// buffer) to sh, evicting first if sh is full. sh.mu is held. The caller
+// insertLocked adds stored key k (placement hash kh), which sh does not
+// hold, to sh, evicting first if sh is full. sh.mu is held. The caller
 // updates the digest for the new slot.
-func (t *Table) insertLocked(sh *shard, k string, s slot, nowS uint32) {
-	if len(sh.m) >= t.perCap {
+func (t *Table) insertLocked(sh *shard, kh uint64, k []byte, s slot, nowS uint32) {
+	if sh.lenLocked() >= t.perCap {
 		t.evictLocked(sh, nowS)
 	}
-	if _, ok := sh.m[k]; !ok {
-		k = cloneString(k)
+	if t.putLocked(sh, kh, k, s) {
+		t.count.Add(1)
 	}
-	sh.m[k] = s
-	t.count.Add(1)
 }
 
 // evictLocked makes room in a full shard: it drops expired entries and, if
@@ -319,27 +329,26 @@ func (t *Table) insertLocked(sh *shard, k string, s slot, nowS uint32) {
 // Evicting in batches keeps the cost per insert constant. sh.mu is held.
 func (t *Table) evictLocked(sh *shard, nowS uint32) {
 	t.sweepLocked(sh, nowS)
-	if len(sh.m) < t.perCap {
+	if sh.lenLocked() < t.perCap {
 		t.logEvict(0)
 		return
 	}
-	exps := make([]uint32, 0, len(sh.m))
-	for _, s := range sh.m {
+	exps := make([]uint32, 0, sh.lenLocked())
+	sh.forEachLocked(func(_ []byte, s slot) bool {
 		exps = append(exps, s.exp)
-	}
+		return true
+	})
 	slices.Sort(exps)
 	n := max(len(exps)/16, 1)
 	limit := exps[n-1]
 	evicted := 0
-	for k, s := range sh.m {
-		if evicted >= n {
-			break
-		}
+	sh.forEachLocked(func(k []byte, s slot) bool {
 		if s.exp <= limit {
 			t.removeLocked(sh, k, s)
 			evicted++
 		}
-	}
+		return evicted < n
+	})
 	t.logEvict(evicted)
 }
 
@@ -356,22 +365,28 @@ func (t *Table) logEvict(evicted int) {
 	}
 }
 
-// sweepLocked removes expired entries of sh and returns how many.
+// sweepLocked removes expired entries of sh and returns how many; it
+// compacts the arena if that is due.
 func (t *Table) sweepLocked(sh *shard, nowS uint32) int {
 	n := 0
-	for k, s := range sh.m {
+	sh.forEachLocked(func(k []byte, s slot) bool {
 		if s.exp <= nowS {
 			t.removeLocked(sh, k, s)
 			n++
 		}
-	}
+		return true
+	})
+	sh.compactIfDueLocked()
 	return n
 }
 
-func (t *Table) removeLocked(sh *shard, k string, s slot) {
+// removeLocked removes stored key k, whose slot is s, from sh and its
+// digest. sh.mu is held for writing.
+func (t *Table) removeLocked(sh *shard, k []byte, s slot) {
 	bal := uint16(k[0])<<8 | uint16(k[1])
-	t.flipLocked(sh, keyHash(t.names.name(bal), k[2:]), s)
-	delete(sh.m, k)
+	kh := keyHashBytes(t.names.name(bal), k[2:])
+	t.flipLocked(sh, kh, s)
+	t.delLocked(sh, kh, k)
 	t.count.Add(-1)
 }
 
@@ -413,7 +428,7 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 	nowS := unixSec(now)
 	need := addSec(nowS, t.ttl)
 	sh.mu.RLock()
-	s, ok := sh.m[string(k)]
+	s, ok := t.getLocked(sh, kh, k)
 	sh.mu.RUnlock()
 	if !ok || s.route == 0 || s.exp <= nowS {
 		return false
@@ -422,7 +437,7 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 		return true
 	}
 	sh.mu.Lock()
-	s, ok = sh.m[string(k)]
+	s, ok = t.getLocked(sh, kh, k)
 	if !ok || s.route == 0 || s.exp <= nowS {
 		sh.mu.Unlock()
 		return false
@@ -434,7 +449,7 @@ func (t *Table) Touch(balancer, key string, now time.Time) bool {
 	t.flipLocked(sh, kh, s)
 	s.exp = addSec(need, t.slack)
 	t.flipLocked(sh, kh, s)
-	sh.m[string(k)] = s
+	t.putLocked(sh, kh, k, s)
 	sh.mu.Unlock()
 	t.enqueue(pending{key: key, bal: bal, s: s})
 	return true
@@ -476,13 +491,13 @@ func (t *Table) Apply(entries []Entry, now time.Time) int {
 		k := storeKey(buf[:0], bal, e.Key)
 		in := slot{ver: e.Version, exp: exp, route: rid, origin: origin}
 		sh.mu.Lock()
-		old, had := sh.m[string(k)]
+		old, had := t.getLocked(sh, kh, k)
 		if had && old.exp <= nowS {
-			t.removeLocked(sh, string(k), old)
+			t.removeLocked(sh, k, old)
 			had = false
 		}
 		if !had {
-			t.insertLocked(sh, string(k), in, nowS)
+			t.insertLocked(sh, kh, k, in, nowS)
 			t.flipLocked(sh, kh, in)
 			sh.mu.Unlock()
 			changed++
@@ -498,7 +513,7 @@ func (t *Table) Apply(entries []Entry, now time.Time) int {
 		if ns != old {
 			t.flipLocked(sh, kh, old)
 			t.flipLocked(sh, kh, ns)
-			sh.m[string(k)] = ns
+			t.putLocked(sh, kh, k, ns)
 			changed++
 		}
 		sh.mu.Unlock()
@@ -522,18 +537,31 @@ func (t *Table) Snapshot(now time.Time, fn func(Entry) bool) {
 	}
 }
 
-// appendShard appends the unexpired entries of shard i to dst.
+// appendShard appends the unexpired entries of shard i to dst. Their keys
+// are substrings of one string per call, so copying a shard allocates
+// twice, not once per entry.
 func (t *Table) appendShard(dst []Entry, i int, nowS uint32) []Entry {
 	sh := &t.shards[i]
+	first := len(dst)
+	var keys strings.Builder
+	var ends []int
 	sh.mu.RLock()
-	for k, s := range sh.m {
-		if s.exp <= nowS {
-			continue
+	keys.Grow(len(sh.keys) - sh.dead)
+	sh.forEachLocked(func(k []byte, s slot) bool {
+		if s.exp > nowS {
+			bal := uint16(k[0])<<8 | uint16(k[1])
+			dst = append(dst, t.entryOf(t.names.name(bal), "", s))
+			keys.Write(k[2:])
+			ends = append(ends, keys.Len())
 		}
-		bal := uint16(k[0])<<8 | uint16(k[1])
-		dst = append(dst, t.entryOf(t.names.name(bal), k[2:], s))
-	}
+		return true
+	})
 	sh.mu.RUnlock()
+	all, start := keys.String(), 0
+	for j, end := range ends {
+		dst[first+j].Key = all[start:end]
+		start = end
+	}
 	return dst
 }
 

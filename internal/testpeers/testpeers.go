@@ -358,20 +358,19 @@ func StartPebble(dir string, o PebbleOptions) (*Pebble, error) {
 			return nil, fmt.Errorf("%s not on PATH (Debian package pebble): %w", b, err)
 		}
 	}
-	ports := make([]int, 4)
-	for i := range ports {
-		p, err := FreePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
+	// Six distinct ports, held open together while chosen: picked one at
+	// a time, two could be the same (the ACME listener and the DNS
+	// server once were, and Pebble could not bind).
+	ports, err := FreePorts(6)
+	if err != nil {
+		return nil, err
 	}
 	acmePort, mgmtPort, dnsPort, chMgmt := ports[0], ports[1], ports[2], ports[3]
 	if o.HTTPPort == 0 {
-		o.HTTPPort, _ = FreePort()
+		o.HTTPPort = ports[4]
 	}
 	if o.TLSPort == 0 {
-		o.TLSPort, _ = FreePort()
+		o.TLSPort = ports[5]
 	}
 	p := &Pebble{
 		Dir:      dir,

@@ -76,7 +76,7 @@ func (b *Balancer) forward(w http.ResponseWriter, r *http.Request, st *reqState)
 	out.Body = nil
 	out.Close = false
 	removeHopByHop(h)
-	if containsToken(r.Header["Te"], "trailers") {
+	if h1.HasToken(r.Header["Te"], "trailers") {
 		h["Te"] = teTrailers
 	}
 	delete(h, "Forwarded")
@@ -233,21 +233,6 @@ func removeHopByHop(h http.Header) {
 
 var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// containsToken reports whether the comma-separated values hold token
-// (case-insensitive).
-func containsToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var e string
-			e, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(strings.Trim(e, " \t"), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // cleanQuery is ReverseProxy's rule for the outbound query: one with a
 // semicolon or a malformed escape is parsed and encoded again (so that a

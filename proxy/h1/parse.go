@@ -127,9 +127,9 @@ func parseCommon(br *bufio.Reader, req *http.Request) *http.Response {
 		}
 	}
 	conn := resp.Header["Connection"]
-	hasClose := hasToken(conn, "close")
+	hasClose := HasToken(conn, "close")
 	if resp.ProtoMinor == 0 {
-		resp.Close = hasClose || !hasToken(conn, "keep-alive")
+		resp.Close = hasClose || !HasToken(conn, "keep-alive")
 	} else {
 		resp.Close = hasClose
 		if hasClose {
@@ -186,10 +186,10 @@ func canonicalKey(k string) string {
 	return k
 }
 
-// hasToken reports whether the comma-separated values hold token, as
+// HasToken reports whether the comma-separated values hold token, as
 // httpguts.HeaderValuesContainsToken: case-insensitive, blanks around
 // each element ignored.
-func hasToken(values []string, token string) bool {
+func HasToken(values []string, token string) bool {
 	for _, v := range values {
 		for v != "" {
 			var elem string
